@@ -1,0 +1,57 @@
+# Correio: `make run` starts everything on the embedded defaults; `make test` runs the suite.
+# Both work on a fresh clone: they create .venv/ and var/ as needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+PG_URL ?= postgres://root@127.0.0.1:5432/test
+REDIS_CI_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: run setup test test-embedded test-postgres-redis test-deps bench lint lock clean
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py setupdemo
+
+run: setup
+	@echo "Starting Correio (Ctrl-C stops everything). Web and admin: http://127.0.0.1:8000/"
+	$(BIN)/honcho -f Procfile start
+
+test-deps:
+	bash tests/install-deps.sh
+
+test: $(STAMP) test-deps
+	$(MAKE) test-embedded
+	@if [ "$$CI" = "true" ]; then $(MAKE) test-postgres-redis; fi
+
+test-embedded: $(STAMP)
+	mkdir -p var
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# CI provides PostgreSQL and Redis; here neither may be skipped, so fail early if one is down.
+test-postgres-redis: $(STAMP)
+	$(BIN)/python tests/check_services.py "$(PG_URL)" "$(REDIS_CI_URL)"
+	DATABASE_URL="$(PG_URL)" REDIS_URL="$(REDIS_CI_URL)" CORREIO_REQUIRE_SERVICES=1 \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/store.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Re-pin dependencies after editing pyproject.toml (needs `pip install uv`).
+lock:
+	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,70 @@
+"""Domain errors raised by the service layer. Each door maps them to its own replies."""
+
+
+class MailError(Exception):
+    """Base of every error the service layer raises on purpose."""
+
+    message = "mail error"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+
+
+class DomainNotFound(MailError):
+    message = "no such domain"
+
+
+class MailboxNotFound(MailError):
+    message = "no such mailbox"
+
+
+class MailboxInactive(MailError):
+    message = "mailbox disabled"
+
+
+class UnknownRecipient(MailError):
+    message = "no such user here"
+
+
+class RelayDenied(MailError):
+    message = "relay access denied"
+
+
+class AliasLoop(MailError):
+    message = "alias expansion loops or is too deep"
+
+
+class QuotaExceeded(MailError):
+    message = "mailbox is over quota"
+
+
+class MessageTooLarge(MailError):
+    message = "message exceeds the size limit"
+
+
+class FolderNotFound(MailError):
+    message = "no such folder"
+
+
+class FolderExists(MailError):
+    message = "folder already exists"
+
+
+class FolderProtected(MailError):
+    message = "special folders cannot be deleted or renamed"
+
+
+class FolderHasChildren(MailError):
+    message = "folder has subfolders; delete them first"
+
+
+class InvalidFolderName(MailError):
+    message = "invalid folder name"
+
+
+class AuthFailed(MailError):
+    message = "authentication failed"
+
+
+class AuthThrottled(AuthFailed):
+    message = "too many failed logins; try again later"

@@ -1,0 +1,18 @@
+"""The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
+
+from mailcore.models.accounts import AuthFailure
+from mailcore.models.domain import Alias, Domain
+from mailcore.models.mailbox import Folder, FolderRole, Mailbox
+from mailcore.models.message import Blob, ExpungedMessage, Message
+
+__all__ = [
+    "Alias",
+    "AuthFailure",
+    "Blob",
+    "Domain",
+    "ExpungedMessage",
+    "Folder",
+    "FolderRole",
+    "Mailbox",
+    "Message",
+]

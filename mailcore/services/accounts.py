@@ -1,0 +1,292 @@
+"""Accounts: domains, mailboxes, alias expansion, and the one credential check for every door.
+
+The credential check (:func:`authenticate`) is shared by SMTP AUTH, IMAP, POP3 and the web login,
+and so is its failed-login throttle, which is kept in the database because the doors run in
+different processes."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mailcore.exceptions import (
+    AliasLoop,
+    AuthFailed,
+    AuthThrottled,
+    DomainNotFound,
+    MailboxInactive,
+    MailboxNotFound,
+    MailError,
+    RelayDenied,
+    UnknownRecipient,
+)
+from mailcore.models import Alias, AuthFailure, Domain, Folder, FolderRole, Mailbox
+from mailcore.models.domain import normalize_domain, validate_domain_name
+
+# Folder names created with every mailbox, by role (RFC 6154 special-use).
+SPECIAL_FOLDERS = [
+    (FolderRole.INBOX, "INBOX"),
+    (FolderRole.DRAFTS, "Drafts"),
+    (FolderRole.SENT, "Sent"),
+    (FolderRole.ARCHIVE, "Archive"),
+    (FolderRole.JUNK, "Junk"),
+    (FolderRole.TRASH, "Trash"),
+]
+MAX_ALIAS_DEPTH = 10
+RECIPIENT_DELIMITER = "+"
+
+
+def normalize_address(address: str) -> str:
+    """Lower-case an address and strip angle brackets and spaces. Local parts are matched
+    case-insensitively, as every common MTA does in practice."""
+    return address.strip().strip("<>").strip().lower()
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local, sep, domain = normalize_address(address).rpartition("@")
+    if not sep or not local or not domain:
+        raise UnknownRecipient(f"{address!r} is not an address")
+    return local, normalize_domain(domain)
+
+
+# --- Domains and mailboxes -------------------------------------------------------------------
+
+
+def create_domain(name: str) -> Domain:
+    """Create a local domain. Raises ``ValidationError`` for a bad name or a duplicate."""
+    name = normalize_domain(name)
+    validate_domain_name(name)
+    if Domain.objects.filter(name=name).exists():
+        raise ValidationError(f"Domain {name} already exists.")
+    return Domain.objects.create(name=name)
+
+
+@transaction.atomic
+def create_mailbox(
+    address: str,
+    password: str | None,
+    *,
+    display_name: str = "",
+    quota: int | None = None,
+) -> Mailbox:
+    """Create an account: its Django user (username = address), the mailbox and its special
+    folders. Raises ``DomainNotFound`` when the domain is not local and ``ValidationError`` for a
+    malformed or taken address. ``password=None`` makes an account that cannot log in."""
+    address = normalize_address(address)
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(f"{address!r} is not a valid email address.") from None
+    local, domain_name = split_address(address)
+    try:
+        domain = Domain.objects.get(name=domain_name)
+    except Domain.DoesNotExist:
+        raise DomainNotFound(f"{domain_name} is not a local domain; create it first") from None
+    user_model = get_user_model()
+    if Mailbox.objects.filter(address=address).exists() or user_model.objects.filter(
+        username=address
+    ).exists():
+        raise ValidationError(f"{address} already exists.")
+    user = user_model(username=address, email=address)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save()
+    mailbox = Mailbox(domain=domain, local_part=local, user=user, display_name=display_name)
+    if quota is not None:
+        mailbox.quota = quota
+    mailbox.save()
+    Folder.objects.bulk_create(
+        [Folder(mailbox=mailbox, name=name, role=role) for role, name in SPECIAL_FOLDERS]
+    )
+    return mailbox
+
+
+def set_password(mailbox: Mailbox, password: str) -> None:
+    user = mailbox.user
+    user.set_password(password)
+    user.save(update_fields=["password"])
+
+
+def get_mailbox(address: str) -> Mailbox:
+    try:
+        return Mailbox.objects.select_related("domain", "user").get(
+            address=normalize_address(address)
+        )
+    except Mailbox.DoesNotExist:
+        raise MailboxNotFound(address) from None
+
+
+def is_local_domain(domain: str) -> bool:
+    return Domain.objects.filter(name=normalize_domain(domain), active=True).exists()
+
+
+# --- Recipients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Resolution:
+    """Where mail for one address goes: local mailboxes (ids) and remote addresses."""
+
+    mailbox_ids: list[int] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+
+
+def resolve_recipient(address: str) -> Resolution:
+    """Expand one envelope recipient of a local domain into mailboxes and remote addresses.
+
+    Raises ``RelayDenied`` for a domain that is not local, ``UnknownRecipient`` for an unknown
+    user, ``MailboxInactive`` for a disabled mailbox and ``AliasLoop`` for a loop. An exact mailbox
+    wins over an alias, an alias over ``user+tag`` addressing, and that over a catch-all."""
+    result = Resolution()
+    seen: set[str] = set()
+    _expand(normalize_address(address), result, seen, depth=0, top=True)
+    # One delivery per mailbox however many aliases lead there.
+    result.mailbox_ids = list(dict.fromkeys(result.mailbox_ids))
+    result.remote = list(dict.fromkeys(result.remote))
+    return result
+
+
+def _expand(address: str, result: Resolution, seen: set[str], depth: int, top: bool) -> None:
+    if depth > MAX_ALIAS_DEPTH:
+        raise AliasLoop()
+    if address in seen:
+        return  # a cycle reached again contributes nothing new
+    seen.add(address)
+    local, domain_name = split_address(address)
+    try:
+        domain = Domain.objects.get(name=domain_name, active=True)
+    except Domain.DoesNotExist:
+        if top:
+            raise RelayDenied(f"{domain_name} is not a local domain") from None
+        result.remote.append(address)
+        return
+    candidates = [local]
+    if RECIPIENT_DELIMITER in local:
+        candidates.append(local.split(RECIPIENT_DELIMITER, 1)[0])
+    for candidate in candidates:
+        mailbox = Mailbox.objects.filter(domain=domain, local_part=candidate).first()
+        if mailbox is not None:
+            if not mailbox.active:
+                raise MailboxInactive(f"{mailbox.address} is disabled")
+            result.mailbox_ids.append(mailbox.pk)
+            return
+        alias = Alias.objects.filter(domain=domain, local_part=candidate, active=True).first()
+        if alias is not None:
+            for destination in alias.destination_list:
+                _expand(destination, result, seen, depth + 1, top=False)
+            return
+    catch_all = Alias.objects.filter(domain=domain, local_part="", active=True).first()
+    if catch_all is not None:
+        for destination in catch_all.destination_list:
+            _expand(destination, result, seen, depth + 1, top=False)
+        return
+    raise UnknownRecipient(f"{address} is not known here")
+
+
+def owned_addresses(mailbox: Mailbox) -> set[str]:
+    """The addresses a user may send as: their mailbox, and every alias that delivers only to
+    them."""
+    addresses = {mailbox.address}
+    for alias in Alias.objects.filter(active=True).select_related("domain"):
+        if alias.local_part and alias.destination_list == [mailbox.address]:
+            addresses.add(alias.source)
+    return addresses
+
+
+# --- Credentials ------------------------------------------------------------------------------
+
+
+def _throttle_keys(address: str, remote_ip: str | None) -> list[str]:
+    keys = [f"addr:{normalize_address(address)}"[:320]]
+    if remote_ip:
+        keys.append(f"ip:{remote_ip}")
+    return keys
+
+
+def _window_start():
+    return timezone.now() - timedelta(seconds=settings.CORREIO_AUTH_FAILURE_WINDOW)
+
+
+def is_throttled(address: str, remote_ip: str | None) -> bool:
+    return AuthFailure.objects.filter(
+        key__in=_throttle_keys(address, remote_ip),
+        window_start__gte=_window_start(),
+        count__gte=settings.CORREIO_AUTH_MAX_FAILURES,
+    ).exists()
+
+
+def record_auth_failure(address: str, remote_ip: str | None) -> None:
+    now = timezone.now()
+    window_start = _window_start()
+    with transaction.atomic():
+        for key in _throttle_keys(address, remote_ip):
+            updated = AuthFailure.objects.filter(key=key, window_start__gte=window_start).update(
+                count=F("count") + 1
+            )
+            if updated:
+                continue
+            # First failure of a new window: start it (replacing an expired one).
+            try:
+                with transaction.atomic():
+                    AuthFailure.objects.update_or_create(
+                        key=key, defaults={"count": 1, "window_start": now}
+                    )
+            except IntegrityError:
+                AuthFailure.objects.filter(key=key).update(count=F("count") + 1)
+
+
+def clear_auth_failures(address: str) -> None:
+    AuthFailure.objects.filter(key=f"addr:{normalize_address(address)}").delete()
+
+
+def authenticate(address: str, password: str, remote_ip: str | None = None) -> Mailbox:
+    """Check an address and password for any door and return the mailbox.
+
+    Raises ``AuthThrottled`` when the address or the client IP has too many recent failures (the
+    password is then not even checked), else ``AuthFailed`` for a wrong address, password, or a
+    disabled account. Every failure counts against both the address and the IP."""
+    if is_throttled(address, remote_ip):
+        raise AuthThrottled()
+    mailbox = (
+        Mailbox.objects.select_related("user", "domain")
+        .filter(address=normalize_address(address))
+        .first()
+    )
+    ok = (
+        mailbox is not None
+        and mailbox.active
+        and mailbox.domain.active
+        and mailbox.user.is_active
+        and check_password(password, mailbox.user.password)
+    )
+    if not ok:
+        if mailbox is None:
+            # Spend the same time as a real check, so timing does not reveal which users exist.
+            make_password(password)
+        record_auth_failure(address, remote_ip)
+        raise AuthFailed()
+    clear_auth_failures(address)
+    return mailbox
+
+
+__all__ = [
+    "MailError",
+    "Resolution",
+    "authenticate",
+    "create_domain",
+    "create_mailbox",
+    "get_mailbox",
+    "is_local_domain",
+    "owned_addresses",
+    "resolve_recipient",
+    "set_password",
+]

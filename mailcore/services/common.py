@@ -1,0 +1,83 @@
+"""Helpers shared by the mailbox services: UID sets, flag parsing, mod-sequence allocation."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import F, Q
+
+from mailcore.models import Folder
+from mailcore.models.message import FLAG_FIELDS
+
+MAX_RANGES_IN_QUERY = 200
+
+
+@dataclass(frozen=True)
+class UidRanges:
+    """A set of UIDs as inclusive ranges, so ``1:4294967295`` costs one pair, not 4 billion."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    def __contains__(self, uid: int) -> bool:
+        return any(lo <= uid <= hi for lo, hi in self.ranges)
+
+
+Uids = Iterable[int] | UidRanges | None
+
+
+def uid_q(uids: Uids) -> tuple[Q, UidRanges | None]:
+    """A filter for the UIDs, and a set to re-check in Python when the filter is only a bound."""
+    if uids is None:
+        return Q(), None
+    if isinstance(uids, UidRanges):
+        if not uids.ranges:
+            return Q(pk__in=[]), None
+        if len(uids.ranges) <= MAX_RANGES_IN_QUERY:
+            q = Q()
+            for lo, hi in uids.ranges:
+                q |= Q(uid=lo) if lo == hi else Q(uid__gte=lo, uid__lte=hi)
+            return q, None
+        lo = min(r[0] for r in uids.ranges)
+        hi = max(r[1] for r in uids.ranges)
+        return Q(uid__gte=lo, uid__lte=hi), uids
+    return Q(uid__in=list(uids)), None
+
+
+@dataclass
+class FlagSet:
+    """Flags split into system-flag fields and keywords. ``\\Recent`` is session state in IMAP
+    and is never stored (RFC 3501 §2.3.2)."""
+
+    system: dict[str, bool]
+    keywords: list[str]
+
+    @classmethod
+    def parse(cls, flags: Iterable[str]) -> "FlagSet":
+        system: dict[str, bool] = {}
+        keywords: list[str] = []
+        for flag in flags:
+            field_name = FLAG_FIELDS.get(flag.lower())
+            if field_name:
+                system[field_name] = True
+            elif flag.lower() == "\\recent" or flag.startswith("\\"):
+                continue
+            elif flag and flag not in keywords:
+                keywords.append(flag)
+        return cls(system=system, keywords=keywords)
+
+
+def bump_folder(
+    folder_id: int, *, new: int = 0, unseen: int = 0, expunged: int = 0
+) -> tuple[int, int]:
+    """Advance a folder's HIGHESTMODSEQ (and UIDNEXT by ``new``) and adjust its counters.
+
+    Returns ``(first_new_uid, modseq)``. The UPDATE takes the folder's row lock (PostgreSQL) or
+    runs under the database write lock (SQLite, IMMEDIATE transactions), so concurrent deliveries
+    never get the same UID. Call inside a transaction."""
+    Folder.objects.filter(pk=folder_id).update(
+        uidnext=F("uidnext") + new,
+        highestmodseq=F("highestmodseq") + 1,
+        message_count=F("message_count") + new - expunged,
+        unseen_count=F("unseen_count") + unseen,
+    )
+    uidnext, modseq = Folder.objects.values_list("uidnext", "highestmodseq").get(pk=folder_id)
+    return uidnext - new, modseq

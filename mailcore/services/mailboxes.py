@@ -1,0 +1,260 @@
+"""Folders and the messages in them: create, rename, delete and subscribe folders; copy, move
+and expunge messages; changes since a mod-sequence.
+
+Folder names are full paths with ``/`` as delimiter. ``INBOX`` is case-insensitive (RFC 3501
+§5.1) and is stored as ``INBOX``. UIDs given out are never reused (RFC 3501 §2.3.1.1)."""
+
+import unicodedata
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Case, IntegerField, Sum, Value, When
+
+from mailcore import blobstore
+from mailcore.events import ChangeEvent, publish_on_commit
+from mailcore.exceptions import (
+    FolderExists,
+    FolderHasChildren,
+    FolderNotFound,
+    FolderProtected,
+    InvalidFolderName,
+)
+from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
+from mailcore.services.common import Uids, bump_folder, uid_q
+from mailcore.services.quota import add_usage, check_quota
+
+MAX_FOLDER_NAME = 500
+MAX_FOLDER_DEPTH = 20
+# Characters that cannot stand in a folder name: the LIST wildcards (RFC 3501 §6.3.8).
+FORBIDDEN_CHARS = set("*%")
+_ROLE_ORDER = [role for role, _label in FolderRole.choices]
+_COPY_FIELDS = (
+    "seen answered flagged deleted draft keywords internal_date size blob_id subject from_name "
+    "from_addr to_addrs cc_addrs date message_id in_reply_to references thread_id preview "
+    "has_attachments envelope structure"
+).split()
+
+
+def canonical_name(name: str) -> str:
+    """Validate a folder name and return its stored form. Raises ``InvalidFolderName``."""
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name or len(name) > MAX_FOLDER_NAME:
+        raise InvalidFolderName("folder names are 1 to 500 characters")
+    if any(ch in FORBIDDEN_CHARS or unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidFolderName("folder names cannot contain *, % or control characters")
+    parts = name.split(Folder.DELIMITER)
+    if any(not part.strip() for part in parts) or len(parts) > MAX_FOLDER_DEPTH:
+        raise InvalidFolderName("empty level in folder name or hierarchy too deep")
+    if parts[0].upper() == "INBOX":
+        parts[0] = "INBOX"
+    return Folder.DELIMITER.join(parts)
+
+
+def list_folders(mailbox: Mailbox):
+    """The mailbox's folders: special folders first in a fixed order, then the rest by name."""
+    order = Case(
+        *[When(role=role, then=Value(i)) for i, role in enumerate(_ROLE_ORDER)],
+        default=Value(len(_ROLE_ORDER)),
+        output_field=IntegerField(),
+    )
+    return Folder.objects.filter(mailbox=mailbox).order_by(order, "name")
+
+
+def get_folder(mailbox: Mailbox, name: str) -> Folder:
+    try:
+        return Folder.objects.get(mailbox=mailbox, name=canonical_name(name))
+    except (Folder.DoesNotExist, InvalidFolderName):
+        raise FolderNotFound(name) from None
+
+
+def get_folder_by_role(mailbox: Mailbox, role: str) -> Folder:
+    try:
+        return Folder.objects.get(mailbox=mailbox, role=role)
+    except Folder.DoesNotExist:
+        raise FolderNotFound(role) from None
+
+
+def _create_parents(mailbox: Mailbox, name: str) -> None:
+    parts = name.split(Folder.DELIMITER)
+    for depth in range(1, len(parts)):
+        Folder.objects.get_or_create(mailbox=mailbox, name=Folder.DELIMITER.join(parts[:depth]))
+
+
+def create_folder(mailbox: Mailbox, name: str) -> Folder:
+    """Create a folder and any missing parents (RFC 3501 §6.3.3). Raises ``InvalidFolderName``
+    and ``FolderExists``."""
+    name = canonical_name(name)
+    with transaction.atomic():
+        if Folder.objects.filter(mailbox=mailbox, name=name).exists():
+            raise FolderExists(name)
+        _create_parents(mailbox, name)
+        folder = Folder.objects.create(mailbox=mailbox, name=name)
+        publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
+    return folder
+
+
+def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
+    """Rename a folder with its subfolders. Renaming INBOX moves its messages to a new folder
+    and leaves INBOX empty (RFC 3501 §6.3.5). Special folders other than INBOX keep their names.
+    Raises ``FolderNotFound``, ``FolderExists``, ``FolderProtected``, ``InvalidFolderName``."""
+    new_name = canonical_name(new)
+    with transaction.atomic():
+        folder = get_folder(mailbox, old)
+        if Folder.objects.filter(mailbox=mailbox, name=new_name).exists():
+            raise FolderExists(new_name)
+        if folder.role == FolderRole.INBOX:
+            if new_name.startswith("INBOX/"):
+                raise InvalidFolderName("cannot rename INBOX into itself")
+            _create_parents(mailbox, new_name)
+            target = Folder.objects.create(mailbox=mailbox, name=new_name)
+            move_messages(folder, None, target)
+            return target
+        if folder.role:
+            raise FolderProtected(folder.name)
+        prefix = folder.name + Folder.DELIMITER
+        if new_name == folder.name or new_name.startswith(prefix):
+            raise InvalidFolderName("cannot rename a folder into itself")
+        _create_parents(mailbox, new_name)
+        children = list(Folder.objects.filter(mailbox=mailbox, name__startswith=prefix))
+        for child in children:
+            child.name = new_name + Folder.DELIMITER + child.name[len(prefix) :]
+        folder.name = new_name
+        folder.save(update_fields=["name"])
+        Folder.objects.bulk_update(children, ["name"])
+        publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
+    return folder
+
+
+def delete_folder(mailbox: Mailbox, name: str) -> None:
+    """Delete a folder and its messages. Raises ``FolderNotFound``, ``FolderProtected`` for
+    special folders, and ``FolderHasChildren`` (delete subfolders first, as Dovecot asks)."""
+    with transaction.atomic():
+        folder = get_folder(mailbox, name)
+        if folder.role:
+            raise FolderProtected(folder.name)
+        if Folder.objects.filter(
+            mailbox=mailbox, name__startswith=folder.name + Folder.DELIMITER
+        ).exists():
+            raise FolderHasChildren(folder.name)
+        messages = Message.objects.filter(folder=folder)
+        size = messages.aggregate(total=Sum("size"))["total"] or 0
+        shas = list(messages.values_list("blob_id", flat=True).distinct())
+        messages.delete()
+        add_usage(mailbox.pk, -size)
+        blobstore.delete_unreferenced(shas)
+        folder_id = folder.pk
+        folder.delete()
+        publish_on_commit(ChangeEvent(mailbox.pk, folder_id, 0, "folders"))
+
+
+def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> Folder:
+    folder = get_folder(mailbox, name)
+    if folder.subscribed != subscribed:
+        folder.subscribed = subscribed
+        folder.save(update_fields=["subscribed"])
+    return folder
+
+
+def _rows(folder: Folder, uids: Uids, extra_filter=None) -> list[Message]:
+    q, recheck = uid_q(uids)
+    qs = Message.objects.filter(q, folder_id=folder.pk)
+    if extra_filter:
+        qs = qs.filter(**extra_filter)
+    rows = list(qs.order_by("uid"))
+    if recheck is not None:
+        rows = [row for row in rows if row.uid in recheck]
+    return rows
+
+
+def _copy_rows(rows: list[Message], target: Folder) -> dict[int, int]:
+    if not rows:
+        return {}
+    unseen = sum(1 for row in rows if not row.seen)
+    first_uid, modseq = bump_folder(target.pk, new=len(rows), unseen=unseen)
+    copies = []
+    for offset, row in enumerate(rows):
+        copy = Message(
+            mailbox_id=target.mailbox_id,
+            folder_id=target.pk,
+            uid=first_uid + offset,
+            modseq=modseq,
+            **{name: getattr(row, name) for name in _COPY_FIELDS},
+        )
+        copies.append(copy)
+    Message.objects.bulk_create(copies, batch_size=500)
+    publish_on_commit(ChangeEvent(target.mailbox_id, target.pk, modseq, "new"))
+    return {row.uid: copy.uid for row, copy in zip(rows, copies, strict=True)}
+
+
+def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
+    """Copy messages (flags and internal date kept) to another folder of the same mailbox.
+
+    Returns the map old UID → new UID in ascending order (COPYUID, RFC 4315). The raw bytes are
+    shared, but copies count against the quota. Raises ``QuotaExceeded``."""
+    with transaction.atomic():
+        rows = _rows(source, uids)
+        check_quota(target.mailbox_id, sum(row.size for row in rows))
+        mapping = _copy_rows(rows, target)
+        add_usage(target.mailbox_id, sum(row.size for row in rows))
+    return mapping
+
+
+def _expunge_rows(folder: Folder, rows: list[Message]) -> list[int]:
+    if not rows:
+        return []
+    unseen = sum(1 for row in rows if not row.seen)
+    _, modseq = bump_folder(folder.pk, unseen=-unseen, expunged=len(rows))
+    Message.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    ExpungedMessage.objects.bulk_create(
+        [ExpungedMessage(folder_id=folder.pk, uid=row.uid, modseq=modseq) for row in rows],
+        batch_size=500,
+    )
+    add_usage(folder.mailbox_id, -sum(row.size for row in rows))
+    blobstore.delete_unreferenced(row.blob_id for row in rows)
+    publish_on_commit(ChangeEvent(folder.mailbox_id, folder.pk, modseq, "expunge"))
+    return [row.uid for row in rows]
+
+
+def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
+    """Move messages atomically: each gets a new UID in the target and is expunged from the
+    source (RFC 6851 §3.1). Returns old UID → new UID."""
+    if source.pk == target.pk:
+        raise FolderExists("source and target are the same folder")
+    with transaction.atomic():
+        rows = _rows(source, uids)
+        mapping = _copy_rows(rows, target)
+        add_usage(target.mailbox_id, sum(row.size for row in rows))
+        _expunge_rows(source, rows)
+    return mapping
+
+
+def expunge(folder: Folder, uids: Uids = None, *, only_deleted: bool = True) -> list[int]:
+    """Remove messages from a folder for good; return their UIDs in ascending order.
+
+    By default only messages flagged ``\\Deleted`` go (IMAP EXPUNGE and UID EXPUNGE, RFC 3501
+    §6.4.3, RFC 4315 §2.1); ``only_deleted=False`` removes the given UIDs whatever their flags
+    (POP3 DELE at QUIT, the webmail's delete from Trash)."""
+    with transaction.atomic():
+        rows = _rows(folder, uids, {"deleted": True} if only_deleted else None)
+        return _expunge_rows(folder, rows)
+
+
+@dataclass
+class Changes:
+    messages: list[Message]
+    expunged: list[int]
+    highestmodseq: int
+
+
+def changes_since(folder: Folder, modseq: int) -> Changes:
+    """Messages added or changed, and UIDs expunged, after ``modseq`` (RFC 7162)."""
+    highest = Folder.objects.values_list("highestmodseq", flat=True).get(pk=folder.pk)
+    messages = list(
+        Message.objects.filter(folder_id=folder.pk, modseq__gt=modseq).order_by("uid")
+    )
+    expunged = list(
+        ExpungedMessage.objects.filter(folder_id=folder.pk, modseq__gt=modseq)
+        .order_by("uid")
+        .values_list("uid", flat=True)
+    )
+    return Changes(messages, expunged, highest)

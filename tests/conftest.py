@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite: domains, mailboxes and messages made through the service
+layer, and the check that CI's PostgreSQL + Redis run really uses both."""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from mailcore.services import accounts
+from tests.factories import make_message
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config):
+    # PBKDF2 at 1,000,000 rounds costs 0.3 s a check on these machines; one test module checks
+    # the real hasher, the rest use a fast one so that hundreds of logins stay cheap.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def required_services(django_db_setup, django_db_blocker):
+    """With CORREIO_REQUIRE_SERVICES=1 (CI), the run must be on PostgreSQL and Redis."""
+    if os.environ.get("CORREIO_REQUIRE_SERVICES") != "1":
+        return
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", "CI run must use PostgreSQL"
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).ping()
+
+
+@pytest.fixture
+def domain(db):
+    return accounts.create_domain("example.test")
+
+
+@pytest.fixture
+def make_mailbox(domain):
+    def _make(address: str = "demo@example.test", password: str = PASSWORD, **kwargs):
+        return accounts.create_mailbox(address, password, **kwargs)
+
+    return _make
+
+
+@pytest.fixture
+def mailbox(make_mailbox):
+    return make_mailbox()
+
+
+@pytest.fixture
+def inbox(mailbox):
+    return mailbox.folders.get(role="inbox")
+
+
+@pytest.fixture
+def message_bytes():
+    return make_message

@@ -1,0 +1,11 @@
+"""The Celery application: Redis broker when REDIS_URL is set, else the filesystem transport."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
+
+app = Celery("correio")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

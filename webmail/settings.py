@@ -1,0 +1,206 @@
+"""Django settings for Correio, read from the environment (see ARCHITECTURE.md, "Settings").
+
+Every setting has a working embedded default: SQLite under ``var/``, no Redis (Celery's filesystem
+transport and in-process change events), listeners on loopback development ports.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from webmail.env import (
+    env_addr,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_size,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("CORREIO_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _default_secret_key() -> str:
+    """A random key kept in var/ so sessions survive restarts without any configuration."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+SECRET_KEY = env_secret("SECRET_KEY", "") or _default_secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "mailcore",
+    "webmail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "webmail.urls"
+WSGI_APPLICATION = "webmail.wsgi.application"
+ASGI_APPLICATION = "webmail.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite: WAL journal with synchronous=FULL so a commit is on disk before SMTP says 250, and
+# IMMEDIATE transactions so concurrent writers queue on the lock instead of failing to upgrade.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+        " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+    ),
+}
+_database_url = env_str("DATABASE_URL", "")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    # Parallel test runs against one server each need their own test database.
+    if env_str("CORREIO_TEST_DATABASE", ""):
+        DATABASES["default"]["TEST"] = {"NAME": env_str("CORREIO_TEST_DATABASE", "")}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "correio.sqlite3",
+            "OPTIONS": dict(SQLITE_OPTIONS),
+            # A file, not memory: listener threads in tests need their own connections to it.
+            "TEST": {"NAME": str(VAR_DIR / "test-correio.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, Celery, events ------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"
+CELERY_BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed"):
+        (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Longer than the longest delivery attempt, so a slow attempt is never handed out twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth and sessions ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("CORREIO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "correio": {"handlers": ["console"], "level": env_str("CORREIO_LOG_LEVEL", "INFO"),
+                    "propagate": False},
+    },
+}
+
+# --- Correio --------------------------------------------------------------------------------
+CORREIO_HOSTNAME = env_str("CORREIO_HOSTNAME", "mail.example.test")
+CORREIO_MAX_MESSAGE_SIZE = env_size("CORREIO_MAX_MESSAGE_SIZE", 25 * 1024 * 1024)
+CORREIO_DEFAULT_QUOTA = env_size("CORREIO_DEFAULT_QUOTA", 1024 * 1024 * 1024)
+CORREIO_TLS_CERT = env_str("CORREIO_TLS_CERT", str(VAR_DIR / "tls" / "cert.pem"))
+CORREIO_TLS_KEY = env_str("CORREIO_TLS_KEY", str(VAR_DIR / "tls" / "key.pem"))
+CORREIO_SMTP_ADDR = env_addr("CORREIO_SMTP_ADDR", "127.0.0.1:2525")
+CORREIO_SUBMISSION_ADDR = env_addr("CORREIO_SUBMISSION_ADDR", "127.0.0.1:2587")
+CORREIO_SUBMISSIONS_ADDR = env_addr("CORREIO_SUBMISSIONS_ADDR", "127.0.0.1:2465")
+CORREIO_IMAP_ADDR = env_addr("CORREIO_IMAP_ADDR", "127.0.0.1:2143")
+CORREIO_IMAPS_ADDR = env_addr("CORREIO_IMAPS_ADDR", "127.0.0.1:2993")
+CORREIO_POP3_ADDR = env_addr("CORREIO_POP3_ADDR", "127.0.0.1:2110")
+CORREIO_POP3S_ADDR = env_addr("CORREIO_POP3S_ADDR", "127.0.0.1:2995")
+CORREIO_SMARTHOST = env_str("CORREIO_SMARTHOST", "")
+CORREIO_SMARTHOST_USER = env_str("CORREIO_SMARTHOST_USER", "")
+CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
+# Failed logins allowed per address and per client IP within the window, for every door.
+CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
+CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)
