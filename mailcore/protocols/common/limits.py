@@ -1,0 +1,37 @@
+"""Per-IP and total connection counting, shared by the listeners (ARCHITECTURE.md, "Bounded
+work")."""
+
+from collections import Counter
+
+
+class ConnectionLimiter:
+    def __init__(self, total: int, per_ip: int):
+        self.total = total
+        self.per_ip = per_ip
+        self._by_ip: Counter[str] = Counter()
+        self._count = 0
+
+    def acquire(self, ip: str) -> bool:
+        """Count a new connection; False (and nothing counted) when over a limit."""
+        if self._count >= self.total or self._by_ip[ip] >= self.per_ip:
+            return False
+        self._count += 1
+        self._by_ip[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self._count -= 1
+        self._by_ip[ip] -= 1
+        if self._by_ip[ip] <= 0:
+            del self._by_ip[ip]
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+def is_loopback(ip: str | None) -> bool:
+    """Plaintext passwords are accepted without TLS only from loopback (ARCHITECTURE.md)."""
+    if not ip:
+        return False
+    return ip.startswith("127.") or ip in ("::1", "localhost") or ip.startswith("::ffff:127.")

@@ -1,0 +1,38 @@
+"""Run mail listeners in one process until SIGINT/SIGTERM (runmail, runsmtp, runimap, runpop3).
+
+Each protocol package has ``server.start_servers(config) -> list[asyncio.Server]`` that binds the
+listeners its addresses ask for (skipping those set to None)."""
+
+import asyncio
+import importlib
+import logging
+import signal
+
+from mailcore.protocols.common.config import ListenerConfig
+
+logger = logging.getLogger("correio.listeners")
+# Protocol packages with a server module; each listener issue adds its own.
+PROTOCOLS: tuple[str, ...] = ()
+
+
+async def serve(protocols: list[str], config: ListenerConfig) -> None:
+    servers = []
+    for name in protocols:
+        module = importlib.import_module(f"mailcore.protocols.{name}.server")
+        servers.extend(await module.start_servers(config))
+    for server in servers:
+        for sock in server.sockets:
+            logger.info("listening on %s", sock.getsockname()[:2])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for server in servers:
+        server.close()
+    for server in servers:
+        await server.wait_closed()
+
+
+def run(protocols: list[str], config: ListenerConfig | None = None) -> None:
+    asyncio.run(serve(protocols, config or ListenerConfig.from_settings()))
