@@ -70,4 +70,7 @@ def run_listener(start: Callable[[], Awaitable[list]]):
         asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
+        from mailcore.protocols.common.services import close_connections
+
+        close_connections()
         connections.close_all()

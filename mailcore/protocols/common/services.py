@@ -28,3 +28,27 @@ async def call_service(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) 
     """Run ``func(*args, **kwargs)`` in the database thread pool and return its result."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor, functools.partial(_call, func, *args, **kwargs))
+
+
+def close_connections(timeout: float = 10.0) -> None:
+    """Close the database connection of every pool thread (end of a test, or shutdown).
+
+    One task per possible thread, each waiting at a barrier, puts a task on every thread of the
+    pool at once, so each closes its own thread-local connection."""
+    import threading
+
+    from django.db import connections
+
+    workers = _executor._max_workers
+    barrier = threading.Barrier(workers)
+
+    def close():
+        try:
+            barrier.wait(timeout)
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    futures = [_executor.submit(close) for _ in range(workers)]
+    for future in futures:
+        future.result(timeout=timeout + 5)
