@@ -4,6 +4,13 @@ from mailcore.models.accounts import AuthFailure
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
+from mailcore.models.outbound import (
+    DeliveryAttempt,
+    DkimKey,
+    OutboundMessage,
+    OutboundRecipient,
+    RecipientState,
+)
 
 __all__ = [
     "Alias",
@@ -15,4 +22,9 @@ __all__ = [
     "FolderRole",
     "Mailbox",
     "Message",
+    "DeliveryAttempt",
+    "DkimKey",
+    "OutboundMessage",
+    "OutboundRecipient",
+    "RecipientState",
 ]
