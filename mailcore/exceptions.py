@@ -68,3 +68,11 @@ class AuthFailed(MailError):
 
 class AuthThrottled(AuthFailed):
     message = "too many failed logins; try again later"
+
+
+class InvalidAddress(MailError):
+    message = "malformed address"
+
+
+class SenderNotOwned(MailError):
+    message = "sender address not owned by the authenticated user"
