@@ -270,6 +270,17 @@ class SMTPTransport(Transport):
                     pass
             client.close()
 
+    def _login(self, client: smtplib.SMTP) -> None:
+        """AUTH PLAIN, else LOGIN (RFC 4954, 4616); one mechanism, one try."""
+        mechanisms = client.esmtp_features.get("auth", "").upper().split()
+        client.user, client.password = self.smarthost_user, self.smarthost_password
+        if "PLAIN" in mechanisms:
+            client.auth("PLAIN", client.auth_plain)
+        elif "LOGIN" in mechanisms:
+            client.auth("LOGIN", client.auth_login, initial_response_ok=False)
+        else:
+            raise smtplib.SMTPNotSupportedError("no usable AUTH mechanism")
+
     def _session(self, client: smtplib.SMTP, host: Host, outgoing: Outgoing, wait, use_tls):
         def timed(limit: float) -> None:
             client.sock.settimeout(wait(limit))
@@ -300,7 +311,7 @@ class SMTPTransport(Transport):
             if self.smarthost and self.smarthost_user and host.name == self.smarthost[0]:
                 stage = "AUTH"
                 try:
-                    client.login(self.smarthost_user, self.smarthost_password)
+                    self._login(client)
                 except smtplib.SMTPAuthenticationError as exc:
                     raise _HostFailed(f"{host.label} refused our login: "
                                       f"{_reply_text(exc.smtp_code, exc.smtp_error)}") from None

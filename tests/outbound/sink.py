@@ -26,6 +26,7 @@ class Received:
     data: bytes
     mail_options: list[str]
     peer_tls: bool
+    login: bytes | None = None
 
 
 @dataclass
@@ -84,6 +85,7 @@ class RecordingHandler:
                     data=envelope.original_content,
                     mail_options=list(envelope.mail_options),
                     peer_tls=session.ssl is not None,
+                    login=session.auth_data if session.authenticated else None,
                 )
             )
         self.event.set()
@@ -94,7 +96,8 @@ class RecordingHandler:
             return [r for r in self.received if address in r.rcpt_tos]
 
 
-def smtp_factory(handler, tls_context: ssl.SSLContext | None = None, hostname="mx.remote.test"):
+def smtp_factory(handler, tls_context: ssl.SSLContext | None = None, hostname="mx.remote.test",
+                 authenticator=None):
     def make():
         return SMTP(
             handler,
@@ -104,14 +107,17 @@ def smtp_factory(handler, tls_context: ssl.SSLContext | None = None, hostname="m
             tls_context=tls_context,
             require_starttls=False,
             data_size_limit=50 * 1024 * 1024,
+            authenticator=authenticator,
+            auth_require_tls=False,
         )
 
     return make
 
 
-async def start_sink(handler, host="127.0.0.1", port=0, tls_context=None):
+async def start_sink(handler, host="127.0.0.1", port=0, tls_context=None, authenticator=None):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(smtp_factory(handler, tls_context), host, port)
+    factory = smtp_factory(handler, tls_context, authenticator=authenticator)
+    server = await loop.create_server(factory, host, port)
     return [server]
 
 
