@@ -390,3 +390,14 @@ def test_an_alias_forwarding_outside_is_queued_by_the_delivery_result(mailbox):
                                        ["fwd@example.test"])
     assert [d.mailbox_id for d in result.delivered] == [mailbox.pk]
     assert result.queued == ["far@remote.test"]
+
+
+def test_the_celery_tasks_run_as_plain_functions(mailbox, remote_mx):
+    from mailcore import tasks
+
+    far = remote_mx("remote.test")
+    result = outbound.enqueue_outbound(make_message(), SENDER, ["x@remote.test"])
+    assert tasks.deliver_outbound(result.outbound_id) == {
+        "claimed": True, "delivered": 1, "deferred": 0, "bounced": 0, "expired": 0}
+    assert len(far.received) == 1
+    assert tasks.cleanup_outbound() == 0
