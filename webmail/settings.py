@@ -255,3 +255,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker is polled; kombu's default of one poll a second caps a worker at a
+    # task or two a second.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02

@@ -242,9 +242,16 @@ def _renew(message_id: int, token: str) -> bool:
     )
 
 
-def _release(message_id: int, token: str) -> None:
-    OutboundMessage.objects.filter(pk=message_id, lock_token=token).update(
-        lock_token="", locked_until=None
+def _finish_and_release(message_id: int, token: str) -> bool:
+    """Release the lock, marking the message finished when no recipient waits any more.
+    False when the lock was not ours any more. Call inside a transaction."""
+    finished = not OutboundRecipient.objects.filter(
+        message_id=message_id, state__in=PENDING_STATES
+    ).exists()
+    return bool(
+        OutboundMessage.objects.filter(pk=message_id, lock_token=token).update(
+            lock_token="", locked_until=None, finished=finished
+        )
     )
 
 
@@ -259,15 +266,15 @@ def deliver_outbound(message_id: int, token: str | None = None) -> RunReport:
     if not _claim(message_id, token, now):
         return RunReport(claimed=False)
     report = RunReport(claimed=True)
+    released = False
     try:
-        message = OutboundMessage.objects.get(pk=message_id)
+        message = OutboundMessage.objects.select_related("blob").get(pk=message_id)
         if message.hold_until and message.hold_until > now:
             return report
         due = list(message.recipients.filter(state__in=PENDING_STATES, next_attempt__lte=now))
         if not due:
-            _mark_finished(message)
             return report
-        raw = blobstore.load_blob(message.blob_id)
+        raw = bytes(message.blob.data)
         transport = get_transport()
         groups: dict[str, list[OutboundRecipient]] = defaultdict(list)
         local_domains: dict[str, bool] = {}
@@ -281,29 +288,36 @@ def deliver_outbound(message_id: int, token: str | None = None) -> RunReport:
         budget = settings.CORREIO_RELAY_ATTEMPT_DEADLINE
         started = time.monotonic()
         prepared = _Prepared(message, raw)
-        for key, recipients in groups.items():
+        items = list(groups.items())
+        for index, (key, recipients) in enumerate(items):
             if time.monotonic() - started >= budget:
                 report.more = True
                 break
-            if not _renew(message_id, token):
+            # The claim set the lease for the first group; later ones renew it.
+            if index and not _renew(message_id, token):
                 break
+            last = index == len(items) - 1
             try:
                 if key == LOCAL_ROUTE:
                     with transaction.atomic():
                         results = _deliver_local(raw, recipients)
-                        _record(message, raw, token, recipients, results, report)
+                        _record(message, raw, token, recipients, results, report, last=last)
                 else:
                     outgoing = prepared.outgoing([r.address for r in recipients])
                     results = transport.deliver(outgoing, time.monotonic() + budget)
-                    _record(message, raw, token, recipients, results, report)
+                    _record(message, raw, token, recipients, results, report, last=last)
+                released = last
             except _LockLost:
                 logger.warning("lost the lock of outbound %s; stopping", message_id)
+                released = True
                 break
-        _mark_finished(message)
     except OutboundMessage.DoesNotExist:
+        released = True
         return RunReport(claimed=False)  # deleted meanwhile (admin)
     finally:
-        _release(message_id, token)
+        if not released:
+            with transaction.atomic():
+                _finish_and_release(message_id, token)
     return report
 
 
@@ -370,15 +384,19 @@ def _record(
     recipients: Sequence[OutboundRecipient],
     results: Sequence[RecipientResult],
     report: RunReport,
+    *,
+    last: bool = False,
 ) -> None:
-    """Store a group's results, and queue the DSNs they call for, in one transaction."""
+    """Store a group's results, and queue the DSNs they call for, in one transaction; after
+    the ``last`` group, release the message in the same transaction. Raises ``_LockLost``
+    (rolling everything back) when another worker owns the message now."""
     by_address = {r.address: r for r in recipients}
     now = timezone.now()
     delay_warning = settings.CORREIO_OUTBOUND_DELAY_WARNING
     failed: list[DsnRecipient] = []
     delayed: list[DsnRecipient] = []
     with transaction.atomic():
-        if not _renew(message.pk, token):
+        if not last and not _renew(message.pk, token):
             raise _LockLost()
         for result in results:
             recipient = by_address.get(result.address)
@@ -435,6 +453,8 @@ def _record(
             send_dsn(message, raw, failed)
         if delayed:
             send_dsn(message, raw, delayed)
+        if last and not _finish_and_release(message.pk, token):
+            raise _LockLost()
 
 
 def _dsn_entry(result: RecipientResult, action: str, default: str, now) -> DsnRecipient:
@@ -468,11 +488,6 @@ def send_dsn(message: OutboundMessage, raw: bytes, recipients: list[DsnRecipient
         # The sender's local mailbox is gone: there is nobody to tell.
         logger.warning("DSN for outbound %s to %s dropped: %s", message.pk, message.mail_from,
                        exc)
-
-
-def _mark_finished(message: OutboundMessage) -> None:
-    if not message.recipients.filter(state__in=PENDING_STATES).exists():
-        OutboundMessage.objects.filter(pk=message.pk).update(finished=True)
 
 
 # --- Sweep, cleanup, admin actions ------------------------------------------------------------
