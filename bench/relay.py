@@ -127,7 +127,7 @@ def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
                    check=True)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webmail", "worker", "--loglevel=WARNING",
+        [sys.executable, "-m", "celery", "-A", "webmail", "worker", "--loglevel=" + os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
          "--concurrency=2", "-Q", env["CORREIO_CELERY_QUEUE"], "--without-mingle",
          "--without-gossip"],
         cwd=ROOT, env=env, start_new_session=True)

@@ -15,13 +15,16 @@ def get_transport() -> Transport:
     transport = _cache.get(path)
     if transport is None:
         transport = import_string(path).from_settings()
-        _cache.clear()
+        reset_transport()
         _cache[path] = transport
     return transport
 
 
 def reset_transport() -> None:
-    """Forget the configured transport (tests change settings between cases)."""
+    """Forget the configured transport (tests change settings between cases), closing the
+    sessions it kept open."""
+    for transport in _cache.values():
+        transport.close()
     _cache.clear()
 
 

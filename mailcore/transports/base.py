@@ -41,6 +41,9 @@ class Transport:
     def from_settings(cls) -> "Transport":
         return cls()
 
+    def close(self) -> None:
+        """Release whatever the transport keeps open between deliveries."""
+
     def route(self, domain: str) -> str:
         """A key grouping recipients that share one SMTP transaction (their destination)."""
         return domain

@@ -21,6 +21,7 @@ import random
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ logger = logging.getLogger("correio.relay")
 MAX_HOSTS = 10  # addresses tried per destination and attempt
 DATA_CHUNK = 64 * 1024  # one "data block" of RFC 5321 §4.5.3.2.5
 QUIT_TIMEOUT = 5.0
+# Sessions kept open for the next message to the same host (Postfix: 2 s, 100 uses).
+CACHE_IDLE = 2.0
+CACHE_MAX_USES = 100
+CACHE_MAX_HOSTS = 20
 DNS_LIFETIME = 20.0
 
 
@@ -69,6 +74,10 @@ class RouteFailure(Exception):
         super().__init__(reply)
         self.outcome = outcome
         self.reply = reply
+
+
+class _Stale(Exception):
+    """A cached session turned out closed before anything was sent on it."""
 
 
 class _HostFailed(Exception):
@@ -141,6 +150,8 @@ class SMTPTransport(Transport):
         self.tls_context = ssl.create_default_context()
         self.tls_context.check_hostname = False
         self.tls_context.verify_mode = ssl.CERT_NONE
+        self._cache: dict[tuple, tuple[smtplib.SMTP, float, int]] = {}
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls) -> "SMTPTransport":
@@ -247,6 +258,13 @@ class SMTPTransport(Transport):
                 raise TimeoutError("attempt deadline passed")
             return min(limit, left)
 
+        key = (host.address, host.port, host.name)
+        cached = self._take_cached(key)
+        if cached is not None:
+            try:
+                return self._run(cached, key, host, outgoing, wait, reused=True)
+            except _Stale:
+                pass  # the far side closed it meanwhile: a fresh connection below
         try:
             sock = socket.create_connection((host.address, host.port), wait(self.timeouts.connect))
         except OSError as exc:
@@ -255,20 +273,75 @@ class SMTPTransport(Transport):
         client.sock = sock
         client._host = host.name
         try:
-            return self._session(client, host, outgoing, wait, use_tls)
+            self._open(client, host, wait, use_tls)
         except ssl.SSLError as exc:
+            client.close()
             if not use_tls:
                 raise _HostFailed(f"4.7.0 TLS with {host.label} failed: {exc}") from None
             logger.info("%s: TLS failed (%s); trying without", host.label, exc)
             return self._deliver_to(host, outgoing, deadline, use_tls=False)
+        except _HostFailed:
+            self._quit(client)
+            raise
+        return self._run(client, key, host, outgoing, wait, reused=False)
+
+    def _run(self, client, key, host, outgoing, wait, reused: bool) -> list[RecipientResult]:
+        reusable = False
+        try:
+            results, reusable = self._transaction(client, host, outgoing, wait, reused)
+            return results
         finally:
-            if client.sock is not None:
-                try:
-                    client.sock.settimeout(QUIT_TIMEOUT)
-                    client.quit()
-                except (smtplib.SMTPException, OSError):
-                    pass
-            client.close()
+            if reusable:
+                self._put_cached(key, client)
+            else:
+                self._quit(client)
+
+    # --- connection cache (Postfix's smtp_connection_cache_*: one session, many messages) -----
+
+    def _take_cached(self, key) -> smtplib.SMTP | None:
+        with self._cache_lock:
+            entry = self._cache.pop(key, None)
+        if entry is None:
+            return None
+        client, idle_since, uses = entry
+        if time.monotonic() - idle_since > CACHE_IDLE or uses >= CACHE_MAX_USES:
+            self._quit(client)
+            return None
+        client._correio_uses = uses
+        return client
+
+    def _put_cached(self, key, client: smtplib.SMTP) -> None:
+        uses = getattr(client, "_correio_uses", 0) + 1
+        with self._cache_lock:
+            old = self._cache.pop(key, None)
+            self._cache[key] = (client, time.monotonic(), uses)
+            now = time.monotonic()
+            stale = [self._cache.pop(k)[0] for k, (_, idle_since, _) in list(self._cache.items())
+                     if now - idle_since > CACHE_IDLE]
+            while len(self._cache) > CACHE_MAX_HOSTS:
+                stale.append(self._cache.pop(next(iter(self._cache)))[0])
+        for other in [entry[0] for entry in [old] if entry] + stale:
+            self._quit(other)
+
+    def close(self) -> None:
+        """QUIT every cached connection."""
+        with self._cache_lock:
+            clients = [entry[0] for entry in self._cache.values()]
+            self._cache.clear()
+        for client in clients:
+            self._quit(client)
+
+    @staticmethod
+    def _quit(client: smtplib.SMTP) -> None:
+        if client.sock is not None:
+            try:
+                client.sock.settimeout(QUIT_TIMEOUT)
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        client.close()
+
+    # --- one session ----------------------------------------------------------------------
 
     def _login(self, client: smtplib.SMTP) -> None:
         """AUTH PLAIN, else LOGIN (RFC 4954, 4616); one mechanism, one try."""
@@ -281,16 +354,12 @@ class SMTPTransport(Transport):
         else:
             raise smtplib.SMTPNotSupportedError("no usable AUTH mechanism")
 
-    def _session(self, client: smtplib.SMTP, host: Host, outgoing: Outgoing, wait, use_tls):
-        def timed(limit: float) -> None:
-            client.sock.settimeout(wait(limit))
-
-        recipients = outgoing.recipients
-        accepted: list[str] = []
-        results: dict[str, RecipientResult] = {}
+    def _open(self, client: smtplib.SMTP, host: Host, wait, use_tls: bool) -> None:
+        """Greeting, EHLO, STARTTLS, AUTH. Raises ``_HostFailed``, or ``ssl.SSLError`` for a
+        failed TLS handshake (the caller then tries without TLS)."""
         stage = "greeting"
         try:
-            timed(self.timeouts.command)
+            client.sock.settimeout(wait(self.timeouts.command))
             code, message = client.getreply()
             if code != 220:
                 raise _HostFailed(f"{host.label} greeted with {_reply_text(code, message)}", code)
@@ -303,7 +372,7 @@ class SMTPTransport(Transport):
                                       code)
             if use_tls and client.has_extn("starttls"):
                 stage = "STARTTLS"
-                code, message = client.starttls(context=self.tls_context)
+                client.starttls(context=self.tls_context)
                 client.ehlo()
             elif self.smarthost and self.smarthost_user and not _is_loopback(host.address):
                 raise _HostFailed(f"4.7.0 {host.label} offers no STARTTLS; not sending the "
@@ -323,50 +392,93 @@ class SMTPTransport(Transport):
             client.close()  # no QUIT to a server that failed us
             raise _HostFailed(f"4.4.2 {host.label} failed during {stage}: {exc}") from None
 
+    def _transaction(self, client: smtplib.SMTP, host: Host, outgoing: Outgoing, wait,
+                     reused: bool) -> tuple[list[RecipientResult], bool]:
+        """MAIL, RCPT..., DATA on an open session: (one result per recipient, whether the
+        session may carry another message). On a reused session a dead connection at MAIL
+        raises ``_Stale`` (nothing was sent yet)."""
+
+        def timed(limit: float) -> None:
+            client.sock.settimeout(wait(limit))
+
+        recipients = outgoing.recipients
+        accepted: list[str] = []
+        results: dict[str, RecipientResult] = {}
+
         def finish(outcome: str, code: int | None, reply: str, among: list[str]):
             for address in among:
                 if address not in results:
                     results[address] = RecipientResult(address, outcome, code, reply, host.label)
 
+        def done(reusable: bool = False):
+            return [results[r] for r in recipients], reusable
+
+        if outgoing.needs_smtputf8 and not client.has_extn("smtputf8"):
+            finish("bounced", None, f"5.6.7 {host.label} does not support SMTPUTF8, which "
+                   "this message needs (RFC 6531)", recipients)
+            return done()
+        options = []
+        if client.has_extn("size"):
+            options.append(f"SIZE={outgoing.size}")
+        seven_bit = outgoing.eight_bit and not client.has_extn("8bitmime")
+        if outgoing.eight_bit and not seven_bit:
+            options.append("BODY=8BITMIME")
+        if outgoing.needs_smtputf8:
+            options.append("SMTPUTF8")
+        pipelining = client.has_extn("pipelining")
+        stage = "MAIL FROM"
         try:
-            if outgoing.needs_smtputf8 and not client.has_extn("smtputf8"):
-                finish("bounced", None, f"5.6.7 {host.label} does not support SMTPUTF8, which "
-                       "this message needs (RFC 6531)", recipients)
-                return [results[r] for r in recipients]
-            options = []
-            if client.has_extn("size"):
-                options.append(f"SIZE={outgoing.size}")
-            seven_bit = outgoing.eight_bit and not client.has_extn("8bitmime")
-            if outgoing.eight_bit and not seven_bit:
-                options.append("BODY=8BITMIME")
-            if outgoing.needs_smtputf8:
-                options.append("SMTPUTF8")
-            stage = "MAIL FROM"
             timed(self.timeouts.command)
-            code, message = client.mail(outgoing.mail_from, options)
+            if pipelining:
+                # RFC 2920: MAIL, every RCPT and DATA in one write, replies read in order.
+                replies = self._pipelined(client, outgoing.mail_from, options, recipients)
+            else:
+                replies = None
+            code, message = replies.pop(0) if replies else client.mail(outgoing.mail_from,
+                                                                       options)
+        except (OSError, smtplib.SMTPException, TimeoutError) as exc:
+            client.close()
+            if reused:
+                raise _Stale() from exc
+            finish("deferred", None, f"4.4.2 {host.label} failed during {stage}: {exc}",
+                   recipients)
+            return done()
+        if reused and code == 421:
+            client.close()
+            raise _Stale()
+        try:
             if not 200 <= code < 300:
-                finish(_failure(code), code,
-                       _reply_text(code, message), recipients)
-                return [results[r] for r in recipients]
+                # (Pipelined RCPT and DATA replies were read already: 503s to ignore.)
+                finish(_failure(code), code, _reply_text(code, message), recipients)
+                return done()
             for address in recipients:
                 stage = "RCPT TO"
                 timed(self.timeouts.command)
-                code, message = client.rcpt(address)
+                code, message = replies.pop(0) if replies else client.rcpt(address)
                 if 200 <= code < 300:
                     accepted.append(address)
                 else:
-                    finish(_failure(code), code,
-                           _reply_text(code, message), [address])
-            if not accepted:
-                return [results[r] for r in recipients]
+                    finish(_failure(code), code, _reply_text(code, message), [address])
             stage = "DATA"
             timed(self.timeouts.data_init)
-            client.putcmd("data")
-            code, message = client.getreply()
+            if replies:
+                code, message = replies.pop(0)
+            elif accepted:
+                client.putcmd("data")
+                code, message = client.getreply()
+            else:
+                # Nothing accepted: end the transaction and keep the session.
+                code, message = client.rset()
+                return done(200 <= code < 300)
             if code != 354:
-                finish(_failure(code), code,
-                       _reply_text(code, message), accepted)
-                return [results[r] for r in recipients]
+                finish(_failure(code), code, _reply_text(code, message), accepted)
+                return done(not accepted and 500 <= code < 600)
+            if not accepted:
+                # RFC 2920 §3.1: DATA went out with the batch though no RCPT was accepted and
+                # the server said go ahead: send an empty message to close it, never deliver.
+                client.send(b".\r\n")
+                client.getreply()
+                return done()
             stage = "sending the message"
             payload = dot_stuff(outgoing.render(seven_bit))
             for start in range(0, len(payload), DATA_CHUNK):
@@ -376,10 +488,22 @@ class SMTPTransport(Transport):
             timed(self.timeouts.data_term)
             code, message = client.getreply()
             finish(_outcome(code), code, _reply_text(code, message), accepted)
+            return done(code < 400)
         except (OSError, smtplib.SMTPException, TimeoutError) as exc:
             # A failure after RCPT: the remaining recipients wait for a retry (if the far side
             # had taken the message before the connection broke, it arrives twice: RFC 1047).
             client.close()
             finish("deferred", None, f"4.4.2 {host.label} failed during {stage}: {exc}",
                    recipients)
-        return [results[r] for r in recipients]
+            return done()
+
+    def _pipelined(self, client: smtplib.SMTP, mail_from: str, options: list[str],
+                   recipients: list[str]) -> list[tuple[int, bytes]]:
+        encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+        client.command_encoding = encoding
+        option_text = (" " + " ".join(options)) if options else ""
+        lines = [f"MAIL FROM:{smtplib.quoteaddr(mail_from)}{option_text}"]
+        lines += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
+        lines.append("DATA")
+        client.send(("\r\n".join(lines) + "\r\n").encode(encoding))
+        return [client.getreply() for _ in lines]

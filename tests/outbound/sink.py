@@ -39,6 +39,8 @@ class Behaviour:
     hang_data: float = 0.0  # seconds to wait before answering the final dot
     hang_data_times: int = 10**9  # how many transactions hang
     drop_extensions: tuple[str, ...] = ()  # e.g. ("8BITMIME", "SMTPUTF8", "STARTTLS")
+    add_extensions: tuple[str, ...] = ()  # e.g. ("PIPELINING",)
+    idle_timeout: float = 300.0  # the server closes idle sessions with 421 after this
 
 
 class RecordingHandler:
@@ -46,14 +48,16 @@ class RecordingHandler:
         self.behaviour = behaviour or Behaviour()
         self.received: list[Received] = []
         self.transactions = 0
+        self.sessions = 0
         self.lock = threading.Lock()
         self.event = threading.Event()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        self.sessions += 1
         drop = tuple(x.upper() for x in self.behaviour.drop_extensions)
         kept = [r for r in responses if not r[4:].upper().startswith(drop)] if drop else responses
-        return kept
+        return kept[:-1] + [f"250-{x}" for x in self.behaviour.add_extensions] + kept[-1:]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         replies = self.behaviour.rcpt_replies.get(address.lower())
@@ -109,6 +113,7 @@ def smtp_factory(handler, tls_context: ssl.SSLContext | None = None, hostname="m
             data_size_limit=50 * 1024 * 1024,
             authenticator=authenticator,
             auth_require_tls=False,
+            timeout=handler.behaviour.idle_timeout,
         )
 
     return make

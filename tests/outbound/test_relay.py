@@ -253,3 +253,48 @@ def test_a_dns_server_that_does_not_answer_defers(mailbox, settings):
         quiet.close()
     recipient = only_recipient(result.outbound_id)
     assert recipient.state == "deferred" and recipient.last_reply.startswith("4.4.3")
+
+
+def test_messages_to_one_host_share_a_session(mailbox, remote_mx):
+    far = remote_mx("remote.test")
+    for n in range(3):
+        result = outbound.enqueue_outbound(make_message(), SENDER, [f"x{n}@remote.test"])
+        outbound.deliver_outbound(result.outbound_id)
+    assert [r.rcpt_tos for r in far.received] == [[f"x{n}@remote.test"] for n in range(3)]
+    assert far.handler.sessions == 1
+
+
+def test_a_kept_session_the_far_side_closed_is_replaced_without_losing_the_message(
+    mailbox, remote_mx
+):
+    import time
+
+    far = remote_mx("remote.test", behaviour=Behaviour(idle_timeout=0.3))
+    first = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test"])
+    outbound.deliver_outbound(first.outbound_id)
+    time.sleep(0.8)  # the server says 421 and hangs up on the idle session
+    second = outbound.enqueue_outbound(make_message(), SENDER, ["b@remote.test"])
+    outbound.deliver_outbound(second.outbound_id)
+    assert only_recipient(second.outbound_id).state == "delivered"
+    assert [r.rcpt_tos for r in far.received] == [["a@remote.test"], ["b@remote.test"]]
+    assert far.handler.sessions == 2
+
+
+def test_pipelined_commands_are_answered_in_order(mailbox, remote_mx):
+    far = remote_mx("remote.test", behaviour=Behaviour(
+        add_extensions=("PIPELINING",),
+        rcpt_replies={"no@remote.test": ["550 5.1.1 no such user"],
+                      "later@remote.test": ["452 4.2.2 over quota"]}))
+    result = outbound.enqueue_outbound(
+        make_message(), SENDER, ["yes@remote.test", "no@remote.test", "later@remote.test"])
+    outbound.deliver_outbound(result.outbound_id)
+    states = dict(OutboundRecipient.objects.values_list("address", "state"))
+    assert states == {"yes@remote.test": "delivered", "no@remote.test": "bounced",
+                      "later@remote.test": "deferred"}
+    assert [r.rcpt_tos for r in far.received] == [["yes@remote.test"]]
+    # Nobody accepted: DATA is refused (or emptied) and nothing is delivered.
+    refused = outbound.enqueue_outbound(make_message(), SENDER, ["no@remote.test"])
+    far.behaviour.rcpt_replies["no@remote.test"] = ["550 5.1.1 no such user"]
+    outbound.deliver_outbound(refused.outbound_id)
+    assert only_recipient(refused.outbound_id).state == "bounced"
+    assert len(far.received) == 1
