@@ -259,3 +259,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a
     # task or two a second.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
+else:
+    # Queueing mail must not hang on an unreachable Redis: the sweep dispatches it later.
+    CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)

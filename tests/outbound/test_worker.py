@@ -306,3 +306,20 @@ def test_redis_restarted_while_mail_is_queued_loses_nothing_and_duplicates_nothi
         finally:
             cluster.stop()
     assert delivered_counts(handler) == {f"r{n}@remote.test": 1 for n in range(8)}
+
+
+def test_queueing_with_the_broker_down_neither_fails_nor_hangs(tmp_path):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    code = (
+        "import time, django; django.setup()\n"
+        "from mailcore.services.outbound import dispatch\n"
+        "start = time.monotonic(); dispatch(1); print(round(time.monotonic() - start, 2))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORREIO_", "CELERY_"))}
+    env.update({"REDIS_URL": dead, "CORREIO_VAR_DIR": str(tmp_path), "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "webmail.settings"})
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip()) < 10
+    assert "the sweep will" in done.stderr
