@@ -19,7 +19,8 @@ HOSTNAME = "pop.example.test"
 class Tls:
     def __init__(self, directory):
         self.ca = trustme.CA()
-        cert = self.ca.issue_cert("localhost", "127.0.0.1", HOSTNAME)
+        # fetchmail wants the name in the subject CN as well as in the SANs.
+        cert = self.ca.issue_cert(HOSTNAME, "localhost", "127.0.0.1", common_name=HOSTNAME)
         self.cert_path = str(directory / "server.pem")
         self.ca_path = str(directory / "ca.pem")
         cert.private_key_and_cert_chain_pem.write_to_path(self.cert_path)
