@@ -67,9 +67,8 @@ def _uncached(folder_id: int) -> list[str]:
 
 
 def prepare_sizes(mailbox_id: int) -> int:
-    """Cache the POP3 size of every INBOX message that has none yet, in small transactions of
-    their own (before the lock is taken, so a first login of a large mailbox does not hold a
-    write transaction while it reads bodies). Returns how many were computed."""
+    """Cache the POP3 size of every INBOX message that has none yet (a maintenance helper:
+    :func:`open_maildrop` does it for what it finds uncached). Returns how many were computed."""
     folder_id = Folder.objects.values_list("pk", flat=True).get(
         mailbox_id=mailbox_id, role=FolderRole.INBOX
     )
@@ -83,12 +82,15 @@ def open_maildrop(
     exclusive-access lock on the maildrop"). Messages delivered later belong to the next session.
 
     Raises ``MaildropLocked`` while another session's lease is current ([IN-USE], RFC 2449
-    §8.1.1). An expired lease (its session died) is taken over."""
-    prepare_sizes(mailbox_id)
+    §8.1.1). An expired lease (its session died) is taken over. The write transaction only
+    takes the lock; the snapshot is read after it, and sizes not cached yet (mail never seen by
+    POP3) are computed then, in small transactions of their own."""
+    folder_id, uidvalidity = Folder.objects.values_list("pk", "uidvalidity").get(
+        mailbox_id=mailbox_id, role=FolderRole.INBOX
+    )
     now = timezone.now()
     token = secrets.token_hex(16)
     with transaction.atomic():
-        folder = Folder.objects.get(mailbox_id=mailbox_id, role=FolderRole.INBOX)
         MaildropLock.objects.filter(mailbox_id=mailbox_id, expires__lt=now).delete()
         try:
             with transaction.atomic():
@@ -101,17 +103,23 @@ def open_maildrop(
                 )
         except IntegrityError:
             raise MaildropLocked() from None
+    try:
         rows = list(
-            Message.objects.filter(folder_id=folder.pk)
+            Message.objects.filter(folder_id=folder_id)
             .order_by("uid")
             .values_list("uid", "blob_id", "blob__pop3_size__size")
         )
         missing = _fill_sizes(list({sha for _uid, sha, size in rows if size is None}))
+        # A message expunged between the two reads has no size: it is not in the snapshot.
         messages = [
             MaildropMessage(uid, size if size is not None else missing[sha])
             for uid, sha, size in rows
+            if size is not None or sha in missing
         ]
-    return Maildrop(mailbox_id, folder.pk, folder.uidvalidity, token, messages)
+    except BaseException:
+        release_maildrop(mailbox_id, token)
+        raise
+    return Maildrop(mailbox_id, folder_id, uidvalidity, token, messages)
 
 
 def renew_maildrop(mailbox_id: int, token: str, lease_seconds: float) -> bool:
@@ -136,6 +144,15 @@ def load_message(folder_id: int, uid: int) -> bytes:
     if data is None:
         raise MessageGone()
     return bytes(data)
+
+
+def load_messages(folder_id: int, uids: list[int]) -> dict[int, bytes]:
+    """The stored bytes of several messages of the maildrop in one query (a session reading
+    ahead while a client retrieves in order). Messages another door expunged are left out."""
+    rows = Message.objects.filter(folder_id=folder_id, uid__in=uids).values_list(
+        "uid", "blob__data"
+    )
+    return {uid: bytes(data) for uid, data in rows}
 
 
 def close_maildrop(maildrop: Maildrop, deleted_uids: list[int]) -> list[int]:

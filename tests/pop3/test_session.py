@@ -268,3 +268,21 @@ def test_another_mailbox_is_out_of_reach(pop3_server, deliver, make_mailbox):
     assert client.stat() == (0, 0)
     client.quit()
     assert accounts.get_mailbox("demo@example.test").messages.count() == 1
+
+
+def test_retrieving_in_order_past_the_read_ahead_window_returns_every_message_exactly(
+    pop3_server, deliver, inbox
+):
+    raws = [make_message(subject=f"n{n}", body=f"message {n}\n" * (n % 7 + 1)) for n in range(70)]
+    deliver(*raws)
+    client = pop3_server.login()
+    client.retr(1)
+    assert received(client.retr(2)[1]) == raws[1]  # reads ahead from here on
+    client.dele(3)
+    with pytest.raises(poplib.error_proto, match="message 3 already deleted"):
+        client.retr(3)
+    mailboxes.expunge(inbox, [5], only_deleted=False)  # after the read-ahead: still served
+    for n in [4, *range(5, 71)]:
+        assert received(client.retr(n)[1]) == raws[n - 1]
+    client.quit()
+    assert Message.objects.filter(folder=inbox).count() == 68

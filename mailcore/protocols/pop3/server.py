@@ -41,6 +41,10 @@ logger = logging.getLogger("correio.pop3")
 
 # Anything longer than this without a line end is not a POP3 client: the connection is dropped.
 MAX_STREAM_BUFFER = 64 * 1024
+# A session whose client retrieves messages in order reads the next ones ahead in one query,
+# up to this many messages and octets (bounding the memory a session holds).
+READ_AHEAD_MESSAGES = 64
+READ_AHEAD_OCTETS = 2 * 1024 * 1024
 
 
 def tls_or_loopback(peer_ip: str | None, tls: bool) -> bool:
@@ -105,6 +109,8 @@ class Pop3Session:
         self.messages: MessageList | None = None
         self.heartbeat: asyncio.Task | None = None
         self.closing = False
+        self.last_retr = 0
+        self.read_ahead: dict[int, bytes] = {}
 
     # --- I/O -----------------------------------------------------------------------------
 
@@ -352,17 +358,48 @@ class Pop3Session:
         expect_args(command, 0, 0)
         await self.send(self.messages.reset())
 
+    async def load(self, n: int, *, sequential: bool) -> bytes:
+        """Message n's bytes. When the client reads in order, the following messages come in
+        the same query and wait in ``read_ahead`` for their RETR."""
+        uid = self.messages.uid(n)
+        raw = self.read_ahead.pop(uid, None)
+        if raw is not None:
+            return raw
+        self.read_ahead.clear()
+        folder_id = self.maildrop.folder_id
+        if not sequential:
+            return await self.service(pop3.load_message, folder_id, uid)
+        uids, octets = [], 0
+        for m in range(n, len(self.messages.uids) + 1):
+            if m in self.messages.deleted:
+                continue
+            octets += self.messages.sizes[m - 1]
+            if uids and (octets > READ_AHEAD_OCTETS or len(uids) >= READ_AHEAD_MESSAGES):
+                break
+            uids.append(self.messages.uid(m))
+        loaded = await self.service(pop3.load_messages, folder_id, uids)
+        if uid not in loaded:
+            code, text = error_reply(MessageGone())
+            raise Pop3Error(text, code=code)
+        raw = loaded.pop(uid)
+        self.read_ahead = loaded
+        return raw
+
     async def cmd_RETR(self, command: Command) -> None:
         (arg,) = expect_args(command, 1, 1)
         n = self.messages.number(arg)
-        raw = await self.service(pop3.load_message, self.maildrop.folder_id, self.messages.uid(n))
+        raw = await self.load(n, sequential=n == self.last_retr + 1 and n > 1)
+        self.last_retr = n
         await self.send(*retr_response(raw))
 
     async def cmd_TOP(self, command: Command) -> None:
         arg, count = expect_args(command, 2, 2)
         n = self.messages.number(arg)
         lines = parse_number(count, "line count")
-        raw = await self.service(pop3.load_message, self.maildrop.folder_id, self.messages.uid(n))
+        uid = self.messages.uid(n)
+        raw = self.read_ahead.get(uid)
+        if raw is None:
+            raw = await self.service(pop3.load_message, self.maildrop.folder_id, uid)
         await self.send(*top_response(raw, lines))
 
     # --- QUIT and UPDATE (RFC 1939 §4, §6) ----------------------------------------------------
