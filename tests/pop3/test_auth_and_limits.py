@@ -3,6 +3,7 @@ response codes [AUTH], [SYS/TEMP] and [IN-USE], and the limits on abusive client
 
 import base64
 import poplib
+import socket
 import time
 
 import pytest
@@ -237,3 +238,32 @@ def test_connections_from_one_address_are_limited(start_pop3):
     time.sleep(0.1)
     greeted(server.port).close()
     second.close()
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_frees_the_maildrop(start_pop3, deliver):
+    line = b"x" * 78 + b"\r\n"
+    deliver(b"Subject: big\r\n\r\n" + line * 200_000)  # 16 MB: more than socket buffers hold
+    server = start_pop3(idle_timeout=0.5)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(b"USER demo@example.test\r\nPASS " + PASSWORD.encode() + b"\r\nRETR 1\r\n")
+    sock.recv(100)
+    time.sleep(2)  # never reads the message
+    client = server.login()  # the stuck session was dropped and its lock released
+    assert client.stat()[0] == 1
+    client.quit()
+    sock.close()
+
+
+def test_a_server_side_failure_at_login_is_a_temporary_error(pop3_server, inbox):
+    inbox.delete()  # an account left without its INBOX: the snapshot cannot be taken
+    client = pop3_server.connect()
+    client.user("demo@example.test")
+    with pytest.raises(poplib.error_proto,
+                       match=r"^b'-ERR \[SYS/TEMP\] temporary server error; try again later'"):
+        client.pass_(PASSWORD)
+    assert client.noop() == b"+OK"
+    client.quit()
+    assert not MaildropLock.objects.exists()

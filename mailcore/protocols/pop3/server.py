@@ -116,7 +116,10 @@ class Pop3Session:
 
     async def send(self, *chunks: bytes) -> None:
         self.writer.writelines(chunks)
-        await self.writer.drain()
+        if self.writer.transport.get_write_buffer_size():
+            # A client that stops reading is idle too: it must not hold its session (and the
+            # maildrop lock) forever.
+            await asyncio.wait_for(self.writer.drain(), timeout=self.options.idle_timeout)
 
     async def read_line(self, limit: int) -> bytes | None:
         """The next line without its end; None when the session must end: end of input, the
@@ -148,7 +151,7 @@ class Pop3Session:
                     await self.handle(parse_command(line))
                 except Pop3Error as exc:
                     await self.refuse(exc)
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
             await self.cleanup()
@@ -172,9 +175,11 @@ class Pop3Session:
             except Exception:
                 logger.warning("could not release a maildrop lock; its lease will lapse",
                                exc_info=True)
-        self.writer.close()
+        self.writer.close()  # sends what is buffered, then closes
         try:
-            await self.writer.wait_closed()
+            await asyncio.wait_for(self.writer.wait_closed(), timeout=self.options.idle_timeout)
+        except TimeoutError:
+            self.writer.transport.abort()  # the client stopped reading
         except (ConnectionError, ssl.SSLError):
             pass
 
