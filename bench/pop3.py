@@ -212,11 +212,17 @@ def run(count: int, var_dir: str) -> None:
     print(f"setup: {count} messages, {total_raw / 1e6:.1f} MB delivered in "
           f"{time.perf_counter() - started:.1f} s")
 
-    hashes, opens = [], []
+    hashes, opens, bookkeeping = [], [], []
     for _ in range(5):
         t = time.perf_counter()
         check_password(PASSWORD, mailbox.user.password)
         hashes.append(time.perf_counter() - t)
+        # What authenticate() does besides the password check.
+        t = time.perf_counter()
+        accounts.is_throttled(mailbox.address, "127.0.0.1")
+        accounts.get_mailbox(mailbox.address)
+        accounts.clear_auth_failures(mailbox.address)
+        bookkeeping.append(time.perf_counter() - t)
     first = time.perf_counter()
     pop3.release_maildrop(mailbox.pk, pop3.open_maildrop(mailbox.pk).token)
     first = time.perf_counter() - first
@@ -226,6 +232,7 @@ def run(count: int, var_dir: str) -> None:
         opens.append(time.perf_counter() - t)
     costs = {
         "hash": statistics.median(hashes),
+        "bookkeeping": statistics.median(bookkeeping),
         "first open": first,
         "open": statistics.median(opens),
     }
@@ -257,11 +264,13 @@ def measure(port: int, messages: list[bytes], costs: dict, server_pid: int) -> N
     stat_list = statistics.median(r[1] for r in runs)
     print(f"login + STAT + LIST of {listed} messages: {(login + stat_list) * 1000:.0f} ms "
           f"(median of 5: USER/PASS {login * 1000:.0f} ms, STAT + LIST {stat_list * 1000:.1f} ms)")
-    print(f"  of which the PBKDF2 password check: {costs['hash'] * 1000:.0f} ms; "
-          f"maildrop lock + snapshot: {costs['open'] * 1000:.1f} ms "
-          f"(the very first, computing {listed} CRLF sizes: {costs['first open'] * 1000:.0f} ms)")
-    print(f"  without the password hash: about {(login + stat_list - costs['hash']) * 1000:.0f} ms"
-          " (target < 100 ms)")
+    print(f"  the PBKDF2 password check alone: {costs['hash'] * 1000:.0f} ms")
+    rest = costs["bookkeeping"] + costs["open"] + stat_list
+    print(f"  the rest, measured piece by piece: {rest * 1000:.0f} ms (target < 100 ms) = "
+          f"credential bookkeeping {costs['bookkeeping'] * 1000:.1f} ms + maildrop lock and "
+          f"snapshot {costs['open'] * 1000:.1f} ms + STAT and LIST {stat_list * 1000:.1f} ms")
+    print(f"  (the very first login after delivery also computes {listed} CRLF sizes: "
+          f"lock and snapshot took {costs['first open'] * 1000:.0f} ms)")
 
     _, _, client, listed = login_stat_list(port)
     octets = 0
