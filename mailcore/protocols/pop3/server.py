@@ -146,7 +146,7 @@ class Pop3Session:
                     line = await self.read_line(MAX_AUTH_LINE)
                     if line is None:
                         break
-                    if len(line) + 2 > MAX_COMMAND_LINE and not line[:5].upper() == b"AUTH ":
+                    if len(line) + 2 > MAX_COMMAND_LINE and line[:5].upper() != b"AUTH ":
                         raise Pop3Error("line too long", bad_command=True)
                     await self.handle(parse_command(line))
                 except Pop3Error as exc:
