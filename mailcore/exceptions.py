@@ -68,3 +68,11 @@ class AuthFailed(MailError):
 
 class AuthThrottled(AuthFailed):
     message = "too many failed logins; try again later"
+
+
+class MaildropLocked(MailError):
+    message = "maildrop already locked by another session"
+
+
+class MessageGone(MailError):
+    message = "message was removed by another session"

@@ -116,6 +116,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The listeners call services from a thread pool many times a second; with Django's default
+# CONN_MAX_AGE=0 every call closed and reopened its SQLite connection (and reran the PRAGMAs).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 
 # --- Redis, Celery, events ------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")

@@ -4,6 +4,7 @@ from mailcore.models.accounts import AuthFailure
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
+from mailcore.models.pop3 import MaildropLock, Pop3Size
 
 __all__ = [
     "Alias",
@@ -14,5 +15,7 @@ __all__ = [
     "Folder",
     "FolderRole",
     "Mailbox",
+    "MaildropLock",
     "Message",
+    "Pop3Size",
 ]
