@@ -4,7 +4,9 @@ bytes commit in the same transaction: nothing is acknowledged that is not durabl
 import hashlib
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from mailcore.models import Blob, Message, OutboundMessage
 
@@ -13,11 +15,16 @@ def blob_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def store_blob(raw: bytes) -> str:
+def store_blob(raw: bytes, sha: str | None = None) -> str:
     """Store the bytes unless already stored; return their id. Call inside the transaction that
     creates the rows referring to it."""
-    sha = blob_id(raw)
-    Blob.objects.bulk_create([Blob(sha256=sha, size=len(raw), data=raw)], ignore_conflicts=True)
+    sha = sha or blob_id(raw)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO mailcore_blob (sha256, size, data, created) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            [sha, len(raw), raw, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
     return sha
 
 

@@ -76,3 +76,11 @@ class InvalidAddress(MailError):
 
 class SenderNotOwned(MailError):
     message = "sender address not owned by the authenticated user"
+
+
+class MaildropLocked(MailError):
+    message = "maildrop already locked by another session"
+
+
+class MessageGone(MailError):
+    message = "message was removed by another session"

@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v curl >/dev/null || need+=(curl)
+command -v fetchmail >/dev/null || need+=(fetchmail)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

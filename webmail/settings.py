@@ -118,6 +118,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The listeners call services from a thread pool many times a second; with Django's default
+# CONN_MAX_AGE=0 every call closed and reopened its SQLite connection (and reran the PRAGMAs).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 
 # --- Redis, Celery, events ------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
@@ -259,6 +262,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a
     # task or two a second.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
+    # kombu puts its control (pidbox) files in ./control unless told otherwise.
+    CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"] = str(CELERY_BROKER_DIR / "control")
 else:
     # Queueing mail must not hang on an unreachable Redis: the sweep dispatches it later.
     CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)

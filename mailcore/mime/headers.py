@@ -66,7 +66,10 @@ def codec_for(charset: str) -> str | None:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
+    if (
+        not getattr(info, "_is_text_encoding", True)
+        or info.name.replace("-", "_") in _REFUSED_CODECS
+    ):
         return None
     return info.name
 
@@ -200,14 +203,6 @@ def split_header_block(
     if body_start == len(raw) and header_end == body_start and raw and defects is not None:
         defects.append("header block not terminated by an empty line")
     return split_header_lines(raw[:header_end], defects), body_start
-
-
-def first_header(headers: list[tuple[str, bytes]], name: str) -> bytes | None:
-    """Value of the first header called ``name`` (ASCII, lowercase), or None."""
-    for field, value in headers:
-        if len(field) == len(name) and field.lower() == name:
-            return value
-    return None
 
 
 def decode_base64(data: bytes) -> bytes:

@@ -40,8 +40,7 @@ MAX_REFERENCES = 100
 _PREVIEW_RAW_PLAIN = 4_096
 _PREVIEW_RAW_HTML = 65_536
 
-_MSG_ID = re.compile(r"<[^<>\s]*>")
-_WHITESPACE = re.compile(r"\s+")
+_MSG_ID = re.compile(r"<[^<>\s]+>")
 _HTML_DROP = re.compile(r"(?is)<(script|style|head|title)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)")
 _HTML_TAG = re.compile(r"(?s)<[^>]*>?")
 
@@ -264,5 +263,5 @@ def _preview(raw: bytes, structure: dict) -> str:
         text = _decode_prefix(decode_body(data, encoding), part_charset(part))
     if part is not plain:
         text = html_to_text(text)
-    text = _WHITESPACE.sub(" ", text[: PREVIEW_LENGTH * 8]).strip()
-    return text[:PREVIEW_LENGTH]
+    text = " ".join(text[: PREVIEW_LENGTH * 8].split())
+    return text[:PREVIEW_LENGTH].rstrip()

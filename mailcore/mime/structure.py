@@ -13,6 +13,8 @@ neither exhaust the Python stack nor memory; it never raises. Imports nothing fr
 
 from __future__ import annotations
 
+import re
+
 from mailcore.mime.headers import (
     build_envelope,
     find_header_end,
@@ -24,12 +26,15 @@ from mailcore.mime.headers import (
     unfold,
 )
 
+# Defects beyond this many are dropped: a hostile message can have a million bad lines.
+MAX_DEFECTS = 100
 # Deeper multiparts and messages are kept as opaque text/plain leaves. Real mail rarely nests
 # beyond 10 levels; Dovecot's default message_max_nesting is 100 too (lib-mail message-parser).
 MAX_DEPTH = 100
 # A message with more parts than this is hostile; the rest of its body stays unstructured.
 MAX_PARTS = 10_000
 
+_TOKEN = re.compile(r"[\s]*([^\s;(]*)")
 _MIME_FIELDS = frozenset(
     {
         "content-type",
@@ -82,8 +87,12 @@ def _make_part(scan: _Scan, start: int, end: int, default: tuple[str, str]) -> t
         maintype, subtype = default
         params = []
     cte = mime.get("content-transfer-encoding")
-    encoding = header_bytes_to_str(cte).strip().lower() if cte else "7bit"
+    encoding = _TOKEN.match(header_bytes_to_str(cte).lower()).group(1) if cte else ""
     disposition = mime.get("content-disposition")
+    if disposition is not None:
+        disposition = parse_disposition(header_bytes_to_str(disposition))
+        if not disposition[0]:
+            disposition = None
     node = {
         "type": maintype,
         "subtype": subtype,
@@ -91,7 +100,7 @@ def _make_part(scan: _Scan, start: int, end: int, default: tuple[str, str]) -> t
         "id": _text(mime.get("content-id")),
         "description": _text(mime.get("content-description")),
         "encoding": encoding or "7bit",
-        "disposition": parse_disposition(header_bytes_to_str(disposition)) if disposition else None,
+        "disposition": disposition,
         "language": _text(mime.get("content-language")),
         "location": _text(mime.get("content-location")),
         "md5": _text(mime.get("content-md5")),
@@ -183,6 +192,8 @@ def scan(raw: bytes) -> tuple[dict, list[tuple[str, bytes]], list[str]]:
             _expand_multipart(state, node, depth, stack)
         elif maintype == "message" and node["subtype"] in ("rfc822", "global"):
             _expand_message(state, node, depth, stack)
+    if len(defects) > 1:
+        defects[:] = list(dict.fromkeys(defects))[:MAX_DEFECTS]
     return root, root_headers, defects
 
 

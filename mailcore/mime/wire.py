@@ -1,11 +1,11 @@
-"""Bytes fit for the SMTP wire, whatever the stored message holds.
+"""Messages in the form line protocols transmit them, whatever the stored bytes hold.
 
-RFC 5321 §2.3.8 (lines end in CRLF; no bare CR or LF), §4.5.3.1.6 (a text line is at most 1000
-octets with its CRLF), §4.5.2 (transparency: a leading dot is doubled), RFC 5322 §2.2.3 (long
-header lines are folded), RFC 6152 (8BITMIME) and RFC 6531/6532 (SMTPUTF8). Also the 7-bit
-downgrade of an 8-bit body for a server without 8BITMIME (RFC 6152 §3: convert or bounce).
-Imports nothing from Django.
-"""
+CRLF line ends (RFC 5322 §2.1, RFC 5321 §2.3.8: no bare CR or LF on the SMTP wire); the
+dot-terminated multi-line blocks of POP3 (RFC 1939 §3) and SMTP DATA (RFC 5321 §4.5.2) with
+byte-stuffed leading dots; at most 998 octets a line (RFC 5321 §4.5.3.1.6, RFC 5322 §2.1.1),
+long header lines folded (RFC 5322 §2.2.3); 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531/6532)
+needs, and the 7-bit downgrade of an 8-bit body for a server without 8BITMIME (RFC 6152 §3:
+convert or bounce). Imports nothing from Django."""
 
 import re
 from email import policy
@@ -14,6 +14,38 @@ from email.parser import BytesParser
 from io import BytesIO
 
 from mailcore.mime.headers import find_header_end
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def to_crlf(raw: bytes) -> bytes:
+    """The message with every bare LF turned into CRLF and its last line ended by CRLF.
+
+    Bare CRs are left as they are: they end no line. An empty message stays empty."""
+    if raw.count(b"\n") != raw.count(b"\r\n"):
+        raw = _BARE_LF.sub(b"\r\n", raw)
+    if raw and not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    return raw
+
+
+def crlf_size(raw: bytes) -> int:
+    """``len(to_crlf(raw))`` without building it."""
+    if not raw:
+        return 0
+    size = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
+    if not raw.endswith(b"\n"):
+        size += 2
+    return size
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """Double the ``.`` that starts a line, for a dot-terminated multi-line block. ``data`` must
+    have CRLF line ends (see :func:`to_crlf`), so every LF starts a line."""
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\n.", b"\n..")
+
 
 MAX_LINE = 998  # octets before CRLF (RFC 5321 §4.5.3.1.6, RFC 5322 §2.1.1)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -65,13 +97,10 @@ def clean_message(raw: bytes) -> bytes:
     return b"\r\n".join(out) + b"\r\n"
 
 
-def dot_stuff(clean: bytes) -> bytes:
+def data_payload(clean: bytes) -> bytes:
     """The DATA payload of a cleaned message: leading dots doubled and the ``.`` terminator
     appended (RFC 5321 §4.5.2). Nothing in the message can end DATA early."""
-    stuffed = clean.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed + b".\r\n"
+    return dot_stuff(clean) + b".\r\n"
 
 
 def has_eight_bit(data: bytes) -> bool:

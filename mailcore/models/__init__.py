@@ -11,6 +11,7 @@ from mailcore.models.outbound import (
     OutboundRecipient,
     RecipientState,
 )
+from mailcore.models.pop3 import MaildropLock, Pop3Size
 
 __all__ = [
     "Alias",
@@ -21,10 +22,12 @@ __all__ = [
     "Folder",
     "FolderRole",
     "Mailbox",
+    "MaildropLock",
     "Message",
     "DeliveryAttempt",
     "DkimKey",
     "OutboundMessage",
     "OutboundRecipient",
     "RecipientState",
+    "Pop3Size",
 ]

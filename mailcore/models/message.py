@@ -31,8 +31,13 @@ class Blob(models.Model):
 
 
 class Message(models.Model):
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    # No single-column indexes on these: the composite indexes below start with them.
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    folder = models.ForeignKey(
+        Folder, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     uid = models.PositiveBigIntegerField()
     modseq = models.PositiveBigIntegerField()
     seen = models.BooleanField(default=False)
@@ -93,3 +98,6 @@ class ExpungedMessage(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["folder", "modseq"], name="expunged_modseq")]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}/{self.uid} expunged at {self.modseq}"

@@ -3,9 +3,10 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import F, Q
+from django.db import connection
+from django.db.models import Q
 
-from mailcore.models import Folder
+from mailcore.exceptions import FolderNotFound
 from mailcore.models.message import FLAG_FIELDS
 
 MAX_RANGES_IN_QUERY = 200
@@ -73,11 +74,17 @@ def bump_folder(
     Returns ``(first_new_uid, modseq)``. The UPDATE takes the folder's row lock (PostgreSQL) or
     runs under the database write lock (SQLite, IMMEDIATE transactions), so concurrent deliveries
     never get the same UID. Call inside a transaction."""
-    Folder.objects.filter(pk=folder_id).update(
-        uidnext=F("uidnext") + new,
-        highestmodseq=F("highestmodseq") + 1,
-        message_count=F("message_count") + new - expunged,
-        unseen_count=F("unseen_count") + unseen,
-    )
-    uidnext, modseq = Folder.objects.values_list("uidnext", "highestmodseq").get(pk=folder_id)
+    # Hand-written SQL: this runs on every delivery, and one UPDATE ... RETURNING (PostgreSQL,
+    # SQLite >= 3.35) costs a fraction of two ORM queries.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mailcore_folder SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1,"
+            " message_count = message_count + %s, unseen_count = unseen_count + %s"
+            " WHERE id = %s RETURNING uidnext, highestmodseq",
+            [new, new - expunged, unseen, folder_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise FolderNotFound(f"folder {folder_id} no longer exists")
+    uidnext, modseq = row
     return uidnext - new, modseq

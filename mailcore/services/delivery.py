@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mailcore import blobstore
@@ -18,7 +18,7 @@ from mailcore.mime.parse import ParsedMessage, parse_message
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
-from mailcore.services.quota import add_usage, check_quota
+from mailcore.services.quota import add_usage
 
 MAX_THREAD_REFERENCES = 20
 
@@ -88,6 +88,7 @@ def _insert(
     flags: FlagSet,
     internal_date: datetime,
     kind: str = "new",
+    enforce_quota: bool = True,
 ) -> Message:
     unseen = 0 if flags.system.get("seen") else 1
     uid, modseq = bump_folder(folder_id, new=1, unseen=unseen)
@@ -104,14 +105,22 @@ def _insert(
         **flags.system,
         **_message_fields(parsed),
     )
-    add_usage(mailbox_id, len(raw))
+    add_usage(mailbox_id, len(raw), enforce=enforce_quota)
     publish_on_commit(ChangeEvent(mailbox_id, folder_id, modseq, kind))
     return message
 
 
 def _inbox_ids(mailbox_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(mailbox_ids)
+    if len(ids) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT mailbox_id, id FROM mailcore_folder WHERE mailbox_id = %s AND role = %s",
+                [ids[0], FolderRole.INBOX.value],
+            )
+            return dict(cursor.fetchall())
     return dict(
-        Folder.objects.filter(mailbox_id__in=list(mailbox_ids), role=FolderRole.INBOX).values_list(
+        Folder.objects.filter(mailbox_id__in=ids, role=FolderRole.INBOX).values_list(
             "mailbox_id", "pk"
         )
     )
@@ -133,15 +142,14 @@ def deliver_batch(
     results: list[list[Delivered]] = []
     with transaction.atomic():
         inboxes = _inbox_ids({mid for *_, ids in parsed_items for mid in ids})
-        for raw, _sha, parsed, mailbox_ids in parsed_items:
-            sha = blobstore.store_blob(raw)
+        for raw, sha, parsed, mailbox_ids in parsed_items:
+            blobstore.store_blob(raw, sha)
             delivered = []
             for mailbox_id in dict.fromkeys(mailbox_ids):
-                if enforce_quota:
-                    check_quota(mailbox_id, len(raw))
                 folder_id = inboxes[mailbox_id]
                 message = _insert(
-                    folder_id, mailbox_id, raw, sha, parsed, FlagSet({}, []), when
+                    folder_id, mailbox_id, raw, sha, parsed, FlagSet({}, []), when,
+                    enforce_quota=enforce_quota,
                 )
                 delivered.append(Delivered(mailbox_id, folder_id, message.uid, message.pk))
             results.append(delivered)
@@ -189,7 +197,6 @@ def append_message(
         raise MessageTooLarge()
     parsed = parse_message(raw)
     with transaction.atomic():
-        check_quota(folder.mailbox_id, len(raw))
         sha = blobstore.store_blob(raw)
         return _insert(
             folder.pk,

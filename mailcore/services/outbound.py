@@ -41,7 +41,8 @@ from mailcore.exceptions import (
     UnknownRecipient,
 )
 from mailcore.mime.dsn import DsnRecipient, build_dsn, status_from_reply
-from mailcore.mime.headers import decode_header_value, first_header, split_header_block
+from mailcore.mime.fields import first_header
+from mailcore.mime.headers import decode_header_value, split_header_block
 from mailcore.mime.wire import clean_message, downgrade_to_7bit, has_eight_bit, header_has_eight_bit
 from mailcore.models import DeliveryAttempt, Mailbox, OutboundMessage, OutboundRecipient
 from mailcore.models.outbound import PENDING_STATES, RecipientState

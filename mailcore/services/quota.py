@@ -1,6 +1,6 @@
 """Quota: a mailbox's stored bytes against its limit."""
 
-from django.db.models import F
+from django.db import connection
 
 from mailcore.exceptions import QuotaExceeded
 from mailcore.models import Mailbox
@@ -20,6 +20,19 @@ def is_over_quota(mailbox_id: int) -> bool:
     return bool(quota) and used >= quota
 
 
-def add_usage(mailbox_id: int, delta: int) -> None:
-    if delta:
-        Mailbox.objects.filter(pk=mailbox_id).update(used_bytes=F("used_bytes") + delta)
+def add_usage(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
+    """Add ``delta`` bytes to the mailbox's usage. With ``enforce``, raise ``QuotaExceeded`` when
+    that takes it over its quota; the caller's transaction then stores nothing."""
+    if not delta:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mailcore_mailbox SET used_bytes = used_bytes + %s WHERE id = %s"
+            " RETURNING quota, used_bytes",
+            [delta, mailbox_id],
+        )
+        row = cursor.fetchone()
+    if enforce and delta > 0 and row is not None:
+        quota, used = row
+        if quota and used > quota:
+            raise QuotaExceeded(f"{used} bytes would exceed the quota of {quota}")

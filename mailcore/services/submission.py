@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from mailcore.exceptions import SenderNotOwned
-from mailcore.mime.headers import first_header, parse_address_list, split_header_block
+from mailcore.mime.fields import first_header
+from mailcore.mime.headers import parse_address_list, split_header_block
 from mailcore.models import Mailbox
 from mailcore.services import accounts
 from mailcore.services.outbound import (

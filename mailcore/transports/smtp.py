@@ -30,7 +30,7 @@ import dns.nameserver
 import dns.resolver
 from django.conf import settings
 
-from mailcore.mime.wire import dot_stuff
+from mailcore.mime.wire import data_payload
 from mailcore.transports.base import Outgoing, RecipientResult, Transport
 
 logger = logging.getLogger("correio.relay")
@@ -480,7 +480,7 @@ class SMTPTransport(Transport):
                 client.getreply()
                 return done()
             stage = "sending the message"
-            payload = dot_stuff(outgoing.render(seven_bit))
+            payload = data_payload(outgoing.render(seven_bit))
             for start in range(0, len(payload), DATA_CHUNK):
                 timed(self.timeouts.data_block)
                 client.sock.sendall(payload[start:start + DATA_CHUNK])

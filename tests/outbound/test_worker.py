@@ -78,6 +78,7 @@ class Broker:
         return Connection("filesystem://", transport_options={
             "data_folder_in": queue, "data_folder_out": queue,
             "processed_folder": str(self.folder / "broker" / "processed"),
+            "control_folder": str(self.folder / "broker" / "control"),
             "store_processed": False})
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailcore', '0001_initial'),
+        ('mailcore', '0002_pop3_maildrop'),
     ]
 
     operations = [
