@@ -6,6 +6,7 @@ canonicalization (RFC 6376 §3.4)."""
 
 import base64
 import logging
+import time
 from dataclasses import dataclass
 
 import dkim
@@ -47,6 +48,8 @@ def generate_dkim_key(domain: Domain, selector: str = "correio") -> DkimKey:
     public = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    forget_cached_keys()
+    transaction.on_commit(forget_cached_keys)
     key, _ = DkimKey.objects.update_or_create(
         domain=domain,
         defaults={
@@ -68,21 +71,39 @@ def _from_domain(raw: bytes) -> str:
     return addresses[0][1].rpartition("@")[2].lower() if addresses else ""
 
 
+# Keys looked up recently, per process: a worker signs many messages of few domains. A key made
+# or changed in another process is used after at most KEY_CACHE_SECONDS.
+KEY_CACHE_SECONDS = 30.0
+_key_cache: dict[str, tuple[float, Signer | None]] = {}
+
+
+def forget_cached_keys() -> None:
+    _key_cache.clear()
+
+
+def _signer_of(domain: str) -> Signer | None:
+    now = time.monotonic()
+    cached = _key_cache.get(domain)
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    key = (
+        DkimKey.objects.filter(domain__name=domain, active=True)
+        .values_list("selector", "private_key")
+        .first()
+    )
+    signer = Signer(domain, key[0], key[1].encode("ascii")) if key else None
+    _key_cache[domain] = (now, signer)
+    return signer
+
+
 def signer_for(raw: bytes, mail_from: str) -> Signer | None:
     """The key to sign this message with, if its domain has one."""
-    domains = [d for d in (_from_domain(raw), mail_from.rpartition("@")[2].lower()) if d]
-    if not domains:
-        return None
-    keys = {
-        k.domain.name: k
-        for k in DkimKey.objects.filter(domain__name__in=domains, active=True).select_related(
-            "domain"
-        )
-    }
-    for name in domains:
-        if name in keys:
-            key = keys[name]
-            return Signer(name, key.selector, key.private_key.encode("ascii"))
+    for domain in dict.fromkeys(
+        d for d in (_from_domain(raw), mail_from.rpartition("@")[2].lower()) if d
+    ):
+        signer = _signer_of(domain)
+        if signer is not None:
+            return signer
     return None
 
 

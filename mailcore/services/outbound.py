@@ -243,12 +243,14 @@ def _renew(message_id: int, token: str) -> bool:
     )
 
 
-def _finish_and_release(message_id: int, token: str) -> bool:
-    """Release the lock, marking the message finished when no recipient waits any more.
-    False when the lock was not ours any more. Call inside a transaction."""
-    finished = not OutboundRecipient.objects.filter(
-        message_id=message_id, state__in=PENDING_STATES
-    ).exists()
+def _finish_and_release(message_id: int, token: str, finished: bool | None = None) -> bool:
+    """Release the lock, marking the message finished when no recipient waits any more
+    (``finished``, when the caller knows). False when the lock was not ours any more. Call
+    inside a transaction."""
+    if finished is None:
+        finished = not OutboundRecipient.objects.filter(
+            message_id=message_id, state__in=PENDING_STATES
+        ).exists()
     return bool(
         OutboundMessage.objects.filter(pk=message_id, lock_token=token).update(
             lock_token="", locked_until=None, finished=finished
@@ -272,7 +274,8 @@ def deliver_outbound(message_id: int, token: str | None = None) -> RunReport:
         message = OutboundMessage.objects.select_related("blob").get(pk=message_id)
         if message.hold_until and message.hold_until > now:
             return report
-        due = list(message.recipients.filter(state__in=PENDING_STATES, next_attempt__lte=now))
+        everyone = list(message.recipients.all())
+        due = [r for r in everyone if r.state in PENDING_STATES and r.next_attempt <= now]
         if not due:
             return report
         raw = bytes(message.blob.data)
@@ -302,11 +305,13 @@ def deliver_outbound(message_id: int, token: str | None = None) -> RunReport:
                 if key == LOCAL_ROUTE:
                     with transaction.atomic():
                         results = _deliver_local(raw, recipients)
-                        _record(message, raw, token, recipients, results, report, last=last)
+                        _record(message, raw, token, recipients, results, report,
+                                last=last, everyone=everyone)
                 else:
                     outgoing = prepared.outgoing([r.address for r in recipients])
                     results = transport.deliver(outgoing, time.monotonic() + budget)
-                    _record(message, raw, token, recipients, results, report, last=last)
+                    _record(message, raw, token, recipients, results, report, last=last,
+                                everyone=everyone)
                 released = last
             except _LockLost:
                 logger.warning("lost the lock of outbound %s; stopping", message_id)
@@ -387,6 +392,7 @@ def _record(
     report: RunReport,
     *,
     last: bool = False,
+    everyone: Sequence[OutboundRecipient] = (),
 ) -> None:
     """Store a group's results, and queue the DSNs they call for, in one transaction; after
     the ``last`` group, release the message in the same transaction. Raises ``_LockLost``
@@ -441,6 +447,7 @@ def _record(
             ).update(**changes)
             if not updated:
                 continue  # settled meanwhile (the admin's "bounce now")
+            recipient.state = state
             DeliveryAttempt.objects.create(
                 recipient=recipient,
                 at=now,
@@ -454,7 +461,8 @@ def _record(
             send_dsn(message, raw, failed)
         if delayed:
             send_dsn(message, raw, delayed)
-        if last and not _finish_and_release(message.pk, token):
+        finished = not any(r.state in PENDING_STATES for r in everyone) if everyone else None
+        if last and not _finish_and_release(message.pk, token, finished):
             raise _LockLost()
 
 
