@@ -165,7 +165,8 @@ def main() -> None:
         )
         stored = Message.objects.filter(mailbox__address=RECIPIENT).count()
         latencies.sort()
-        database = f"PostgreSQL {connection.pg_version}" if pg_name else "SQLite (WAL, FULL)"
+        version = connection.pg_version if pg_name else 0
+        database = f"PostgreSQL {version // 10000}.{version % 10000}" if pg_name else "SQLite (WAL, FULL)"
         print(f"SMTP intake on {database}: {args.messages} messages of "
               f"{len(make_message(0, args.size))} bytes over {args.connections} connections")
         print(f"  {args.messages / elapsed:.0f} messages/s ({elapsed:.1f} s)")

@@ -4,7 +4,7 @@ RFC 5321 §3.3 lets a server refuse a recipient at RCPT, and Correio does so for
 it can see then (unknown user, relay, disabled or full mailbox), so that bad mail is refused
 before its data is sent rather than bounced afterwards."""
 
-from mailcore.exceptions import QuotaExceeded, UnknownRecipient
+from mailcore.exceptions import AliasLoop, QuotaExceeded, UnknownRecipient
 from mailcore.models import Domain, Mailbox
 from mailcore.services.accounts import Resolution, normalize_address, resolve_recipient
 from mailcore.services.quota import is_over_quota
@@ -16,9 +16,9 @@ def check_recipient(address: str) -> Resolution:
     """Resolve one envelope recipient for delivery and check its mailboxes can take mail now.
 
     Raises what :func:`~mailcore.services.accounts.resolve_recipient` raises (``RelayDenied``,
-    ``UnknownRecipient``, ``MailboxInactive``, ``AliasLoop``) and ``QuotaExceeded`` when any
-    mailbox it reaches is already full (a temporary failure: the sender retries later). The bare
-    address ``postmaster`` (RFC 5321 §4.5.1: it must be accepted without a domain) goes to the
+    ``UnknownRecipient``, ``MailboxInactive``, ``AliasLoop``, also for aliases that only lead
+    back to themselves) and ``QuotaExceeded`` when any mailbox it reaches is already full (a
+    temporary failure: the sender retries later). The bare address ``postmaster`` (RFC 5321 §4.5.1: it must be accepted without a domain) goes to the
     postmaster of the first local domain that has one."""
     normalized = normalize_address(address)
     if normalized == POSTMASTER:
@@ -36,6 +36,9 @@ def check_recipient(address: str) -> Resolution:
             raise QuotaExceeded()
         return Resolution(mailbox_ids=[pk])
     resolution = resolve_recipient(address)
+    if not resolution.mailbox_ids and not resolution.remote:
+        # Aliases that only lead back to themselves: accepting would lose the message.
+        raise AliasLoop(f"{address} leads to no mailbox")
     for mailbox_id in resolution.mailbox_ids:
         if is_over_quota(mailbox_id):
             raise QuotaExceeded()

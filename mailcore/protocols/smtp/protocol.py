@@ -119,6 +119,8 @@ class CorreioSMTP(SMTP):
         self._rejected = False
         self._session_timer: asyncio.TimerHandle | None = None
         self._replies: list[bytes] = []
+        # How often incoming DATA restarts the idle timer (not per packet: timers cost).
+        self._reset_every = min(1.0, limits.idle_timeout / 4)
 
     # --- Connection life ---------------------------------------------------------------------
 
@@ -538,7 +540,7 @@ class CorreioSMTP(SMTP):
             await reader._wait_for_data("read")
             # Data coming in is activity: keep the idle timer from firing mid-message.
             now = loop.time()
-            if now - last_reset > 1.0:
+            if now - last_reset > self._reset_every:
                 last_reset = now
                 self._reset_timeout()
         reader._maybe_resume_transport()
