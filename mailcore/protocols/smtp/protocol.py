@@ -377,6 +377,9 @@ class CorreioSMTP(SMTP):
             if self.data_size_limit and int(size) > self.data_size_limit:
                 await self.push("552 5.3.4 Error: message size exceeds fixed maximum message size")
                 return
+        if self.policy.offer_auth:
+            # RFC 4954 §5: a server offering AUTH accepts (and may ignore) MAIL's AUTH=.
+            params.pop("AUTH", None)
         if params:
             await self.push("555 5.5.4 Error: MAIL parameters not recognized or not implemented")
             return
