@@ -117,3 +117,9 @@ def test_accounts_resolution_and_intake_agree_on_the_common_case(boxes):
     assert accounts.resolve_recipient("demo@example.test").mailbox_ids == (
         check_recipient("demo@example.test").mailbox_ids
     )
+
+
+def test_deliver_many_with_nothing_to_deliver_stores_nothing(boxes):
+    assert deliver_many([]) == []
+    assert deliver_many([(make_message(), [])]) == [[]]
+    assert Blob.objects.count() == 0 and Message.objects.count() == 0
