@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -185,6 +186,7 @@ def main() -> None:
         connections.close_all()
         if pg_name:
             drop_pg_database(args.postgres, pg_name)
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
