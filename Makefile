@@ -46,6 +46,7 @@ test-postgres-redis: $(STAMP)
 bench: setup
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/pop3.py
+	$(BIN)/python bench/smtp_in.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
