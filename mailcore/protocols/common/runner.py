@@ -13,6 +13,7 @@ from mailcore.protocols.common.config import ListenerConfig
 logger = logging.getLogger("correio.listeners")
 # Protocol packages with a server module; each listener issue adds its own.
 PROTOCOLS: tuple[str, ...] = ()
+PROTOCOLS += ("imap",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
