@@ -55,9 +55,9 @@ def start_imap(imap_config):
     """Start a listener with option overrides; yields the running listener."""
     started = []
 
-    def _start(**options):
+    def _start(config_overrides: dict | None = None, **options):
         credentials.forget()
-        config = imap_config
+        config = replace(imap_config, **(config_overrides or {}))
         if options:
             config = replace(config, extra={"imap": server.ImapOptions(**options)})
         context = run_listener(lambda: server.start_servers(config))
