@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v curl >/dev/null || need+=(curl)
+command -v mbsync >/dev/null || need+=(isync)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

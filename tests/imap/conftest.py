@@ -24,7 +24,9 @@ def tls_ca():
 
 @pytest.fixture(scope="session")
 def tls_files(tls_ca, tmp_path_factory):
-    cert = tls_ca.issue_cert("127.0.0.1", "localhost", "mail.example.test")
+    # mbsync 1.4 insists on a common name as well as the subject alternative names.
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost", "mail.example.test",
+                             common_name="127.0.0.1")
     folder = tmp_path_factory.mktemp("imap-tls")
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
