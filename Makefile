@@ -45,6 +45,7 @@ test-postgres-redis: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/imap.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

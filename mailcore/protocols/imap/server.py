@@ -206,6 +206,8 @@ class ImapConnection(Commands):
             self._wakeup = None
             if not reader_task.done():
                 reader_task.cancel()
+            elif not reader_task.cancelled():
+                reader_task.exception()  # retrieved: the connection is ending anyway
 
     # --- the loop -------------------------------------------------------------------------
 
