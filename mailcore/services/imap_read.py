@@ -6,8 +6,11 @@ Sequence numbers are not stored: they are the positions in the sorted UID list e
 keeps (RFC 3501 §2.3.1.2). Everything here only reads, except :func:`store_flags`, which wraps
 :func:`mailcore.services.flags.set_flags`."""
 
+import json
 from array import array
 from dataclasses import dataclass, field
+
+from django.db import connection
 
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
 from mailcore.services.common import UidRanges
@@ -32,21 +35,58 @@ def select_folder(mailbox: Mailbox, name: str) -> FolderSnapshot:
     snapshot is then reported again by :func:`changes`, never lost."""
     folder = get_folder(mailbox, name)
     messages = Message.objects.filter(folder_id=folder.pk)
-    uids = array("I", messages.order_by("uid").values_list("uid", flat=True))
+    # A plain cursor: the ORM's per-row overhead is most of SELECT's time at 20,000 messages.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid FROM {Message._meta.db_table} WHERE folder_id = %s ORDER BY uid",
+            [folder.pk],
+        )
+        uids = array("I", [row[0] for row in cursor.fetchall()])
     first_unseen = (
         messages.filter(seen=False).order_by("uid").values_list("uid", flat=True).first()
         if folder.unseen_count
         else None
     )
     keywords: dict[str, None] = {}
-    for value in messages.values_list("keywords", flat=True).distinct():
+    for value in messages.exclude(keywords=[]).values_list("keywords", flat=True).distinct():
         for keyword in value or ():
             keywords[keyword] = None
     return FolderSnapshot(folder, uids, first_unseen, list(keywords))
 
 
+_RAW_COLUMNS = {"seen", "answered", "flagged", "deleted", "draft", "keywords", "envelope",
+                "structure", "size", "blob_id"}
+_JSON_COLUMNS = {"keywords", "envelope", "structure"}
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def fetch_rows(folder_id: int, lo: int, hi: int, columns: tuple[str, ...]) -> list[tuple]:
-    """``(uid, *columns)`` of the folder's messages with lo <= UID <= hi, by UID."""
+    """``(uid, *columns)`` of the folder's messages with lo <= UID <= hi, by UID.
+
+    Plain columns go through a cursor with JSON decoded here: at 20,000 rows the ORM's per-row
+    work is most of ``FETCH 1:* (UID FLAGS ENVELOPE)``."""
+    if set(columns) <= _RAW_COLUMNS:
+        names = ", ".join(Message._meta.get_field(c).column for c in ("uid", *columns))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {names} FROM {Message._meta.db_table} WHERE folder_id = %s AND "
+                "uid >= %s AND uid <= %s ORDER BY uid",
+                [folder_id, lo, hi],
+            )
+            rows = cursor.fetchall()
+        decode = [i + 1 for i, c in enumerate(columns) if c in _JSON_COLUMNS]
+        if not decode:
+            return rows
+        out = []
+        for row in rows:
+            row = list(row)
+            for i in decode:
+                row[i] = _json(row[i])
+            out.append(row)
+        return out
     return list(
         Message.objects.filter(folder_id=folder_id, uid__gte=lo, uid__lte=hi)
         .order_by("uid")

@@ -311,6 +311,8 @@ def test_store_replaces_adds_and_removes_flags_and_keywords(connect, mailbox):
     assert data == [b"2 (FLAGS (\\Recent $Important) UID 2)"]
     typ, data = client.store("3", "FLAGS.SILENT", "(\\Answered)")
     assert data == [None]
+    client.select("INBOX")
+    assert b"$Important" in client.untagged_responses["FLAGS"][-1]
     flags = {m.uid: (m.flagged, m.answered, m.keywords) for m in Message.objects.all()}
     assert flags == {1: (True, False, ["$Important"]), 2: (False, False, ["$Important"]),
                      3: (False, True, [])}
