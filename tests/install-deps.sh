@@ -6,6 +6,7 @@ need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v curl >/dev/null || need+=(curl)
 command -v fetchmail >/dev/null || need+=(fetchmail)
+command -v mbsync >/dev/null || need+=(isync)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

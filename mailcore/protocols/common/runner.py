@@ -15,6 +15,7 @@ logger = logging.getLogger("correio.listeners")
 PROTOCOLS: tuple[str, ...] = ()
 PROTOCOLS += ("pop3",)
 PROTOCOLS += ("smtp",)
+PROTOCOLS += ("imap",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
