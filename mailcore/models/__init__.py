@@ -4,6 +4,7 @@ from mailcore.models.accounts import AuthFailure
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
+from mailcore.models.search import SearchDocument
 
 __all__ = [
     "Alias",
@@ -15,4 +16,5 @@ __all__ = [
     "FolderRole",
     "Mailbox",
     "Message",
+    "SearchDocument",
 ]

@@ -16,6 +16,7 @@ from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import MessageTooLarge
 from mailcore.mime.parse import ParsedMessage, parse_message
 from mailcore.models import Folder, FolderRole, Message
+from mailcore.services import search
 from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
 from mailcore.services.quota import add_usage, check_quota
@@ -135,6 +136,7 @@ def deliver_batch(
         inboxes = _inbox_ids({mid for *_, ids in parsed_items for mid in ids})
         for raw, _sha, parsed, mailbox_ids in parsed_items:
             sha = blobstore.store_blob(raw)
+            search.index_blob(sha, raw, parsed)
             delivered = []
             for mailbox_id in dict.fromkeys(mailbox_ids):
                 if enforce_quota:
@@ -191,6 +193,7 @@ def append_message(
     with transaction.atomic():
         check_quota(folder.mailbox_id, len(raw))
         sha = blobstore.store_blob(raw)
+        search.index_blob(sha, raw, parsed)
         return _insert(
             folder.pk,
             folder.mailbox_id,
