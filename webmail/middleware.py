@@ -3,6 +3,7 @@ webmail pages (the sandboxed message frame sets its own, stricter one), no frami
 sites, and a few browser features switched off."""
 
 from django.conf import settings
+from django.utils.cache import patch_vary_headers
 
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -26,6 +27,8 @@ def security_headers(get_response):
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
         response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        # A page and its htmx fragment share a URL; caches must keep them apart.
+        patch_vary_headers(response, ("HX-Request",))
         return response
 
     return middleware

@@ -13,7 +13,7 @@ MAX_DISPLAY_NAME = 200
 
 def set_display_name(mailbox: Mailbox, name: str) -> Mailbox:
     """Set the name shown in From headers; control characters and folding are removed."""
-    clean = " ".join("".join(ch for ch in name if ch >= " " and ch != "\x7f").split())
+    clean = " ".join("".join(ch if ch >= " " and ch != "\x7f" else " " for ch in name).split())
     mailbox.display_name = clean[:MAX_DISPLAY_NAME]
     mailbox.save(update_fields=["display_name"])
     return mailbox
