@@ -56,6 +56,8 @@ STYLE_PROPERTIES = {
     "table-layout", "list-style-type", "overflow-wrap", "word-break",
 }
 _CID_SRC = re.compile(r'src="cid:([^"]*)"')
+# Style values that load or evaluate something, in any spelling (CSS escapes included).
+_ACTIVE_CSS = re.compile(r"(?i)(url\s*\(|expression|image-set|@import|\\|behavior|binding)")
 
 
 @dataclass
@@ -230,6 +232,8 @@ def sanitize_html(
                 blocked += 1
                 return None
         if attribute in ("background",):
+            return None
+        if attribute == "style" and _ACTIVE_CSS.search(value):
             return None
         return value
 
