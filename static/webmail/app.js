@@ -7,6 +7,7 @@
   const $ = (selector, root) => (root || document).querySelector(selector);
   const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
   let toastTimer = null;
+  let focusedId = null; // survives rows being redrawn by htmx
 
   function rows() { return $$("#rows > li.row"); }
   function focusedRow() { return $(".row.focused") || $(".row.current"); }
@@ -14,6 +15,7 @@
   function focusRow(row) {
     $$(".row.focused").forEach((r) => r.classList.remove("focused"));
     if (!row) return;
+    focusedId = row.dataset.id;
     row.classList.add("focused");
     const link = $("a.open", row);
     if (link) link.focus({ preventScroll: true });
@@ -39,12 +41,12 @@
         $("input.select", row).checked = true;
       } else if (reader) {
         const button = $(`button[name=action][value=${action}]`, reader);
-        if (button) { reader.requestSubmit(button); return; }
+        if (button) { button.click(); return; }
       }
     }
     if (!form) return;
     const button = $(`button[name=action][value=${action}]`, form);
-    if (button) form.requestSubmit(button);
+    if (button) button.click();
   }
 
   function toggleFlag() {
@@ -145,7 +147,7 @@
     const select = $("#move-target");
     if (!form || !select) return;
     select.value = folder.dataset.folder;
-    form.requestSubmit($("#move-button"));
+    $("#move-button").click();
   });
 
   function afterSwap() {
@@ -153,6 +155,10 @@
     const open = reader && reader.dataset.message;
     $$(".row.current").forEach((r) => { if (r.dataset.id !== open) r.classList.remove("current"); });
     if (open) { const row = $(`.row[data-id="${open}"]`); if (row) row.classList.add("current"); }
+    if (focusedId && !$(".row.focused")) {
+      const row = $(`.row[data-id="${focusedId}"]`);
+      if (row) row.classList.add("focused");
+    }
     const toast = $("#toast");
     if (toast && toast.children.length) {
       clearTimeout(toastTimer);
