@@ -97,8 +97,12 @@ def owned_message(request, message_id: int) -> Message:
 
 
 def user_settings(mailbox: Mailbox) -> WebmailSettings:
-    found = WebmailSettings.objects.filter(mailbox=mailbox).first()
-    return found or WebmailSettings(mailbox=mailbox)
+    """The user's webmail preferences (defaults until first saved), read once per request."""
+    cached = getattr(mailbox, "_webmail_prefs", None)
+    if cached is None:
+        found = WebmailSettings.objects.filter(mailbox=mailbox).first()
+        cached = mailbox._webmail_prefs = found or WebmailSettings(mailbox=mailbox)
+    return cached
 
 
 # --- Keyset pagination --------------------------------------------------------------------------
