@@ -35,6 +35,7 @@ FRAME_CSP = (
 )
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 MAX_THREAD = 50
+MAX_THREAD_ROWS = 1000
 
 
 def images_allowed(request, message) -> bool:
@@ -54,12 +55,16 @@ def reader_context(request, message, *, show_headers=False) -> dict:
     prefs = user_settings(request.mailbox)
     thread = []
     if prefs.conversation_view and message.thread_id:
+        # Unordered in SQL so the (mailbox, thread_id) index is used, not a walk of the whole
+        # mailbox in date order; a thread is small, so it is sorted here.
         thread = list(
             Message.objects.filter(mailbox=request.mailbox, thread_id=message.thread_id)
             .select_related("folder")
             .only(*LIST_COLUMNS, "folder__name", "folder__role")
-            .order_by("-internal_date", "-id")[:MAX_THREAD]
+            .order_by()[:MAX_THREAD_ROWS]
         )
+        thread.sort(key=lambda m: (m.internal_date, m.pk), reverse=True)
+        thread = thread[:MAX_THREAD]
         if len(thread) < 2:
             thread = []
     headers = []
