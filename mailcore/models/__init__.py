@@ -5,6 +5,7 @@ from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
 from mailcore.models.pop3 import MaildropLock, Pop3Size
+from mailcore.models.search import SearchDocument
 
 __all__ = [
     "Alias",
@@ -18,4 +19,5 @@ __all__ = [
     "MaildropLock",
     "Message",
     "Pop3Size",
+    "SearchDocument",
 ]

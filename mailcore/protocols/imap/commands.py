@@ -23,7 +23,7 @@ from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.parser import Command, FetchAtt, ParseError, Section, encode_mailbox
 from mailcore.protocols.imap.state import BadSequence, Selected, State, claim_recent
 from mailcore.services import credentials, delivery, imap_read, mailboxes
-from mailcore.services import search as search_service
+from mailcore.services import imap_search as search_service
 
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 FETCH_CHUNK = 2000

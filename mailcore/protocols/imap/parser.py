@@ -677,7 +677,7 @@ def _search_text(r: _Reader) -> str:
 
 
 def _search_key(r: _Reader) -> tuple:
-    """One search key of RFC 3501 §6.4.4 as a tuple tree (see services.search)."""
+    """One search key of RFC 3501 §6.4.4 as a tuple tree (see services.imap_search)."""
     c = r.peek()
     if c == b"(":
         r.open_paren()
