@@ -19,6 +19,7 @@ $(STAMP): requirements.lock
 
 setup: $(STAMP)
 	mkdir -p var
+	npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py setupdemo
 
@@ -30,6 +31,7 @@ test-deps:
 	bash tests/install-deps.sh
 
 test: $(STAMP) test-deps
+	test -d node_modules/htmx.org || npm ci --no-audit --no-fund --silent
 	$(MAKE) test-embedded
 	@if [ "$$CI" = "true" ]; then $(MAKE) test-postgres-redis; fi
 
@@ -47,6 +49,9 @@ bench: setup
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/pop3.py
+	$(BIN)/python bench/smtp_in.py
+	$(BIN)/python bench/imap.py
+	$(BIN)/python bench/web.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,6 +6,9 @@ need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v curl >/dev/null || need+=(curl)
 command -v fetchmail >/dev/null || need+=(fetchmail)
+command -v mbsync >/dev/null || need+=(isync)
+command -v chromium >/dev/null || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

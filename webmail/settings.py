@@ -117,6 +117,10 @@ else:
             "TEST": {"NAME": str(VAR_DIR / "test-correio.sqlite3")},
         }
     }
+# Keep connections between requests and listener service calls (call_service closes only stale
+# ones): with the default of 0 every SMTP command on SQLite reopened the file and re-ran the
+# PRAGMAs above, which halved intake throughput.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The listeners call services from a thread pool many times a second; with Django's default
 # CONN_MAX_AGE=0 every call closed and reopened its SQLite connection (and reran the PRAGMAs).
@@ -209,6 +213,17 @@ CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
 # Failed logins allowed per address and per client IP within the window, for every door.
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
 CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)
+
+# --- Webmail --------------------------------------------------------------------------------
+# htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
+# is served as /static/vendor/htmx/htmx.min.js.
+_HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist"
+if _HTMX_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
+MIDDLEWARE.append("webmail.middleware.security_headers")
+LOGIN_REDIRECT_URL = "/"
+CORREIO_WEBMAIL_PAGE_SIZE = env_int("CORREIO_WEBMAIL_PAGE_SIZE", 50, minimum=5)
+CORREIO_WEBMAIL_POLL_SECONDS = env_int("CORREIO_WEBMAIL_POLL_SECONDS", 5, minimum=1)
 
 # --- Outbound queue and relay ---------------------------------------------------------------
 # The transport that carries queued mail out (mailcore/transports/): direct delivery by MX

@@ -12,6 +12,7 @@ from mailcore.models.outbound import (
     RecipientState,
 )
 from mailcore.models.pop3 import MaildropLock, Pop3Size
+from mailcore.models.search import SearchDocument
 
 __all__ = [
     "Alias",
@@ -30,4 +31,5 @@ __all__ = [
     "OutboundRecipient",
     "RecipientState",
     "Pop3Size",
+    "SearchDocument",
 ]

@@ -75,6 +75,8 @@ class Message(models.Model):
             models.Index(fields=["folder", "modseq"], name="message_modseq"),
             models.Index(fields=["mailbox", "thread_id"], name="message_thread"),
             models.Index(fields=["mailbox", "message_id"], name="message_msgid"),
+            # Webmail search across all folders, newest first (keyset pagination).
+            models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_mailbox_newest"),
         ]
 
     def __str__(self) -> str:

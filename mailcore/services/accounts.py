@@ -160,6 +160,9 @@ def resolve_recipient(address: str) -> Resolution:
     result = Resolution()
     seen: set[str] = set()
     _expand(address, result, seen, depth=0, top=True)
+    if not result.mailbox_ids and not result.remote:
+        # Only cycles lead nowhere: accepting would lose the message.
+        raise AliasLoop(f"aliases of {address} lead only back to themselves")
     # One delivery per mailbox however many aliases lead there.
     result.mailbox_ids = list(dict.fromkeys(result.mailbox_ids))
     result.remote = list(dict.fromkeys(result.remote))

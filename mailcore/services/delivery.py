@@ -8,14 +8,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from mailcore import blobstore
 from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import MessageTooLarge
 from mailcore.mime.parse import ParsedMessage, parse_message
-from mailcore.models import Folder, FolderRole, Message
+from mailcore.models import Folder, Message
+from mailcore.services import search
 from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
 from mailcore.services.quota import add_usage
@@ -110,22 +111,6 @@ def _insert(
     return message
 
 
-def _inbox_ids(mailbox_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(mailbox_ids)
-    if len(ids) == 1:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT mailbox_id, id FROM mailcore_folder WHERE mailbox_id = %s AND role = %s",
-                [ids[0], FolderRole.INBOX.value],
-            )
-            return dict(cursor.fetchall())
-    return dict(
-        Folder.objects.filter(mailbox_id__in=ids, role=FolderRole.INBOX).values_list(
-            "mailbox_id", "pk"
-        )
-    )
-
-
 def deliver_batch(
     items: Sequence[tuple[bytes, Sequence[int]]],
     *,
@@ -136,24 +121,11 @@ def deliver_batch(
 
     This is the group commit behind SMTP intake: many messages share one durable commit. Either
     all are stored or, on any error, none is (the caller then retries them one by one). Raises
-    ``QuotaExceeded`` when ``enforce_quota`` and a mailbox would go over quota."""
-    when = internal_date or timezone.now()
-    parsed_items = [(raw, blobstore.blob_id(raw), parse_message(raw), ids) for raw, ids in items]
-    results: list[list[Delivered]] = []
-    with transaction.atomic():
-        inboxes = _inbox_ids({mid for *_, ids in parsed_items for mid in ids})
-        for raw, sha, parsed, mailbox_ids in parsed_items:
-            blobstore.store_blob(raw, sha)
-            delivered = []
-            for mailbox_id in dict.fromkeys(mailbox_ids):
-                folder_id = inboxes[mailbox_id]
-                message = _insert(
-                    folder_id, mailbox_id, raw, sha, parsed, FlagSet({}, []), when,
-                    enforce_quota=enforce_quota,
-                )
-                delivered.append(Delivered(mailbox_id, folder_id, message.uid, message.pk))
-            results.append(delivered)
-    return results
+    ``QuotaExceeded`` when ``enforce_quota`` and a mailbox would go over quota. The work is done
+    by :func:`mailcore.services.intake.deliver_many`, the one delivery path."""
+    from mailcore.services.intake import deliver_many  # intake builds on this module's helpers
+
+    return deliver_many(items, internal_date=internal_date, enforce_quota=enforce_quota)
 
 
 def deliver_to_mailboxes(
@@ -198,6 +170,7 @@ def append_message(
     parsed = parse_message(raw)
     with transaction.atomic():
         sha = blobstore.store_blob(raw)
+        search.index_blob(sha, raw, parsed)
         return _insert(
             folder.pk,
             folder.mailbox_id,

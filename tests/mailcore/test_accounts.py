@@ -194,3 +194,10 @@ def test_the_real_password_hasher_works(domain, settings):
     mailbox = accounts.create_mailbox("slow@example.test", "s3cret-pass")
     assert mailbox.user.password.startswith("pbkdf2_sha256$")
     assert accounts.authenticate("slow@example.test", "s3cret-pass") == mailbox
+
+
+def test_an_alias_cycle_that_reaches_no_mailbox_is_refused(domain):
+    Alias.objects.create(domain=domain, local_part="ping", destinations="pong@example.test")
+    Alias.objects.create(domain=domain, local_part="pong", destinations="ping@example.test")
+    with pytest.raises(AliasLoop):
+        accounts.resolve_recipient("ping@example.test")

@@ -14,6 +14,8 @@ logger = logging.getLogger("correio.listeners")
 # Protocol packages with a server module; each listener issue adds its own.
 PROTOCOLS: tuple[str, ...] = ()
 PROTOCOLS += ("pop3",)
+PROTOCOLS += ("smtp",)
+PROTOCOLS += ("imap",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailcore', '0002_pop3_maildrop'),
+        ('mailcore', '0003_merge_0002_pop3_maildrop_0002_webmail_search'),
     ]
 
     operations = [

@@ -1,0 +1,116 @@
+"""Webmail benchmark: fills one mailbox with BENCH_MESSAGES messages (default 100,000) through
+the real delivery path (so the search index is built as in production), then reports p50/p95
+server time, through Django's test client, for the inbox page, the next page, opening a
+message, a search and the live-update poll, with the number of queries each issues.
+
+Runs in a temporary CORREIO_VAR_DIR on SQLite, or on the database DATABASE_URL names.
+Usage: python bench/web.py   (BENCH_MESSAGES=20000 for a quicker run)"""
+
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("CORREIO_VAR_DIR", tempfile.mkdtemp(prefix="correio-bench-web-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from mailcore.models import Message  # noqa: E402
+from mailcore.services import accounts  # noqa: E402
+from mailcore.services.delivery import deliver_batch  # noqa: E402
+from tests.factories import make_message  # noqa: E402
+
+COUNT = int(os.environ.get("BENCH_MESSAGES", "100000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "50"))
+WORDS = ("invoice meeting project report lunch travel budget review draft contract launch "
+         "holiday picture family weekend update security release server backup quarterly").split()
+PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+
+
+def fill(mailbox_id: int) -> None:
+    rng = random.Random(7)
+    batch = []
+    started = time.perf_counter()
+    for i in range(COUNT):
+        subject = " ".join(rng.sample(WORDS, 3)) + f" #{i}"
+        body = " ".join(rng.choice(WORDS) for _ in range(60)) + "\n"
+        who = rng.choice(PEOPLE)
+        raw = make_message(subject=subject, sender=f"{who.title()} <{who}@remote.test>",
+                           body=body, message_id=f"<bench-{i}@remote.test>")
+        batch.append((raw, [mailbox_id]))
+        if len(batch) == 500:
+            deliver_batch(batch)
+            batch = []
+            done = i + 1
+            if done % 10000 == 0:
+                rate = done / (time.perf_counter() - started)
+                print(f"  delivered {done} ({rate:.0f}/s)", flush=True)
+    if batch:
+        deliver_batch(batch)
+
+
+def measure(client: Client, label: str, url_fn, **headers) -> None:
+    times, queries = [], 0
+    for i in range(RUNS):
+        url = url_fn(i)
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.get(url, **headers)
+            elapsed = time.perf_counter() - start
+        assert response.status_code in (200, 204), (url, response.status_code)
+        times.append(elapsed * 1000)
+        queries = max(queries, len(ctx.captured_queries))
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(f"{label:<28} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   queries {queries}")
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    accounts.create_domain("example.test")
+    mailbox = accounts.create_mailbox("bench@example.test", "bench password 123")
+    print(f"database: {connection.vendor}; filling {COUNT} messages ...", flush=True)
+    start = time.perf_counter()
+    fill(mailbox.pk)
+    print(f"filled in {time.perf_counter() - start:.0f} s", flush=True)
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client()
+    client.force_login(mailbox.user)
+    inbox = mailbox.folders.get(role="inbox")
+    hx = {"HTTP_HX_REQUEST": "true"}
+    first = client.get(f"/f/{inbox.pk}/").content.decode()
+    next_url = re.search(r'<li id="more" class="more"><a href="([^"]+)"', first).group(1)
+    next_url = next_url.replace("&amp;", "&")
+    poll = re.search(r'<div id="poll" hidden hx-get="([^"]+)"', first).group(1).replace("&amp;", "&")
+    ids = list(Message.objects.filter(folder=inbox).order_by("?").values_list("pk", flat=True)[:RUNS])
+    terms = ["invoice", "from:bob budget", "subject:quarterly review", "has:attachment",
+             "meeting is:unread", "project after:2000-01-01"]
+    reset_queries()
+    measure(client, "live poll (no change)", lambda i: poll, **hx)
+    measure(client, "inbox page (full)", lambda i: f"/f/{inbox.pk}/")
+    measure(client, "inbox page (htmx)", lambda i: f"/f/{inbox.pk}/", **hx)
+    measure(client, "next page (htmx rows)", lambda i: next_url + "&rows=1", **hx)
+    measure(client, "open message (htmx)", lambda i: f"/m/{ids[i % len(ids)]}/", **hx)
+    measure(client, "message body frame", lambda i: f"/m/{ids[i % len(ids)]}/body/")
+    measure(client, "search, all folders", lambda i: f"/search/?scope=all&q={terms[i % len(terms)]}", **hx)
+    measure(client, "search, inbox", lambda i: f"/search/?folder={inbox.pk}&q={terms[i % len(terms)]}", **hx)
+
+
+if __name__ == "__main__":
+    main()

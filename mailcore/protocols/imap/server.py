@@ -1,0 +1,345 @@
+"""The IMAP listener: asyncio servers on ``imap_addr`` (plain with STARTTLS, RFC 3501 §6.2.1)
+and ``imaps_addr`` (implicit TLS, RFC 8314), and one connection object per client that frames
+commands (lines and literals, RFC 3501 §4.3, RFC 7888), enforces the limits, dispatches to the
+handlers of :mod:`commands` by state, waits in IDLE (RFC 2177), and relays change events as
+untagged updates (§7.4.1).
+
+Limits (ARCHITECTURE.md "Bounded work"): line length and literal size (RFC 7162 §4 asks servers
+to take lines of at least 8192 octets; Dovecot takes 64 KiB), APPEND literals up to the
+message size limit, nesting depth (parser), failed logins per connection plus the shared
+throttle, connections in total and per IP, and the autologout timer (§5.4: at least 30 minutes
+once authenticated; a shorter one before login)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError
+
+from mailcore import events
+from mailcore.protocols.common.config import ListenerConfig
+from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.imap.commands import Commands, Reply, error_reply
+from mailcore.protocols.imap.parser import (
+    BadCharset,
+    ParseError,
+    literal_request,
+    parse_command,
+    parse_tag,
+)
+from mailcore.protocols.imap.state import ALLOWED, KNOWN, State
+
+logger = logging.getLogger("correio.imap")
+
+
+@dataclass(frozen=True)
+class ImapOptions:
+    """Per-listener knobs; tests pass their own in ``ListenerConfig.extra["imap"]``."""
+
+    max_line: int = 64 * 1024
+    max_literal: int = 64 * 1024  # a literal in any command but APPEND
+    max_command: int = 256 * 1024  # all literals of one command but APPEND
+    autologout: float = 30 * 60.0
+    login_timeout: float = 60.0
+    idle_poll: float = 30.0  # re-check in IDLE even without an event (lost Redis, other hosts)
+    max_bad_commands: int = 20
+    # Whether LOGIN / AUTHENTICATE PLAIN are allowed without TLS from this peer IP.
+    allow_plaintext: Callable[[str | None], bool] = field(default=is_loopback)
+
+
+class _Closed(Exception):
+    """The client went away, or the connection must end now."""
+
+
+class ImapConnection(Commands):
+    def __init__(self, reader, writer, config: ListenerConfig, options: ImapOptions,
+                 tls_context, tls_active: bool):
+        self.reader = reader
+        self.writer = writer
+        self.config = config
+        self.options = options
+        self.tls_context = tls_context
+        self.tls_active = tls_active
+        peer = writer.get_extra_info("peername")
+        self.peer_ip = peer[0] if peer else None
+        self.state = State.NOT_AUTHENTICATED
+        self.mailbox = None
+        self.selected = None
+        self.failed_logins = 0
+        self.bad_commands = 0
+        self.client_id = None
+        self._out: list[bytes] = []
+        self._unsubscribe = None
+        self._wakeup: asyncio.Event | None = None
+
+    # --- output ---------------------------------------------------------------------------
+
+    def send(self, data: str | bytes) -> None:
+        self._out.append(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+
+    async def flush(self) -> None:
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            self.writer.write(data)
+        await self.writer.drain()
+
+    # --- input ----------------------------------------------------------------------------
+
+    def _timeout(self) -> float:
+        if self.state is State.NOT_AUTHENTICATED:
+            return self.options.login_timeout
+        return self.options.autologout
+
+    async def read_line(self) -> bytes:
+        try:
+            return await asyncio.wait_for(self.reader.readuntil(b"\n"), self._timeout())
+        except TimeoutError:
+            self.send("* BYE Autologout; idle for too long\r\n")
+            raise _Closed() from None
+        except asyncio.LimitOverrunError:
+            self.send("* BYE Line too long\r\n")
+            raise _Closed() from None
+        except (asyncio.IncompleteReadError, ConnectionError):
+            raise _Closed() from None
+
+    async def read_command(self) -> bytes | None:
+        """One command with its literals, without the final CRLF; None when a literal was
+        refused (the client then abandons the command, RFC 3501 §7.5)."""
+        line = await self.read_line()
+        chunks = [line]
+        words = line.split(b" ", 3)
+        is_append = len(words) > 1 and words[1].upper() == b"APPEND"
+        total = 0
+        while (request := literal_request(line)) is not None:
+            size, nonsync = request
+            limit = self.config.max_message_size if is_append else self.options.max_literal
+            total += size
+            if size > limit or (not is_append and total > self.options.max_command):
+                if nonsync:
+                    # RFC 7888 §4: a too-large non-synchronizing literal cannot be skipped
+                    # safely; say why and close.
+                    self.send("* BYE [TOOBIG] Literal too large\r\n")
+                    raise _Closed()
+                tag = parse_tag(line) or "*"
+                self.send(f"{tag} NO [TOOBIG] Literal too large\r\n")
+                return None
+            if not nonsync:
+                self.send("+ Ready for literal data\r\n")
+                await self.flush()
+            try:
+                data = await asyncio.wait_for(self.reader.readexactly(size), self._timeout())
+            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                raise _Closed() from None
+            chunks.append(data)
+            line = await self.read_line()
+            chunks.append(line)
+        data = b"".join(chunks)
+        if data.endswith(b"\r\n"):
+            return data[:-2]
+        return data[:-1]
+
+    # --- events ---------------------------------------------------------------------------
+
+    def subscribe_events(self, mailbox_id: int) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_event(event) -> None:  # called from another thread
+            loop.call_soon_threadsafe(self._on_event, event)
+
+        self._unsubscribe = events.subscribe(mailbox_id, on_event)
+
+    def _on_event(self, event) -> None:
+        sel = self.selected
+        if sel is not None and event.folder_id == sel.folder.pk:
+            sel.dirty = True
+            if self._wakeup is not None:
+                self._wakeup.set()
+
+    # --- STARTTLS and IDLE ----------------------------------------------------------------
+
+    async def start_tls(self, tag: str) -> None:
+        if self.reader._buffer:  # noqa: SLF001
+            # Plaintext pipelined after STARTTLS would be read as if protected (CVE-2011-0411).
+            self.send("* BYE Data after STARTTLS\r\n")
+            raise _Closed()
+        self.send(f"{tag} OK Begin TLS negotiation now\r\n")
+        await self.flush()
+        try:
+            await self.writer.start_tls(self.tls_context)
+        except (TimeoutError, OSError) as error:
+            logger.info("STARTTLS failed from %s: %s", self.peer_ip, error)
+            raise _Closed() from None
+        self.tls_active = True
+
+    async def idle(self, cmd) -> str:
+        """IDLE (RFC 2177): report changes as they happen until the client sends DONE."""
+        self._wakeup = asyncio.Event()
+        self.send("+ idling\r\n")
+        await self.send_updates(allow_expunge=True, force=True)
+        await self.flush()
+        reader_task = asyncio.ensure_future(self.read_line())
+        try:
+            while True:
+                waiter = asyncio.ensure_future(self._wakeup.wait())
+                done, _ = await asyncio.wait(
+                    {reader_task, waiter}, timeout=self.options.idle_poll,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if reader_task in done:
+                    waiter.cancel()
+                    line = reader_task.result()
+                    if line.strip().upper() != b"DONE":
+                        raise Reply("BAD", "Expected DONE")
+                    return "IDLE terminated"
+                if waiter not in done:
+                    waiter.cancel()
+                self._wakeup.clear()
+                await self.send_updates(allow_expunge=True, force=waiter not in done)
+                await self.flush()
+                if self.state is State.LOGOUT:
+                    raise _Closed()
+        finally:
+            self._wakeup = None
+            if not reader_task.done():
+                reader_task.cancel()
+            elif not reader_task.cancelled():
+                reader_task.exception()  # retrieved: the connection is ending anyway
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.send(f"* OK [CAPABILITY {self.capabilities()}] {self.config.hostname} "
+                  "Correio IMAP4rev1 ready\r\n")
+        await self.flush()
+        while self.state is not State.LOGOUT:
+            data = await self.read_command()
+            if data is None:
+                await self.flush()
+                continue
+            await self.execute(data)
+            await self.flush()
+
+    async def execute(self, data: bytes) -> None:
+        tag = parse_tag(data) or "*"
+        try:
+            cmd = parse_command(data)
+        except BadCharset as error:
+            self.send(f"{error.tag or tag} NO [BADCHARSET (UTF-8 US-ASCII)] {error}\r\n")
+            return
+        except ParseError as error:
+            self.bad(error.tag or tag, str(error))
+            return
+        if cmd.name not in KNOWN and cmd.name != "DONE":
+            self.bad(cmd.tag, f"Unknown command {cmd.name}")
+            return
+        if cmd.name not in ALLOWED[self.state]:
+            self.bad(cmd.tag, f"{cmd.name} is not allowed in the {self.state.value} state")
+            return
+        handler = getattr(self, f"cmd_{cmd.name}")
+        status, text = "OK", ""
+        try:
+            text = await handler(cmd)
+        except Reply as reply:
+            status, text = reply.status, reply.text
+        except _Closed:
+            raise
+        except DatabaseError:
+            logger.exception("database error in %s", cmd.name)
+            status, text = "NO", "[UNAVAILABLE] Temporary failure; try again"
+        except Exception as error:
+            mapped = error_reply(error)
+            if mapped is None:
+                logger.exception("IMAP %s failed", cmd.name)
+                status, text = "NO", "[SERVERBUG] Internal error"
+            else:
+                status, text = mapped
+        if status == "BAD":
+            self.bad_commands += 1
+        if self.state is State.SELECTED and self.state is not State.LOGOUT:
+            # §7.4.1: no EXPUNGE during FETCH, STORE, SEARCH (their UID forms may).
+            allow = cmd.uid or cmd.name not in ("FETCH", "STORE", "SEARCH")
+            await self.send_updates(allow_expunge=allow)
+        if text:
+            self.send(f"{cmd.tag} {status} {text}\r\n")
+        if self.bad_commands >= self.options.max_bad_commands:
+            self.send("* BYE Too many invalid commands\r\n")
+            self.state = State.LOGOUT
+
+    def bad(self, tag: str, text: str) -> None:
+        self.bad_commands += 1
+        self.send(f"{tag} BAD {text}\r\n")
+        if self.bad_commands >= self.options.max_bad_commands:
+            self.send("* BYE Too many invalid commands\r\n")
+            self.state = State.LOGOUT
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+
+def _options(config: ListenerConfig) -> ImapOptions:
+    return config.extra.get("imap") or ImapOptions()
+
+
+async def _serve_client(reader, writer, config, options, tls_context, tls_active, limiter):
+    peer = writer.get_extra_info("peername")
+    ip = peer[0] if peer else "?"
+    if not limiter.acquire(ip):
+        writer.write(b"* BYE Too many connections\r\n")
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+        return
+    connection = ImapConnection(reader, writer, config, options, tls_context, tls_active)
+    try:
+        await connection.run()
+    except _Closed:
+        pass
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("IMAP connection from %s failed", ip)
+    finally:
+        connection.close()
+        limiter.release(ip)
+        try:
+            if connection._out:  # noqa: SLF001 - last words (BYE) before closing
+                await asyncio.wait_for(connection.flush(), 5)
+        except (Exception, asyncio.CancelledError):
+            pass
+        writer.close()
+
+
+async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
+    """Bind ``imap_addr`` (STARTTLS) and ``imaps_addr`` (implicit TLS) when they are set."""
+    options = _options(config)
+    tls_context = config.server_tls_context
+    servers = []
+    limit = options.max_line + 2
+    for addr, implicit in ((config.imap_addr, False), (config.imaps_addr, True)):
+        if addr is None:
+            continue
+        if implicit and tls_context is None:
+            logger.warning("IMAPS address set but no TLS certificate; not listening on %s", addr)
+            continue
+        limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip)
+
+        def handler(reader, writer, implicit=implicit, limiter=limiter):
+            return _serve_client(
+                reader, writer, config, options, tls_context, implicit, limiter
+            )
+
+        server = await asyncio.start_server(
+            handler, addr[0], addr[1], ssl=tls_context if implicit else None, limit=limit
+        )
+        servers.append(server)
+    return servers

@@ -1,0 +1,149 @@
+"""IMAP session state (RFC 3501 §3): the connection state, which commands each state allows,
+and the selected folder as this session sees it.
+
+Sequence numbers are session state, not stored: they are positions in the sorted UID list the
+session keeps (§2.3.1.2), which changes only when the session is told of new or expunged
+messages (§7.4.1). \\Recent is per session too (§2.3.2): the first session of this process to
+learn of a message gets it.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+
+from mailcore.protocols.imap.parser import SequenceSet
+from mailcore.services.common import UidRanges
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+_ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
+_NOT_AUTH = frozenset({"STARTTLS", "AUTHENTICATE", "LOGIN"})
+_AUTH = frozenset(
+    "SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS APPEND IDLE "
+    "NAMESPACE ENABLE".split()
+)
+_SELECTED = frozenset("CHECK CLOSE EXPUNGE SEARCH FETCH STORE COPY MOVE UNSELECT".split())
+ALLOWED = {
+    State.NOT_AUTHENTICATED: _ANY | _NOT_AUTH,
+    State.AUTHENTICATED: _ANY | _AUTH,
+    State.SELECTED: _ANY | _AUTH | _SELECTED,
+    State.LOGOUT: frozenset(),
+}
+KNOWN = _ANY | _NOT_AUTH | _AUTH | _SELECTED
+
+
+class BadSequence(Exception):
+    """A sequence number beyond the messages the session knows (answered with BAD)."""
+
+
+# Folder id -> highest UID some session of this process has been told about (\Recent claims).
+_recent_lock = threading.Lock()
+_recent_claims: dict[int, int] = {}
+
+
+def claim_recent(folder_id: int, up_to_uid: int) -> int:
+    """Claim \\Recent for the UIDs up to ``up_to_uid`` not yet claimed; return the previous
+    claim (the session's recent UIDs are those above it). A folder never seen by this process
+    starts at 0: §2.3.2 asks to count a message as recent when in doubt."""
+    with _recent_lock:
+        previous = _recent_claims.get(folder_id, 0)
+        if up_to_uid > previous:
+            _recent_claims[folder_id] = up_to_uid
+        return previous
+
+
+class Selected:
+    """The selected folder as this session knows it."""
+
+    __slots__ = (
+        "folder", "readonly", "uids", "modseq", "own_modseqs", "recent", "pending_expunged",
+        "dirty",
+    )
+
+    def __init__(self, folder, readonly: bool, uids: array):
+        self.folder = folder
+        self.readonly = readonly
+        self.uids = uids
+        self.modseq = folder.highestmodseq
+        self.own_modseqs: set[int] = set()
+        self.recent: list[tuple[int, int]] = []
+        self.pending_expunged: set[int] = set()
+        self.dirty = False
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def add_recent(self, lo: int, hi: int) -> None:
+        if lo <= hi:
+            self.recent.append((lo, hi))
+
+    def is_recent(self, uid: int) -> bool:
+        return any(lo <= uid <= hi for lo, hi in self.recent)
+
+    def recent_count(self) -> int:
+        uids = self.uids
+        return sum(bisect_right(uids, hi) - bisect_left(uids, lo) for lo, hi in self.recent)
+
+    def recent_ranges(self) -> UidRanges:
+        return UidRanges(tuple(self.recent))
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def resolve(self, seqset: SequenceSet, uid_mode: bool) -> list[tuple[int, int]]:
+        """Inclusive index ranges (0-based positions) the set names, sorted and merged.
+
+        UID sets ignore UIDs that do not exist (§6.4.8), and ``n:*`` always includes the last
+        message. Message-number sets beyond the known count are an error. Never allocates per
+        number of the set: ``1:4294967295`` is one pair."""
+        uids = self.uids
+        n = len(uids)
+        if n == 0:
+            return []
+        out: list[tuple[int, int]] = []
+        if uid_mode:
+            for lo, hi in seqset.resolve(uids[-1]):
+                i0 = bisect_left(uids, lo)
+                i1 = bisect_right(uids, hi) - 1
+                if i0 <= i1:
+                    out.append((i0, i1))
+        else:
+            if seqset.explicit_max > n:
+                raise BadSequence(f"no message {seqset.explicit_max}: {n} messages")
+            out = [(lo - 1, hi - 1) for lo, hi in seqset.resolve(n)]
+        merged: list[tuple[int, int]] = []
+        for lo, hi in out:
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return merged
+
+    def uid_ranges(self, index_ranges: list[tuple[int, int]]) -> UidRanges:
+        """The UIDs at the index ranges, as UID ranges: between two known UIDs the store holds
+        no UID the session does not know (UIDs only grow), so each run is one range."""
+        uids = self.uids
+        return UidRanges(tuple((uids[i0], uids[i1]) for i0, i1 in index_ranges))
+
+    def count(self, index_ranges: list[tuple[int, int]]) -> int:
+        return sum(i1 - i0 + 1 for i0, i1 in index_ranges)
+
+    def remove(self, uid: int) -> int | None:
+        """Forget an expunged UID; return its former sequence number."""
+        seq = self.seq_of(uid)
+        if seq is not None:
+            del self.uids[seq - 1]
+        return seq

@@ -1,0 +1,12 @@
+"""SMTP listeners: the MX listener that receives Internet mail for Correio's domains (RFC 5321,
+with RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 2034
+ENHANCEDSTATUSCODES and RFC 3207 STARTTLS), built on aiosmtpd.
+
+- ``policy``: limits and the per-listener policy (AUTH, relay), as plain data.
+- ``protocol``: ``CorreioSMTP``, the aiosmtpd ``SMTP`` subclass (commands, limits, DATA reading).
+- ``handler``: ``MXHandler``, the RCPT and DATA hooks that call the service layer.
+- ``commit``: the group commit that stores many messages in one transaction.
+- ``replies``: the one table from domain errors to SMTP replies.
+- ``trace``: the Received and Return-Path headers (RFC 5321 §4.4).
+- ``server``: ``start_servers(config)`` for the runner.
+"""

@@ -1,0 +1,73 @@
+"""Limits and per-listener policy of the SMTP listeners, as plain data.
+
+The MX listener (port 25) and the submission listeners (587 with STARTTLS, 465 with implicit
+TLS) run the same protocol class; what differs between them is a ``ListenerPolicy``. Limits are
+shared and can be overridden in tests through ``ListenerConfig.extra["smtp_limits"]``."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SMTPLimits:
+    # RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients; past that, 452 4.5.3.
+    max_recipients: int = 100
+    # RFC 5321 §4.5.3.1.4 and §4.5.3.1.6: a command line is at most 512 octets and a text line
+    # 1000, both with CRLF; a data line may carry one more octet, the transparency dot.
+    command_line: int = 512
+    data_line: int = 1001
+    # RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command. The whole
+    # session is bounded too, so a trickling client cannot hold a connection for ever.
+    idle_timeout: float = 300.0
+    session_timeout: float = 1800.0
+    # Error replies (5xx) a client may collect before it is cut off with 421, as Postfix's
+    # smtpd_hard_error_limit: a client sending garbage or harvesting addresses is dropped.
+    max_errors: int = 20
+    # Commands per session (aiosmtpd's call limit; 421 4.7.0 past it). Junk commands follow
+    # Postfix's smtpd_junk_command_limit.
+    max_junk_commands: int = 100
+    max_auth: int = 10
+    max_transactions: int = 1000
+    max_session_recipients: int = 10_000
+    # RFC 5321 §4.4: more Received fields than this means the message is looping (554 5.4.6).
+    max_received: int = 50
+    # Group commit: messages finishing DATA within this window share one transaction.
+    commit_window: float = 0.002
+    commit_batch: int = 64
+
+    def call_limits(self) -> dict[str, int]:
+        junk = self.max_junk_commands
+        return {
+            "*": junk,
+            "HELO": junk,
+            "EHLO": junk,
+            "NOOP": junk,
+            "RSET": junk,
+            "VRFY": junk,
+            "EXPN": junk,
+            "HELP": junk,
+            "STARTTLS": 3,
+            "AUTH": self.max_auth,
+            "MAIL": self.max_transactions,
+            "DATA": self.max_transactions,
+            "RCPT": self.max_session_recipients,
+        }
+
+
+@dataclass(frozen=True)
+class ListenerPolicy:
+    """What one SMTP listener allows. The MX listener never offers AUTH and never relays
+    (ARCHITECTURE.md, "No open relay"); submission offers AUTH and relays for its users."""
+
+    name: str
+    # Offer STARTTLS (RFC 3207) when a certificate is configured.
+    starttls: bool = True
+    # The socket is TLS from the first byte (RFC 8314 submissions, port 465).
+    implicit_tls: bool = False
+    # Offer AUTH (RFC 4954); MAIL/RCPT/DATA need a successful AUTH when ``require_auth``.
+    offer_auth: bool = False
+    require_auth: bool = False
+    # An authenticated session may send to any domain (the handler enforces it).
+    relay: bool = False
+
+
+MX_POLICY = ListenerPolicy(name="mx")

@@ -1,0 +1,67 @@
+"""The one table from errors to SMTP replies (RFC 5321 §4.2 codes, RFC 3463 enhanced codes).
+
+Service errors and the listener's own refusals are exceptions; ``reply_for`` turns any of them
+into the reply line. Anything not in the table is a local fault: the client gets a temporary
+451 4.3.0 with no internals (RFC 5321 §4.2.5: it will retry), and the traceback goes to the log."""
+
+import logging
+
+from mailcore.exceptions import (
+    AliasLoop,
+    AuthFailed,
+    AuthThrottled,
+    DomainNotFound,
+    MailboxInactive,
+    MailboxNotFound,
+    MailError,
+    MessageTooLarge,
+    QuotaExceeded,
+    RelayDenied,
+    UnknownRecipient,
+)
+
+logger = logging.getLogger("correio.smtp")
+
+
+class TooManyRecipients(MailError):
+    message = "too many recipients"
+
+
+class MailLoop(MailError):
+    message = "too many Received headers"
+
+
+class RemoteDestination(MailError):
+    """An alias leads outside Correio's domains and there is no outbound queue to take it."""
+
+    message = "remote alias destination"
+
+
+TEMPORARY_FAILURE = "451 4.3.0 Error: local error in processing, try again later"
+
+REPLIES: dict[type[BaseException], str] = {
+    UnknownRecipient: "550 5.1.1 Error: recipient address rejected: user unknown",
+    MailboxNotFound: "550 5.1.1 Error: recipient address rejected: user unknown",
+    DomainNotFound: "554 5.7.1 Error: relay access denied",
+    RelayDenied: "554 5.7.1 Error: relay access denied",
+    MailboxInactive: "550 5.2.1 Error: mailbox disabled",
+    QuotaExceeded: "452 4.2.2 Error: mailbox full, try again later",
+    AliasLoop: "554 5.4.6 Error: alias expansion loops",
+    MailLoop: "554 5.4.6 Error: too many Received headers, mail loop",
+    MessageTooLarge: "552 5.3.4 Error: message too big",
+    TooManyRecipients: "452 4.5.3 Error: too many recipients",
+    RemoteDestination: "450 4.7.1 Error: recipient forwards to a remote address, try again later",
+    AuthThrottled: "454 4.7.0 Error: too many failed logins, try again later",
+    AuthFailed: "535 5.7.8 Error: authentication credentials invalid",
+}
+
+
+def reply_for(error: BaseException) -> str:
+    """The reply for an error: from the table by class (most specific first), else 451 4.3.0
+    after logging the traceback."""
+    for cls in type(error).__mro__:
+        reply = REPLIES.get(cls)
+        if reply is not None:
+            return reply
+    logger.error("SMTP: unexpected error", exc_info=error)
+    return TEMPORARY_FAILURE

@@ -1,0 +1,108 @@
+"""A cache of verified credentials, so that a client logging in again and again (phones open a
+connection per folder; sync tools log in every minute) does not pay Django's password hash each
+time (PBKDF2 with 1,000,000 rounds costs about 0.3 s here).
+
+Trade-off (documented in the README): after one successful check through
+:func:`mailcore.services.accounts.authenticate`, this process remembers, for ``TTL`` seconds,
+``HMAC-SHA256(SECRET_KEY, address NUL password)`` → (mailbox id, the stored password hash). The
+password itself is never kept. A later login with the same pair costs one HMAC and two small
+queries instead of a PBKDF2 run. The entry is used only while the account's stored hash is
+unchanged (a password change or reset invalidates it at once) and the account, its user and its
+domain are active; the shared failed-login throttle is still checked every time. What is lost: a
+memory dump of the process during ``TTL`` allows a fast (HMAC-speed rather than PBKDF2-speed)
+guess of recently used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``)."""
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import OrderedDict
+
+from django.conf import settings
+
+from mailcore.exceptions import AuthFailed, AuthThrottled
+from mailcore.models import AuthFailure, Mailbox
+from mailcore.services import accounts
+
+TTL = 300.0
+MAX_ENTRIES = 10_000
+
+_lock = threading.Lock()
+_cache: "OrderedDict[bytes, tuple[int, str, float]]" = OrderedDict()
+
+
+def _key(address: str, password: str) -> bytes:
+    message = accounts.normalize_address(address).encode() + b"\0" + password.encode(
+        "utf-8", "surrogateescape"
+    )
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+
+
+def _cached(key: bytes) -> tuple[int, str] | None:
+    with _lock:
+        entry = _cache.get(key)
+        if entry is None:
+            return None
+        if entry[2] < time.monotonic():
+            del _cache[key]
+            return None
+        return entry[0], entry[1]
+
+
+def _remember(key: bytes, mailbox: Mailbox) -> None:
+    with _lock:
+        _cache[key] = (mailbox.pk, mailbox.user.password, time.monotonic() + TTL)
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_ENTRIES:
+            _cache.popitem(last=False)
+
+
+def forget(key: bytes | None = None) -> None:
+    """Drop one entry, or every entry (tests, password resets in this process)."""
+    with _lock:
+        if key is None:
+            _cache.clear()
+        else:
+            _cache.pop(key, None)
+
+
+def _check_throttle(address: str, remote_ip: str | None) -> None:
+    """The shared throttle, read in one query; a stale failure count of the address is cleared
+    on success, as :func:`accounts.authenticate` does."""
+    keys = accounts._throttle_keys(address, remote_ip)
+    window_start = accounts._window_start()
+    rows = list(AuthFailure.objects.filter(key__in=keys).values_list("key", "count",
+                                                                      "window_start"))
+    for _key_name, count, started in rows:
+        if started >= window_start and count >= settings.CORREIO_AUTH_MAX_FAILURES:
+            raise AuthThrottled()
+    if any(key_name == keys[0] for key_name, _c, _s in rows):
+        accounts.clear_auth_failures(address)
+
+
+def authenticate_cached(address: str, password: str, remote_ip: str | None = None) -> Mailbox:
+    """Like :func:`mailcore.services.accounts.authenticate` (same errors, same throttle), served
+    from the cache of verified credentials when possible."""
+    key = _key(address, password)
+    entry = _cached(key)
+    if entry is not None:
+        mailbox_id, password_hash = entry
+        _check_throttle(address, remote_ip)
+        mailbox = (
+            Mailbox.objects.select_related("user", "domain").filter(pk=mailbox_id).first()
+        )
+        if (
+            mailbox is not None
+            and mailbox.user.password == password_hash
+            and mailbox.active
+            and mailbox.domain.active
+            and mailbox.user.is_active
+        ):
+            return mailbox
+        forget(key)
+    mailbox = accounts.authenticate(address, password, remote_ip)
+    _remember(key, mailbox)
+    return mailbox
+
+
+__all__ = ["AuthFailed", "authenticate_cached", "forget"]

@@ -1,0 +1,53 @@
+"""Trace headers (RFC 5321 §4.4) and the reply table, as plain functions."""
+
+from mailcore.exceptions import AliasLoop, AuthThrottled, QuotaExceeded, UnknownRecipient
+from mailcore.protocols.smtp.replies import TEMPORARY_FAILURE, reply_for
+from mailcore.protocols.smtp.trace import (
+    count_received,
+    received_header,
+    return_path_header,
+    with_protocol,
+)
+
+
+def test_only_received_fields_of_the_top_header_block_are_counted():
+    raw = (
+        b"Received: from a by b; now\r\nRECEIVED : from c by d; now\r\nX-Received: no\r\n"
+        b"Subject: x\r\n\r\nReceived: in the body does not count\r\n"
+    )
+    assert count_received(raw) == 2
+    assert count_received(b"Received: x\nreceived: y\n\nReceived: z\n") == 2
+    assert count_received(b"Subject: none\r\n\r\nbody") == 0
+
+
+def test_the_with_keyword_follows_rfc_3848_and_rfc_6531():
+    assert with_protocol(esmtp=False, tls=False, auth=False, utf8=False) == "SMTP"
+    assert with_protocol(esmtp=True, tls=False, auth=False, utf8=False) == "ESMTP"
+    assert with_protocol(esmtp=True, tls=True, auth=False, utf8=False) == "ESMTPS"
+    assert with_protocol(esmtp=True, tls=True, auth=True, utf8=False) == "ESMTPSA"
+    assert with_protocol(esmtp=True, tls=True, auth=False, utf8=True) == "UTF8SMTPS"
+
+
+def test_a_hostile_helo_name_cannot_break_or_fold_our_received_field():
+    header = received_header(
+        helo="evil\r\nBcc: victim@x.test (comment", peer_ip="2001:db8::1",
+        hostname="mail.example.test", protocol="ESMTP", queue_id="ABC", recipients=["a@b.test"],
+    ).decode()
+    lines = header.split("\r\n")
+    assert lines[0] == "Received: from evil??Bcc:?victim@x.test??comment ([IPv6:2001:db8::1])"
+    assert all(line.startswith("\t") for line in lines[1:-1]) and lines[-1] == ""
+
+
+def test_return_path_keeps_the_reverse_path_or_the_null_path():
+    assert return_path_header("a@b.test") == b"Return-Path: <a@b.test>\r\n"
+    assert return_path_header("") == b"Return-Path: <>\r\n"
+
+
+def test_errors_map_to_replies_by_class_and_anything_else_is_a_temporary_failure():
+    assert reply_for(UnknownRecipient()).startswith("550 5.1.1 ")
+    assert reply_for(QuotaExceeded()).startswith("452 4.2.2 ")
+    assert reply_for(AliasLoop()).startswith("554 5.4.6 ")
+    # The subclass wins over its base (AuthThrottled is an AuthFailed).
+    assert reply_for(AuthThrottled()).startswith("454 4.7.0 ")
+    assert reply_for(ZeroDivisionError("secret internals")) == TEMPORARY_FAILURE
+    assert "secret" not in TEMPORARY_FAILURE

@@ -1,0 +1,34 @@
+"""Small display helpers for the webmail templates."""
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def short_date(value):
+    """Time for today's mail, day and month for this year's, else the full date."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    now = timezone.localtime()
+    if local.date() == now.date():
+        return local.strftime("%H:%M")
+    if local.year == now.year:
+        return local.strftime("%d %b").lstrip("0")
+    return local.strftime("%Y-%m-%d")
+
+
+@register.filter
+def long_date(value):
+    if not value:
+        return ""
+    return timezone.localtime(value).strftime("%a, %d %b %Y %H:%M")
+
+
+@register.simple_tag
+def sender_label(message, sent_view=False):
+    if sent_view:
+        return "To: " + (message.to_addrs or "(no recipient)")
+    return message.from_name or message.from_addr or "(unknown sender)"

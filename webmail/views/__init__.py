@@ -1,0 +1,1 @@
+"""The webmail's views, one module per page (see STYLE.md, "HTMX")."""

@@ -1,0 +1,187 @@
+"""What every webmail view shares: the signed-in mailbox, ownership checks (another user's ids
+are simply not found), keyset pagination over the message list, rendering a page or its
+partials for htmx, and the one table mapping service errors to messages for people."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django_htmx.http import HttpResponseClientRedirect
+
+from mailcore.exceptions import (
+    AuthFailed,
+    AuthThrottled,
+    FolderExists,
+    FolderHasChildren,
+    FolderNotFound,
+    FolderProtected,
+    InvalidFolderName,
+    MailError,
+    QuotaExceeded,
+)
+from mailcore.models import Folder, Mailbox, Message
+from mailcore.services.mailboxes import list_folders
+from webmail.models import WebmailSettings
+
+TEMPLATE = "webmail/mail.html"
+# Columns the message list shows: never the JSON envelope and structure, never the blob.
+LIST_COLUMNS = (
+    "id", "folder_id", "uid", "seen", "flagged", "answered", "internal_date", "date", "subject",
+    "from_name", "from_addr", "to_addrs", "preview", "has_attachments", "size", "thread_id",
+)
+
+# The one table from service errors to what a person reads.
+ERROR_TEXT = {
+    FolderExists: "A folder with that name already exists.",
+    FolderHasChildren: "Delete or move its subfolders first.",
+    FolderNotFound: "That folder no longer exists.",
+    FolderProtected: "Special folders cannot be renamed or deleted.",
+    InvalidFolderName: "Folder names cannot be empty or contain * or %.",
+    QuotaExceeded: "Your mailbox is full.",
+    AuthThrottled: "Too many failed attempts; try again in a few minutes.",
+    AuthFailed: "Wrong address or password.",
+}
+
+
+def error_text(exc: MailError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TEXT:
+            return ERROR_TEXT[cls]
+    return str(exc)
+
+
+def mailbox_required(view):
+    """Let only a signed-in user with a mailbox in; an htmx request from an expired session is
+    sent to the login page as a whole-page redirect."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        mailbox = None
+        if request.user.is_authenticated:
+            mailbox = Mailbox.objects.select_related("domain").filter(user=request.user).first()
+        if mailbox is None or not mailbox.active:
+            login_url = f"{reverse('webmail:login')}?next={request.get_full_path()}"
+            if request.htmx:
+                return HttpResponseClientRedirect(reverse("webmail:login"))
+            return redirect(login_url)
+        request.mailbox = mailbox
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def owned_folder(request, folder_id: int) -> Folder:
+    try:
+        return Folder.objects.get(pk=folder_id, mailbox=request.mailbox)
+    except Folder.DoesNotExist:
+        raise Http404("No such folder") from None
+
+
+def owned_message(request, message_id: int) -> Message:
+    try:
+        return Message.objects.select_related("folder").get(
+            pk=message_id, mailbox=request.mailbox
+        )
+    except Message.DoesNotExist:
+        raise Http404("No such message") from None
+
+
+def user_settings(mailbox: Mailbox) -> WebmailSettings:
+    """The user's webmail preferences (defaults until first saved), read once per request."""
+    cached = getattr(mailbox, "_webmail_prefs", None)
+    if cached is None:
+        found = WebmailSettings.objects.filter(mailbox=mailbox).first()
+        cached = mailbox._webmail_prefs = found or WebmailSettings(mailbox=mailbox)
+    return cached
+
+
+# --- Keyset pagination --------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    messages: list
+    next_cursor: str | None
+    cursor: str | None
+
+
+def encode_cursor(message) -> str:
+    return f"{message.internal_date.isoformat()}_{message.pk}"
+
+
+def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
+    if not text:
+        return None
+    stamp, _, pk = text.rpartition("_")
+    when = parse_datetime(stamp) if stamp else None
+    if when is None or not pk.isdigit():
+        return None
+    return when, int(pk)
+
+
+def page_of(queryset, cursor_text: str | None) -> Page:
+    """One page of a newest-first message queryset after the cursor: a single indexed query
+    whatever the folder's size (keyset pagination on internal date, then id)."""
+    size = settings.CORREIO_WEBMAIL_PAGE_SIZE
+    cursor = decode_cursor(cursor_text)
+    qs = queryset.only(*LIST_COLUMNS).order_by("-internal_date", "-id")
+    if cursor is not None:
+        when, pk = cursor
+        qs = qs.filter(Q(internal_date__lt=when) | Q(internal_date=when, id__lt=pk))
+    rows = list(qs[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, encode_cursor(rows[-1]) if more else None, cursor_text if cursor else None)
+
+
+# --- Folders ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FolderItem:
+    folder: Folder
+    depth: int
+    label: str
+
+
+def folder_items(mailbox: Mailbox) -> list[FolderItem]:
+    """Special folders first, then user folders as a tree (children under their parents)."""
+    folders = list(list_folders(mailbox))
+    special = [f for f in folders if f.role]
+    others = sorted((f for f in folders if not f.role), key=lambda f: f.name.split("/"))
+    items = [FolderItem(f, 0, f.get_role_display()) for f in special]
+    items += [FolderItem(f, f.name.count("/"), f.leaf_name) for f in others]
+    return items
+
+
+def live_signature(mailbox_id: int) -> str:
+    """A short fingerprint of every folder's mod-sequence: it changes with any change to the
+    mailbox, and costs one small query."""
+    rows = Folder.objects.filter(mailbox_id=mailbox_id).order_by("pk").values_list(
+        "pk", "highestmodseq"
+    )
+    return hashlib.blake2b(repr(list(rows)).encode(), digest_size=8).hexdigest()
+
+
+# --- Rendering ---------------------------------------------------------------------------------
+
+
+def render_partials(request, names: list[str], context: dict, status: int = 200) -> HttpResponse:
+    """Render several partials of the mail page into one htmx response. The first is the main
+    swap; the others mark themselves out-of-band (``oob`` in their context)."""
+    html = []
+    for i, name in enumerate(names):
+        html.append(
+            render_to_string(f"{TEMPLATE}#{name}", {**context, "oob": i > 0}, request=request)
+        )
+    return HttpResponse("".join(html), status=status)

@@ -1,0 +1,45 @@
+"""Live updates by polling a cheap "changes since" endpoint (every few seconds, from htmx).
+
+The page carries a fingerprint of every folder's mod-sequence; while it matches, the answer is
+an empty 204 after one small query. When it differs, the answer is out-of-band swaps: new rows
+on top of the list, changed rows re-drawn, expunged rows removed (RFC 7162 style changes since a
+mod-sequence, via ``mailcore.services.mailboxes.changes_since``), and fresh folder counts."""
+
+from django.http import HttpResponse
+
+from mailcore.models import Folder
+from mailcore.services.mailboxes import changes_since
+from webmail.views.common import live_signature, mailbox_required, render_partials
+from webmail.views.folder import mail_context
+
+MAX_LIVE_ROWS = 200
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+@mailbox_required
+def poll_view(request):
+    sig = live_signature(request.mailbox.pk)
+    if request.GET.get("sig") == sig:
+        return HttpResponse(status=204)
+    folder = None
+    folder_id = _int(request.GET.get("folder", ""))
+    if folder_id is not None:
+        folder = Folder.objects.filter(pk=folder_id, mailbox=request.mailbox).first()
+    since = _int(request.GET.get("since", ""))
+    uidnext = _int(request.GET.get("uidnext", ""))
+    new_rows, changed_rows, expunged = [], [], []
+    if folder is not None and since is not None and uidnext is not None:
+        changes = changes_since(folder, since)
+        for message in changes.messages[-MAX_LIVE_ROWS:]:
+            (new_rows if message.uid >= uidnext else changed_rows).append(message)
+        new_rows.sort(key=lambda m: (m.internal_date, m.pk), reverse=True)
+        expunged = [{"folder": folder.pk, "uid": uid} for uid in changes.expunged]
+    context = mail_context(
+        request, folder=folder, new_rows=new_rows, rows=changed_rows, removed=expunged,
+        live=folder is not None and since is not None,
+    )
+    return render_partials(request, ["live-result", "folder-list", "poll"], context)
+

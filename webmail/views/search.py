@@ -1,0 +1,39 @@
+"""Search results in the message list, through ``mailcore.services.search`` (Gmail-style
+operators, full-text index), in the current folder or in all folders, newest first, with the
+same keyset pages as a folder."""
+
+from urllib.parse import urlencode
+
+from django.shortcuts import render
+from django.urls import reverse
+
+from mailcore.models import Folder
+from mailcore.services.search import parse_query, search_messages
+from webmail.views.common import TEMPLATE, mailbox_required, page_of, render_partials
+from webmail.views.folder import mail_context
+
+
+@mailbox_required
+def search_view(request):
+    text = request.GET.get("q", "")[:1000]
+    scope = "all" if request.GET.get("scope") == "all" else "folder"
+    folder_id = request.GET.get("folder", "")
+    folder = None
+    if folder_id.isdigit():
+        folder = Folder.objects.filter(pk=int(folder_id), mailbox=request.mailbox).first()
+    query = parse_query(text)
+    results = search_messages(request.mailbox, query, folder if scope == "folder" else None)
+    page = page_of(results, request.GET.get("before"))
+    params = {"q": text, "scope": scope}
+    if folder is not None:
+        params["folder"] = folder.pk
+    list_url = reverse("webmail:search") + "?" + urlencode(params)
+    context = mail_context(
+        request, folder=folder, page=page, list_url=list_url, query=text, scope=scope,
+        searching=True,
+    )
+    if request.htmx:
+        if request.GET.get("rows"):
+            return render_partials(request, ["message-rows"], context)
+        return render_partials(request, ["message-list", "folder-list"], context)
+    return render(request, TEMPLATE, context)

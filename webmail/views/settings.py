@@ -1,0 +1,74 @@
+"""The settings page: display name, remote images, conversation view, theme, trusted senders,
+and the password change (checked through the shared credential check and its throttle)."""
+
+from django.contrib import messages as flash
+from django.contrib.auth import update_session_auth_hash
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+
+from mailcore.exceptions import AuthFailed
+from mailcore.services.profile import change_password, set_display_name
+from webmail.forms import PasswordForm, PreferencesForm
+from webmail.models import TrustedSender
+from webmail.views.common import error_text, folder_items, mailbox_required, user_settings
+
+
+@sensitive_post_parameters("current", "new", "confirm")
+@mailbox_required
+def settings_view(request):
+    mailbox = request.mailbox
+    prefs = user_settings(mailbox)
+    initial = {
+        "display_name": mailbox.display_name,
+        "load_remote_images": prefs.load_remote_images,
+        "conversation_view": prefs.conversation_view,
+        "theme": prefs.theme,
+    }
+    form = PreferencesForm(initial=initial)
+    password_form = PasswordForm()
+    status = 200
+    if request.method == "POST":
+        which = request.POST.get("form")
+        if which == "preferences":
+            form = PreferencesForm(request.POST, initial=initial)
+            if form.is_valid():
+                set_display_name(mailbox, form.cleaned_data["display_name"])
+                prefs.load_remote_images = form.cleaned_data["load_remote_images"]
+                prefs.conversation_view = form.cleaned_data["conversation_view"]
+                prefs.theme = form.cleaned_data["theme"]
+                prefs.save()
+                flash.success(request, "Settings saved.")
+                return redirect("webmail:settings")
+            status = 400
+        elif which == "password":
+            password_form = PasswordForm(request.POST)
+            if password_form.is_valid():
+                try:
+                    change_password(
+                        mailbox, password_form.cleaned_data["current"],
+                        password_form.cleaned_data["new"], request.META.get("REMOTE_ADDR"),
+                    )
+                except AuthFailed as exc:
+                    password_form.add_error("current", error_text(exc))
+                except ValidationError as exc:
+                    password_form.add_error("new", exc)
+                else:
+                    update_session_auth_hash(request, mailbox.user)
+                    flash.success(request, "Password changed.")
+                    return redirect("webmail:settings")
+            status = 400
+        elif which == "untrust":
+            TrustedSender.objects.filter(
+                mailbox=mailbox, pk=request.POST.get("sender", "0") or 0
+            ).delete()
+            return redirect("webmail:settings")
+    context = {
+        "mailbox": mailbox,
+        "prefs": prefs,
+        "folders": folder_items(mailbox),
+        "form": form,
+        "password_form": password_form,
+        "trusted": TrustedSender.objects.filter(mailbox=mailbox).order_by("address"),
+    }
+    return render(request, "webmail/settings.html", context, status=status)
