@@ -181,6 +181,17 @@ def enqueue_outbound(
     return result
 
 
+def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:
+    """Mail received by the MX for local addresses some of which forward outside (aliases):
+    local copies and the queue entry in one transaction. The original envelope sender is kept
+    so bounces reach it (no SRS); one this queue cannot use is replaced by ``<>``."""
+    try:
+        sender = check_address(mail_from, allow_null=True)
+    except InvalidAddress:
+        sender = ""
+    return enqueue_outbound(raw, sender, recipients)
+
+
 def _create_entry(raw, sender, recipients, mailbox, now, hold_until) -> OutboundMessage:
     sha = blobstore.store_blob(raw)
     subject, message_id = _summary(raw)

@@ -30,8 +30,9 @@ def _owned(mailbox: Mailbox) -> set[str]:
 
 
 def check_sender(mailbox: Mailbox, address: str) -> str:
-    """The envelope sender of a submission: one of the user's addresses (never ``<>``)."""
-    value = check_address(address)
+    """The envelope sender of a submission: one of the user's addresses (never ``<>``, which
+    is for bounces)."""
+    value = check_address(address, allow_null=True)
     if value not in _owned(mailbox):
         raise SenderNotOwned(f"{value} is not an address of {mailbox.address}")
     return value

@@ -32,8 +32,10 @@ def test_a_user_may_not_send_as_someone_else(mailbox, make_mailbox, sender):
 
 
 def test_the_null_sender_and_a_missing_from_header_are_refused(mailbox):
-    with pytest.raises(InvalidAddress):
+    with pytest.raises(SenderNotOwned):
         submission.check_sender(mailbox, "")
+    with pytest.raises(InvalidAddress):
+        submission.check_sender(mailbox, "demo@example.test\r\nRCPT TO:<x@y.test>")
     raw = b"To: x@remote.test\r\nSubject: no from\r\n\r\nhi\r\n"
     with pytest.raises(SenderNotOwned):
         submission.submit_message(mailbox, "demo@example.test", ["x@remote.test"], raw)
