@@ -8,15 +8,15 @@ an existing one.
 
     .venv/bin/python bench/relay.py [--messages 2000] [--brokers embedded,redis] [--via service]
 
-``--via submission`` submits over SMTP AUTH on the submission port of a ``runsmtp`` process;
-``--via service`` (default until the submission listener is available) calls enqueue_outbound
-from 8 threads, each commit dispatching a task as the listener would.
+By default (``--via submission``) 10 clients submit over SMTP AUTH to the submission port of a
+``manage.py runsmtp`` process; ``--via service`` calls enqueue_outbound from 8 threads instead.
 
 The bar (issue 4): at least 200 messages/s end to end with Redis and one worker, median queue
 latency under 1 s when the far side answers at once."""
 
 import argparse
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -104,6 +104,54 @@ def serve_sink() -> None:
     asyncio.run(main())
 
 
+async def submit_all(port: int, messages: list[bytes], accepted: dict, connections: int = 10):
+    """Ten clients, each logged in once (AUTH PLAIN; loopback needs no TLS), pipelining MAIL,
+    RCPT and DATA (RFC 2920) for its share of the messages."""
+    plain = base64.b64encode(f"\0{SENDER}\0bench-password".encode()).decode()
+
+    async def client(indexes):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def reply() -> bytes:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise ConnectionError("the listener closed the connection")
+                if line[3:4] != b"-":
+                    return line
+
+        await reply()
+        writer.write(b"EHLO bench.example.test\r\n")
+        await reply()
+        writer.write(f"AUTH PLAIN {plain}\r\n".encode())
+        if not (await reply()).startswith(b"235"):
+            raise RuntimeError("AUTH failed")
+        for i in indexes:
+            writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<to{i}@remote.test>\r\nDATA\r\n"
+                         .encode())
+            for expected in (b"250", b"250", b"354"):
+                line = await reply()
+                if not line.startswith(expected):
+                    raise RuntimeError(f"unexpected {line!r}")
+            writer.write(messages[i] + b".\r\n")
+            line = await reply()
+            if not line.startswith(b"250"):
+                raise RuntimeError(f"message {i} refused: {line!r}")
+            accepted[i] = time.time()
+        writer.write(b"QUIT\r\n")
+        writer.close()
+
+    for _ in range(100):  # wait for the listener
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    await asyncio.gather(*(client(range(c, len(messages), connections))
+                           for c in range(connections)))
+
+
 def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="correio-bench-relay-"))
     redis_proc = None
@@ -135,8 +183,17 @@ def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
             del os.environ[key]
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
                    check=True)
+    submission_port = free_port()
+    listener = None
+    if via == "submission":
+        # The submission listener alone, in its own process, as `make run` runs it.
+        listener = subprocess.Popen(
+            [sys.executable, "manage.py", "runsmtp"], cwd=ROOT, start_new_session=True,
+            env={**env, "CORREIO_SMTP_ADDR": "", "CORREIO_SUBMISSIONS_ADDR": "",
+                 "CORREIO_SUBMISSION_ADDR": f"127.0.0.1:{submission_port}"})
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webmail", "worker", "--loglevel=" + os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
+        [sys.executable, "-m", "celery", "-A", "webmail", "worker",
+         "--loglevel=" + os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
          "--concurrency=2", "-Q", env["CORREIO_CELERY_QUEUE"], "--without-mingle",
          "--without-gossip", *os.environ.get("BENCH_WORKER_ARGS", "").split()],
         cwd=ROOT, env=env, start_new_session=True)
@@ -163,12 +220,16 @@ def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
                 accepted[i] = time.time()
             connections.close_all()
 
-        threads = [threading.Thread(target=submit, args=(range(t, count, 8),))
-                   for t in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        if via == "submission":
+            connections.close_all()
+            asyncio.run(submit_all(submission_port, messages, accepted))
+        else:
+            threads = [threading.Thread(target=submit, args=(range(t, count, 8),))
+                       for t in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         submitted = time.time()
         if not sink.done.wait(600):
             raise RuntimeError(f"only {len(sink.arrived)} of {count} arrived")
@@ -183,11 +244,14 @@ def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
             "p99": latencies[int(len(latencies) * 0.99) - 1],
         }
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        for proc in (worker, listener):
+            if proc is None:
+                continue
+            proc.terminate()  # the main process only: a warm shutdown
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
         if redis_proc:
             redis_proc.kill()
         sink.stop()
@@ -199,7 +263,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--brokers", default="embedded,redis")
     parser.add_argument("--redis-url", default=None)
-    parser.add_argument("--via", choices=["service"], default="service")
+    parser.add_argument("--via", choices=["submission", "service"], default="submission")
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:

@@ -25,15 +25,16 @@ from mailcore.services.outbound import (
 )
 
 
-def _owned(mailbox: Mailbox) -> set[str]:
-    return {a.lower() for a in accounts.owned_addresses(mailbox)}
+def owned_addresses(mailbox: Mailbox) -> frozenset[str]:
+    """What the user may send as; a listener keeps it for the session after AUTH."""
+    return frozenset(a.lower() for a in accounts.owned_addresses(mailbox))
 
 
-def check_sender(mailbox: Mailbox, address: str) -> str:
+def check_sender(mailbox: Mailbox, address: str, owned: frozenset[str] | None = None) -> str:
     """The envelope sender of a submission: one of the user's addresses (never ``<>``, which
-    is for bounces)."""
+    is for bounces). ``owned`` saves looking the addresses up again."""
     value = check_address(address, allow_null=True)
-    if value not in _owned(mailbox):
+    if value not in (owned if owned is not None else owned_addresses(mailbox)):
         raise SenderNotOwned(f"{value} is not an address of {mailbox.address}")
     return value
 
@@ -47,14 +48,17 @@ def check_submission_recipient(address: str) -> str:
     return value
 
 
-def check_from_header(mailbox: Mailbox, raw: bytes) -> None:
+def check_from_header(
+    mailbox: Mailbox, raw: bytes, owned: frozenset[str] | None = None
+) -> None:
     """Every From address of the message must be the user's (RFC 5322 §3.6.2)."""
     headers, _ = split_header_block(raw)
     value = first_header(headers, "from")
     addresses = [addr.lower() for _, addr in parse_address_list(value)] if value else []
     if not addresses:
         raise SenderNotOwned("the message has no From address")
-    owned = _owned(mailbox)
+    if owned is None:
+        owned = owned_addresses(mailbox)
     for address in addresses:
         if address not in owned:
             raise SenderNotOwned(f"From {address} is not an address of {mailbox.address}")
@@ -73,10 +77,16 @@ def complete_headers(raw: bytes) -> bytes:
 
 
 def submit_message(
-    mailbox: Mailbox, mail_from: str, recipients: Iterable[str], raw: bytes
+    mailbox: Mailbox,
+    mail_from: str,
+    recipients: Iterable[str],
+    raw: bytes,
+    owned: frozenset[str] | None = None,
 ) -> EnqueueResult:
     """Check and queue a submitted message (local recipients delivered at once). Raises
     ``SenderNotOwned``, ``InvalidAddress`` and what :func:`enqueue_outbound` raises."""
-    sender = check_sender(mailbox, mail_from)
-    check_from_header(mailbox, raw)
+    if owned is None:
+        owned = owned_addresses(mailbox)
+    sender = check_sender(mailbox, mail_from, owned)
+    check_from_header(mailbox, raw, owned)
     return enqueue_outbound(complete_headers(raw), sender, recipients, mailbox=mailbox)

@@ -13,9 +13,11 @@ import binascii
 import logging
 from base64 import b64decode
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
+from mailcore.models import Mailbox
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import is_loopback
 from mailcore.protocols.common.services import call_service
@@ -90,12 +92,13 @@ class SubmissionSMTP(CorreioSMTP):
         login, password = credentials
         try:
             mailbox = await call_service(accounts.authenticate, login, password, self.peer_ip)
+            owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
             await self.push(reply_for(error))
             return
         self.session.authenticated = True
-        self.session.auth_data = mailbox
+        self.session.auth_data = SubmissionUser(mailbox, owned)
         await self.push("235 2.7.0 Authentication successful")
 
     async def _read_credentials(self, mechanism: str, initial: list[str]):
@@ -143,13 +146,23 @@ class SubmissionSMTP(CorreioSMTP):
             return None
 
 
+@dataclass(frozen=True)
+class SubmissionUser:
+    """Who logged in, and the addresses they may send as (looked up once per session)."""
+
+    mailbox: Mailbox
+    owned: frozenset[str]
+
+
 class SubmissionHandler(MXHandler):
     """Hooks of the submission listeners: the user's own sender, recipients anywhere, and the
     outbound queue instead of the MX's local-only delivery."""
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address, options):
+        user: SubmissionUser = session.auth_data
         try:
-            sender = await call_service(submission.check_sender, session.auth_data, address)
+            # No database work: the addresses were looked up at AUTH.
+            sender = submission.check_sender(user.mailbox, address, user.owned)
         except Exception as error:
             return reply_for(error)
         envelope.mail_from = sender
@@ -172,8 +185,9 @@ class SubmissionHandler(MXHandler):
             if count_received(raw) > server.limits.max_received:
                 raise MailLoop()
             message = self.received_header(server, session, envelope, queue_id) + raw
-            await call_service(submission.submit_message, session.auth_data,
-                               envelope.mail_from, envelope.rcpt_tos, message)
+            user: SubmissionUser = session.auth_data
+            await call_service(submission.submit_message, user.mailbox, envelope.mail_from,
+                               envelope.rcpt_tos, message, user.owned)
         except Exception as error:
             return reply_for(error)
         return f"250 2.0.0 OK: queued as {queue_id}"
