@@ -104,7 +104,8 @@ def serve_sink() -> None:
     asyncio.run(main())
 
 
-async def submit_all(port: int, messages: list[bytes], accepted: dict, connections: int = 10):
+async def submit_all(port: int, messages: list[bytes], accepted: dict, connections: int = 10,
+                     pace: float = 0.0):
     """Ten clients, each logged in once (AUTH PLAIN; loopback needs no TLS), pipelining MAIL,
     RCPT and DATA (RFC 2920) for its share of the messages."""
     plain = base64.b64encode(f"\0{SENDER}\0bench-password".encode()).decode()
@@ -126,7 +127,11 @@ async def submit_all(port: int, messages: list[bytes], accepted: dict, connectio
         writer.write(f"AUTH PLAIN {plain}\r\n".encode())
         if not (await reply()).startswith(b"235"):
             raise RuntimeError("AUTH failed")
-        for i in indexes:
+        began = time.time()
+        for n, i in enumerate(indexes):
+            if pace:
+                # An even stream of ``pace`` messages/s in all, to see latency without a backlog.
+                await asyncio.sleep(max(0.0, began + n * connections / pace - time.time()))
             writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<to{i}@remote.test>\r\nDATA\r\n"
                          .encode())
             for expected in (b"250", b"250", b"354"):
@@ -152,7 +157,7 @@ async def submit_all(port: int, messages: list[bytes], accepted: dict, connectio
                            for c in range(connections)))
 
 
-def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
+def run(broker: str, count: int, redis_url: str | None, via: str, pace: float = 0.0) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="correio-bench-relay-"))
     redis_proc = None
     sink = Sink()
@@ -222,7 +227,7 @@ def run(broker: str, count: int, redis_url: str | None, via: str) -> dict:
 
         if via == "submission":
             connections.close_all()
-            asyncio.run(submit_all(submission_port, messages, accepted))
+            asyncio.run(submit_all(submission_port, messages, accepted, pace=pace))
         else:
             threads = [threading.Thread(target=submit, args=(range(t, count, 8),))
                        for t in range(8)]
@@ -264,6 +269,8 @@ def main() -> None:
     parser.add_argument("--brokers", default="embedded,redis")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--via", choices=["submission", "service"], default="submission")
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="submit at this many messages/s (latency without a backlog)")
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -273,14 +280,15 @@ def main() -> None:
         # Each broker runs in a process of its own: Django settings are read once per process.
         if len(args.brokers.split(",")) > 1:
             command = [sys.executable, __file__, "--messages", str(args.messages),
-                       "--brokers", broker, "--via", args.via]
+                       "--brokers", broker, "--via", args.via, "--pace", str(args.pace)]
             if args.redis_url:
                 command += ["--redis-url", args.redis_url]
             subprocess.run(command, check=True)
             continue
-        result = run(broker, args.messages, args.redis_url, args.via)
+        result = run(broker, args.messages, args.redis_url, args.via, args.pace)
         print(
-            f"relay [{result['broker']}, via {args.via}]: {result['messages']} messages, "
+            f"relay [{result['broker']}, via {args.via}"
+            f"{f', paced at {args.pace:g}/s' if args.pace else ''}]: {result['messages']} messages, "
             f"accepted {result['accept_rate']:.0f}/s, end to end {result['end_to_end_rate']:.0f}"
             f" messages/s, queue latency p50 {result['p50'] * 1000:.0f} ms, "
             f"p99 {result['p99'] * 1000:.0f} ms"
