@@ -60,3 +60,10 @@ def inbox(mailbox):
 @pytest.fixture
 def message_bytes():
     return make_message
+
+
+@pytest.fixture(autouse=True)
+def outbound_tasks_not_published(settings):
+    """Tests run delivery tasks as plain functions: queueing mail publishes nothing to a broker
+    (the Celery worker tests turn publishing on in their worker's environment)."""
+    settings.CORREIO_OUTBOUND_DISPATCH = False
