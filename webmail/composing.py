@@ -35,7 +35,7 @@ from mailcore.mime.parse import html_to_text, parse_message, part_text
 from mailcore.models import Mailbox, Message
 from mailcore.services.accounts import owned_addresses
 from webmail import reading
-from webmail.models import Composition, ComposeState, Upload, WebmailSettings
+from webmail.models import ComposeState, Composition, Upload, WebmailSettings
 
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
 # Words that say something is attached, in the languages our users write (English, Portuguese,

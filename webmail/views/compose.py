@@ -24,7 +24,7 @@ from mailcore.services.drafts import discard_draft, save_draft
 from mailcore.services.mailboxes import get_folder_by_role
 from webmail import composing, contacts
 from webmail.forms import ComposeForm
-from webmail.models import Composition, ComposeState, Upload
+from webmail.models import ComposeState, Composition, Upload
 from webmail.reading import clean_filename
 from webmail.views.common import (
     TEMPLATE,

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mailcore.exceptions import (
     InvalidAddress,
-    MailError,
     MailboxInactive,
+    MailError,
     MessageTooLarge,
     SenderNotOwned,
     UnknownRecipient,
@@ -28,7 +28,7 @@ from mailcore.mime.compose import ComposeError
 from mailcore.models import FolderRole, Message
 from mailcore.services import sending
 from webmail import composing, contacts
-from webmail.models import Composition, ComposeState
+from webmail.models import ComposeState, Composition
 from webmail.views.common import (
     TEMPLATE,
     error_text,
