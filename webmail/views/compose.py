@@ -75,7 +75,6 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "reminder": reminder,
         "status_text": status_text,
         "undo_seconds": prefs.undo_seconds,
-        "min_send_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
         **extra,
     }
 
