@@ -429,8 +429,9 @@ def search_messages(
 ) -> QuerySet[Message]:
     """Messages of the mailbox matching the query, newest first (by internal date, then id).
 
-    ``folder`` limits the search to one folder unless the query says ``in:``. The queryset is
-    lazy; callers slice it (with a keyset condition for the next pages)."""
+    ``folder`` limits the search to one folder unless the query says ``in:``. Callers slice
+    the queryset (with a keyset condition for the next pages). Choosing its plan (see "Query
+    plans" above) runs one or two small queries now; the page itself runs when sliced."""
     if query.folder:
         folder = resolve_folder(mailbox, query.folder)
         if folder is None and query.folder.lower() not in ("anywhere", "all", "*"):
