@@ -21,9 +21,16 @@ def parse_args(description: str, extra=None) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(args: argparse.Namespace, name: str) -> str:
-    """Configure Django on a fresh database; returns a label for the printed figures."""
-    var_dir = tempfile.mkdtemp(prefix=f"correio-bench-{name}-")
+def setup_django(args: argparse.Namespace, name: str, reuse: str | None = None) -> str:
+    """Configure Django on a fresh database; returns a label for the printed figures.
+
+    ``reuse``: a data folder kept between runs (created if missing); its SQLite database, or the
+    PostgreSQL database of the same bench name, is kept rather than made afresh."""
+    if reuse:
+        var_dir = os.path.abspath(reuse)
+        os.makedirs(var_dir, exist_ok=True)
+    else:
+        var_dir = tempfile.mkdtemp(prefix=f"correio-bench-{name}-")
     os.environ["CORREIO_VAR_DIR"] = var_dir
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
@@ -33,8 +40,12 @@ def setup_django(args: argparse.Namespace, name: str) -> str:
 
         db_name = f"correio_bench_{name}"
         with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {db_name}")
-            conn.execute(f"CREATE DATABASE {db_name}")
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [db_name]
+            ).fetchone()
+            if not (reuse and exists):
+                conn.execute(f"DROP DATABASE IF EXISTS {db_name}")
+                conn.execute(f"CREATE DATABASE {db_name}")
         base = args.postgres.rsplit("/", 1)[0]
         os.environ["DATABASE_URL"] = f"{base}/{db_name}"
         label = "PostgreSQL"

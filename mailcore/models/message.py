@@ -77,6 +77,12 @@ class Message(models.Model):
             models.Index(fields=["mailbox", "message_id"], name="message_msgid"),
             # Webmail search across all folders, newest first (keyset pagination).
             models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_mailbox_newest"),
+            # Searches for has:attachment and is:flagged alone, newest first: without these
+            # they walk every message of the mailbox when few or none qualify.
+            models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_attached_newest",
+                         condition=models.Q(has_attachments=True)),
+            models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_flagged_newest",
+                         condition=models.Q(flagged=True)),
         ]
 
     def __str__(self) -> str:

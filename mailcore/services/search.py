@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import In
 from django.utils import timezone
 
 from mailcore.mime.parse import ParsedMessage, html_to_text, parse_message, part_filename, part_text
@@ -192,6 +194,127 @@ def text_q(terms: list[TextTerm]) -> Q:
     return q
 
 
+# --- Query plans for a page of newest matches ----------------------------------------------------
+#
+# The webmail wants the newest 50 matches, and a word may match a handful of messages or nearly
+# all of them. Two plans, each fast on one side:
+# - "few": the matching documents are few, so fetch their messages in this mailbox by blob (an
+#   eager list of ids, at most a few thousand), and let the page sort that list;
+# - "walk": the matches are many, so walk the mailbox's messages newest first (the date index)
+#   and test each one, stopping once the page is full: some hundred rows for a common word.
+# Where the index joins a message is the blob's document id: the FTS5 rowid on SQLite, the
+# document's tsvector on PostgreSQL. SQLite tests membership in the set of matching rowids
+# (built once per query; probing FTS5 row by row would merge a prefix's doclists every time),
+# PostgreSQL probes each walked message's tsvector (a GIN index answers a common prefix only
+# by building a bitmap of all its rows).
+
+# SQLite: fewer matching documents than this (or 2% of all documents, if more) is "few".
+FEW_DOCUMENTS = 2000
+# PostgreSQL: of the newest SAMPLE_ROWS messages in scope, at least SAMPLE_HITS matching means
+# the walk fills a page within about SAMPLE_ROWS * 51 / SAMPLE_HITS rows (some 10 us each):
+# "walk". Else the GIN index finds the matches, at some 1.5 us per document holding the words
+# (a phrase or a field is checked on each), which is bounded by the number of documents.
+SAMPLE_ROWS = 400
+SAMPLE_HITS = 2
+# More messages than this holding the few documents (copies in many folders): walk instead.
+MAX_EAGER_IDS = 10000
+
+
+def _doc_id_of_message() -> Coalesce:
+    """The message's document id, 0 for a message not indexed yet (no FTS5 rowid is 0)."""
+    doc = SearchDocument.objects.filter(blob_id=OuterRef("blob_id")).values("id")[:1]
+    return Coalesce(Subquery(doc), Value(0))
+
+
+def _pg_probe(terms: list[TextTerm]) -> RawSQL:
+    """The tsvector test for one document at a time. ``ts_match_vq`` is the function behind
+    ``@@``: written so, the planner cannot choose the GIN index, whose prefix and weight
+    (field) matches it underestimates, rechecking tens of thousands of rows."""
+    return RawSQL("ts_match_vq(tsv, to_tsquery('simple', %s))", [_pg_tsquery(terms)],
+                  output_field=BooleanField())
+
+
+def _walk_q(terms: list[TextTerm]) -> Q:
+    """``terms`` (at least one positive) tested on each message the page walks through."""
+    if connection.vendor == "postgresql":
+        docs = SearchDocument.objects.filter(blob_id=OuterRef("blob_id")).filter(_pg_probe(terms))
+        return Q(Exists(docs))
+    rowids = RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s",
+                    [_fts5_expr(terms)])
+    return Q(In(_doc_id_of_message(), rowids))
+
+
+def _few_matches(
+    terms: list[TextTerm], scope: QuerySet[Message], mailbox: Mailbox
+) -> list[tuple[int, int]] | None:
+    """(id, folder id) of the mailbox's messages matching ``terms`` when the matches are few,
+    else None (then the page walks the mailbox)."""
+    if connection.vendor == "postgresql":
+        # Whether a walk fills a page soon: test the newest messages in scope.
+        sample = scope.order_by("-internal_date", "-id").values("blob_id")[:SAMPLE_ROWS]
+        hits = SearchDocument.objects.filter(blob_id__in=sample).filter(_pg_probe(terms))
+        if hits.count() >= SAMPLE_HITS:
+            return None
+        sql = (
+            "SELECT m.id, m.folder_id FROM mailcore_searchdocument d JOIN mailcore_message m "
+            "ON m.blob_id = d.blob_id WHERE d.tsv @@ to_tsquery('simple', %s) "
+            "AND m.mailbox_id = %s LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [_pg_tsquery(terms), mailbox.pk, MAX_EAGER_IDS + 1])
+            rows = cursor.fetchall()
+        return rows if len(rows) <= MAX_EAGER_IDS else None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(rowid) FROM {FTS_TABLE}")
+        limit = max(FEW_DOCUMENTS, (cursor.fetchone()[0] or 0) // 50)
+        cursor.execute(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s LIMIT %s",
+            [_fts5_expr(terms), limit],
+        )
+        docs = [row[0] for row in cursor.fetchall()]
+        if len(docs) >= limit:
+            return None
+        rows = []
+        for start in range(0, len(docs), 900):
+            chunk = docs[start : start + 900]
+            # CROSS JOIN fixes the join order, and the unary + keeps SQLite from using the
+            # mailbox's date index instead of the blob's (it would walk the whole mailbox).
+            cursor.execute(
+                "SELECT m.id, m.folder_id FROM mailcore_searchdocument d CROSS JOIN "
+                "mailcore_message m ON m.blob_id = d.blob_id "
+                f"WHERE d.id IN ({', '.join(['%s'] * len(chunk))}) AND +m.mailbox_id = %s",
+                [*chunk, mailbox.pk],
+            )
+            rows.extend(cursor.fetchall())
+    return rows if len(rows) <= MAX_EAGER_IDS else None
+
+
+def _text_filter(
+    qs: QuerySet[Message], terms: list[TextTerm], mailbox: Mailbox, folder: Folder | None,
+    hidden: list[int],
+) -> QuerySet[Message]:
+    """``qs`` (the mailbox's messages in scope) narrowed to those matching ``terms``, by the
+    plan that suits how many documents match (see above)."""
+    terms = [t for t in terms if t.words][:MAX_TERMS]
+    if not terms:
+        return qs
+    if all(t.negated for t in terms):
+        # Negated words only: most messages match; walk, excluding each word's matches
+        # (a message not indexed yet has no words, so it is kept, as text_q does).
+        for term in terms:
+            qs = qs.exclude(_walk_q([TextTerm(term.words, term.field, False)]))
+        return qs
+    few = _few_matches(terms, qs, mailbox)
+    if few is not None:
+        # Only the id list: a mailbox or folder condition would tempt SQLite to walk the date
+        # index testing each row against the list. The ids are of this mailbox.
+        return Message.objects.filter(pk__in=[
+            pk for pk, folder_id in few
+            if (folder_id == folder.pk if folder is not None else folder_id not in hidden)
+        ])
+    return qs.filter(_walk_q(terms))
+
+
 # --- Queries ----------------------------------------------------------------------------------
 
 
@@ -306,24 +429,27 @@ def search_messages(
 ) -> QuerySet[Message]:
     """Messages of the mailbox matching the query, newest first (by internal date, then id).
 
-    ``folder`` limits the search to one folder unless the query says ``in:``. The queryset is
-    lazy; callers slice it (with a keyset condition for the next pages)."""
+    ``folder`` limits the search to one folder unless the query says ``in:``. Callers slice
+    the queryset (with a keyset condition for the next pages). Choosing its plan (see "Query
+    plans" above) runs one or two small queries now; the page itself runs when sliced."""
     if query.folder:
         folder = resolve_folder(mailbox, query.folder)
         if folder is None and query.folder.lower() not in ("anywhere", "all", "*"):
             return Message.objects.none()
     qs = Message.objects.filter(mailbox=mailbox)
+    hidden: list[int] = []
     if folder is not None:
         qs = qs.filter(folder=folder)
-    else:
+    elif not query.folder:
         # All folders means the mail a person keeps: not the Trash or Junk (as Gmail does).
-        hidden = Folder.objects.filter(
-            mailbox=mailbox, role__in=[FolderRole.TRASH, FolderRole.JUNK]
-        ).values("pk")
-        if not query.folder:
-            qs = qs.exclude(folder__in=hidden)
+        hidden = list(
+            Folder.objects.filter(
+                mailbox=mailbox, role__in=[FolderRole.TRASH, FolderRole.JUNK]
+            ).values_list("pk", flat=True)
+        )
+        qs = qs.exclude(folder__in=hidden)
     if query.terms:
-        qs = qs.filter(text_q(query.terms))
+        qs = _text_filter(qs, query.terms, mailbox, folder, hidden)
     if query.has_attachment is not None:
         qs = qs.filter(has_attachments=query.has_attachment)
     if query.unread is not None:

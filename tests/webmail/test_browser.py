@@ -4,15 +4,19 @@ keyboard shortcuts, every hostile message, and screenshots of the main views und
 
 import os
 import re
+import smtplib
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 
+from mailcore.protocols.common.config import ListenerConfig
+from mailcore.protocols.smtp.server import start_servers
 from mailcore.services.delivery import deliver_message
 from tests.conftest import PASSWORD
 from tests.factories import make_message
+from tests.listeners import run_listener
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make in
 # between are still plain synchronous code.
@@ -93,9 +97,13 @@ def test_reading_live_updates_move_undo_search_shortcuts_and_screenshots(
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "desktop-light-reading.png"), caret="initial")
 
-    # Mail delivered meanwhile appears live. (Delivered through the service layer until the
-    # SMTP listener lands; then this goes through smtplib.)
-    deliver_message(make_message(subject="Arrived live"), [mailbox.address])
+    # Mail arriving meanwhile over SMTP (a real listener, Python's smtplib) appears live.
+    config = ListenerConfig(smtp_addr=("127.0.0.1", 0), hostname="mail.example.test")
+    with run_listener(lambda: start_servers(config)) as smtp:
+        with smtplib.SMTP("127.0.0.1", smtp.port) as client:
+            refused = client.sendmail("carol@remote.test", [mailbox.address],
+                                      make_message(subject="Arrived live"))
+        assert refused == {}
     page.wait_for_selector("text=Arrived live", timeout=10000)
 
     # Move (archive) and undo.
