@@ -7,15 +7,18 @@ keeps (RFC 3501 §2.3.1.2). Everything here only reads, except :func:`store_flag
 :func:`mailcore.services.flags.set_flags`."""
 
 import json
+import threading
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.db import connection
 
+from mailcore.exceptions import FolderNotFound, InvalidFolderName
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
 from mailcore.services.common import UidRanges
 from mailcore.services.flags import set_flags
-from mailcore.services.mailboxes import get_folder
+from mailcore.services.mailboxes import canonical_name
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft", "keywords")
 
@@ -28,30 +31,130 @@ class FolderSnapshot:
     keywords: list[str]
 
 
+_MESSAGE = Message._meta.db_table
+_FOLDER = Folder._meta.db_table
+_EXPUNGED = ExpungedMessage._meta.db_table
+_FOLDER_FIELDS = [f.attname for f in Folder._meta.concrete_fields]
+
+
+def get_folder_fast(mailbox: Mailbox, name: str) -> Folder:
+    """:func:`mailcore.services.mailboxes.get_folder` in one hand-written query (SELECT,
+    STATUS and APPEND run it on every call). Raises ``FolderNotFound``."""
+    try:
+        canonical = canonical_name(name)
+    except InvalidFolderName:
+        raise FolderNotFound(name) from None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {_FOLDER} WHERE mailbox_id = %s"
+            " AND name = %s",
+            [mailbox.pk, canonical],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise FolderNotFound(name)
+    return Folder.from_db(connection.alias, _FOLDER_FIELDS, row)
+
+
+class _Cached:
+    """What this process last read of a folder: its UIDs and keywords as of ``modseq``."""
+
+    __slots__ = ("uidvalidity", "modseq", "uids", "keywords")
+
+    def __init__(self, uidvalidity: int, modseq: int, uids: array, keywords: dict):
+        self.uidvalidity = uidvalidity
+        self.modseq = modseq
+        self.uids = uids
+        self.keywords = keywords
+
+
+# Folder id -> _Cached, least recently used first. Like Dovecot's index files, this spares a
+# SELECT of a large folder reading every row again: it reads only what changed since (the
+# mod-sequences and tombstones of RFC 7162). Bounded by the UIDs kept.
+_snapshots: OrderedDict[int, _Cached] = OrderedDict()
+_snapshots_lock = threading.Lock()
+SNAPSHOT_CACHE_UIDS = 2_000_000
+
+
+def _full_snapshot(folder: Folder) -> _Cached:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT uid FROM {_MESSAGE} WHERE folder_id = %s ORDER BY uid",
+                       [folder.pk])
+        uids = array("I", [row[0] for row in cursor.fetchall()])
+        cursor.execute(
+            f"SELECT DISTINCT keywords FROM {_MESSAGE} WHERE folder_id = %s", [folder.pk]
+        )
+        keywords: dict[str, None] = {}
+        for (value,) in cursor.fetchall():
+            for keyword in _json(value) or ():
+                keywords[keyword] = None
+    return _Cached(folder.uidvalidity, folder.highestmodseq, uids, keywords)
+
+
+def _update_snapshot(cached: _Cached, folder: Folder) -> _Cached:
+    """The cached snapshot brought up to the folder's HIGHESTMODSEQ from the rows changed and
+    the UIDs expunged since (a message changed or added has a newer mod-sequence)."""
+    uids = array("I", cached.uids)
+    keywords = dict(cached.keywords)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid FROM {_EXPUNGED} WHERE folder_id = %s AND modseq > %s",
+            [folder.pk, cached.modseq],
+        )
+        gone = {row[0] for row in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT uid, keywords FROM {_MESSAGE} WHERE folder_id = %s AND modseq > %s"
+            " ORDER BY uid",
+            [folder.pk, cached.modseq],
+        )
+        changed = cursor.fetchall()
+    if gone:
+        uids = array("I", [uid for uid in uids if uid not in gone])
+    last = uids[-1] if uids else 0
+    for uid, value in changed:
+        if uid > last and uid not in gone:
+            uids.append(uid)
+            last = uid
+        for keyword in _json(value) or ():
+            keywords[keyword] = None
+    return _Cached(folder.uidvalidity, folder.highestmodseq, uids, keywords)
+
+
 def select_folder(mailbox: Mailbox, name: str) -> FolderSnapshot:
     """The folder and its sorted UID list, for SELECT/EXAMINE. Raises ``FolderNotFound``.
 
     The folder row (with HIGHESTMODSEQ) is read before the messages: a change racing with the
-    snapshot is then reported again by :func:`changes`, never lost."""
-    folder = get_folder(mailbox, name)
-    messages = Message.objects.filter(folder_id=folder.pk)
-    # A plain cursor: the ORM's per-row overhead is most of SELECT's time at 20,000 messages.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT uid FROM {Message._meta.db_table} WHERE folder_id = %s ORDER BY uid",
-            [folder.pk],
-        )
-        uids = array("I", [row[0] for row in cursor.fetchall()])
-    first_unseen = (
-        messages.filter(seen=False).order_by("uid").values_list("uid", flat=True).first()
-        if folder.unseen_count
-        else None
-    )
-    keywords: dict[str, None] = {}
-    for value in messages.exclude(keywords=[]).values_list("keywords", flat=True).distinct():
-        for keyword in value or ():
-            keywords[keyword] = None
-    return FolderSnapshot(folder, uids, first_unseen, list(keywords))
+    snapshot is then reported again by :func:`changes`, never lost. Keywords once used in the
+    folder stay in its FLAGS list (Dovecot keeps them too; RFC 3501 §7.2.6 "flags defined")."""
+    folder = get_folder_fast(mailbox, name)
+    with _snapshots_lock:
+        cached = _snapshots.get(folder.pk)
+    if cached is None or cached.uidvalidity != folder.uidvalidity:
+        cached = _full_snapshot(folder)
+    elif cached.modseq != folder.highestmodseq:
+        cached = _update_snapshot(cached, folder)
+    with _snapshots_lock:
+        _snapshots[folder.pk] = cached
+        _snapshots.move_to_end(folder.pk)
+        total = sum(len(c.uids) for c in _snapshots.values())
+        while total > SNAPSHOT_CACHE_UIDS and len(_snapshots) > 1:
+            _id, dropped = _snapshots.popitem(last=False)
+            total -= len(dropped.uids)
+    uids = array("I", cached.uids)  # the session changes its copy
+    first_unseen = None
+    if folder.unseen_count:
+        if folder.unseen_count == len(uids):
+            first_unseen = uids[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT uid FROM {_MESSAGE} WHERE folder_id = %s AND seen = %s"
+                    " ORDER BY uid LIMIT 1",
+                    [folder.pk, False],
+                )
+                row = cursor.fetchone()
+            first_unseen = row[0] if row else None
+    return FolderSnapshot(folder, uids, first_unseen, list(cached.keywords))
 
 
 _RAW_COLUMNS = {"seen", "answered", "flagged", "deleted", "draft", "keywords", "envelope",
@@ -117,7 +220,8 @@ def store_flags(folder: Folder, uids: UidRanges, flags: list[str], mode: str, wa
     result = set_flags(folder, uids, flags, mode)
     modseq = result.modseq if result.changed else None
     changed = [change.uid for change in result.changed]
-    return modseq, changed, message_flags(folder.pk, uids) if want_all else []
+    rows = [(row[0], *row[2:]) for row in result.rows] if want_all else []
+    return modseq, changed, rows
 
 
 @dataclass
@@ -132,7 +236,7 @@ class StatusInfo:
 
 def folder_status(mailbox: Mailbox, name: str) -> tuple[Folder, StatusInfo]:
     """STATUS (RFC 3501 §6.3.10) from the folder's kept counters, without counting rows."""
-    folder = get_folder(mailbox, name)
+    folder = get_folder_fast(mailbox, name)
     return folder, StatusInfo(
         folder.message_count, folder.unseen_count, folder.uidnext, folder.uidvalidity,
         folder.highestmodseq,
@@ -154,26 +258,34 @@ def changes(folder_id: int, since: int) -> FolderChanges | None:
     No transaction (SQLite transactions here take the write lock): the folder row is read first,
     so a change racing with these queries is reported now and again next time, never lost; the
     session ignores what it already knows."""
-    highest, uidnext = Folder.objects.values_list("highestmodseq", "uidnext").get(pk=folder_id)
-    if highest <= since:
-        return None
-    changed = list(
-        Message.objects.filter(folder_id=folder_id, modseq__gt=since)
-        .order_by("uid")
-        .values_list("uid", "modseq", *FLAG_COLUMNS)
-    )
-    expunged = list(
-        ExpungedMessage.objects.filter(folder_id=folder_id, modseq__gt=since)
-        .order_by("uid")
-        .values_list("uid", flat=True)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT highestmodseq, uidnext FROM {_FOLDER} WHERE id = %s", [folder_id])
+        row = cursor.fetchone()
+        if row is None:
+            raise Folder.DoesNotExist(folder_id)
+        highest, uidnext = row
+        if highest <= since:
+            return None
+        cursor.execute(
+            f"SELECT uid, modseq, {', '.join(FLAG_COLUMNS)} FROM {_MESSAGE}"
+            " WHERE folder_id = %s AND modseq > %s ORDER BY uid",
+            [folder_id, since],
+        )
+        changed = [(*row[:7], _json(row[7]) or []) for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT uid FROM {_EXPUNGED} WHERE folder_id = %s AND modseq > %s ORDER BY uid",
+            [folder_id, since],
+        )
+        expunged = [row[0] for row in cursor.fetchall()]
     return FolderChanges(highest, uidnext, changed, expunged)
 
 
 def list_folder_rows(mailbox: Mailbox) -> list[tuple[str, str, bool]]:
     """``(name, role, subscribed)`` of every folder of the mailbox, by name."""
-    return list(
-        Folder.objects.filter(mailbox=mailbox).order_by("name").values_list(
-            "name", "role", "subscribed"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT name, role, subscribed FROM {_FOLDER} WHERE mailbox_id = %s", [mailbox.pk]
         )
-    )
+        rows = cursor.fetchall()
+    # Sorted here: the database's collation of names may differ from Python's.
+    return sorted((name, role, bool(subscribed)) for name, role, subscribed in rows)

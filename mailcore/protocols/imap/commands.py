@@ -177,13 +177,18 @@ def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
 
 def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: int):
     try:
-        folder = mailboxes.get_folder(mailbox, name)
+        folder = imap_read.get_folder_fast(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
     message = delivery.append_message(
         folder, raw, flags=flags, internal_date=date, max_size=max_size
     )
-    return folder.pk, folder.uidvalidity, message.uid
+    return folder.pk, folder.uidvalidity, message.uid, message.modseq
+
+
+def _expunge(folder: Folder, uids):
+    removed = mailboxes.expunge(folder, uids)
+    return removed, folder.highestmodseq if removed else None
 
 
 def _count_recent(folder_id: int, above: int) -> int:
@@ -241,7 +246,7 @@ class Commands:
         EXPUNGE (only when ``allow_expunge``; otherwise kept pending), EXISTS/RECENT, and
         FETCH FLAGS for flags changed by others."""
         sel = self.selected
-        if sel is None or not (sel.dirty or force or (allow_expunge and sel.pending_expunged)):
+        if sel is None or not (sel.stale or force or (allow_expunge and sel.pending_expunged)):
             return
         sel.dirty = False
         try:
@@ -488,12 +493,23 @@ class Commands:
         raw = cmd.args["message"]
         if not raw:
             raise Reply("NO", "Cannot append an empty message")
-        folder_id, uidvalidity, uid = await call_service(
+        folder_id, uidvalidity, uid, modseq = await call_service(
             _append, self.mailbox, cmd.args["mailbox"], raw, cmd.args["flags"],
             cmd.args["date"], self.config.max_message_size,
         )
-        if self.selected is not None and self.selected.folder.pk == folder_id:
-            self.selected.dirty = True
+        sel = self.selected
+        if sel is not None and sel.folder.pk == folder_id:
+            if modseq == sel.modseq + 1 and (not sel.uids or uid > sel.uids[-1]):
+                # §6.3.11: the new message is announced as new mail would be; nothing else
+                # changed in between, so no need to ask the store.
+                sel.modseq = modseq
+                sel.uids.append(uid)
+                if not sel.readonly:
+                    previous = claim_recent(sel.folder.pk, uid)
+                    sel.add_recent(max(previous + 1, uid), uid)
+                self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+            else:
+                sel.dirty = True
         return f"[APPENDUID {uidvalidity} {uid}] APPEND completed"
 
     async def cmd_NAMESPACE(self, cmd: Command) -> str:
@@ -536,7 +552,8 @@ class Commands:
             uids = sel.uid_ranges(sel.resolve(cmd.args["set"], True))
             if not uids.ranges:
                 return "EXPUNGE completed"
-        removed = await call_service(mailboxes.expunge, sel.folder, uids)
+        removed, modseq = await call_service(_expunge, sel.folder, uids)
+        sel.own_change(modseq)
         for uid in removed:
             seq = sel.remove(uid)
             if seq is not None:
@@ -586,8 +603,7 @@ class Commands:
             imap_read.store_flags, sel.folder, sel.uid_ranges(ranges), cmd.args["flags"],
             cmd.args["mode"], not silent,
         )
-        if modseq is not None:
-            sel.own_modseqs.add(modseq)
+        sel.own_change(modseq)
         for row in rows:
             seq = sel.seq_of(row[0])
             if seq is not None:
@@ -642,9 +658,8 @@ class Commands:
                 imap_read.store_flags, sel.folder, sel.uid_ranges(ranges), ["\\Seen"], "add",
                 False,
             )
-            if modseq is not None:
-                sel.own_modseqs.add(modseq)
-                seen_now = set(changed)
+            sel.own_change(modseq)
+            seen_now = set(changed)
         if seen_now and "FLAGS" not in names:
             atts.append(FetchAtt("FLAGS"))
             names.add("FLAGS")

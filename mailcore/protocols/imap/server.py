@@ -155,8 +155,11 @@ class ImapConnection(Commands):
     def _on_event(self, event) -> None:
         sel = self.selected
         if sel is not None and event.folder_id == sel.folder.pk:
-            sel.dirty = True
-            if self._wakeup is not None:
+            if event.kind == "folders":
+                sel.dirty = True
+            elif event.modseq > sel.event_modseq:
+                sel.event_modseq = event.modseq
+            if sel.stale and self._wakeup is not None:
                 self._wakeup.set()
 
     # --- STARTTLS and IDLE ----------------------------------------------------------------
