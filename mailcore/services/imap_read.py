@@ -16,7 +16,7 @@ from django.db import connection
 
 from mailcore.exceptions import FolderNotFound, InvalidFolderName
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
-from mailcore.services.common import UidRanges
+from mailcore.services.common import UidRanges, uid_sql
 from mailcore.services.flags import set_flags
 from mailcore.services.mailboxes import canonical_name
 
@@ -158,7 +158,7 @@ def select_folder(mailbox: Mailbox, name: str) -> FolderSnapshot:
 
 
 _RAW_COLUMNS = {"seen", "answered", "flagged", "deleted", "draft", "keywords", "envelope",
-                "structure", "size", "blob_id"}
+                "structure", "size", "blob_id", "modseq"}
 _JSON_COLUMNS = {"keywords", "envelope", "structure"}
 
 
@@ -166,18 +166,22 @@ def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def fetch_rows(folder_id: int, lo: int, hi: int, columns: tuple[str, ...]) -> list[tuple]:
-    """``(uid, *columns)`` of the folder's messages with lo <= UID <= hi, by UID.
+def fetch_rows(
+    folder_id: int, lo: int, hi: int, columns: tuple[str, ...], changed_since: int | None = None
+) -> list[tuple]:
+    """``(uid, *columns)`` of the folder's messages with lo <= UID <= hi, by UID; only those
+    modified after ``changed_since`` when given (CHANGEDSINCE, RFC 7162 §3.1.4.1).
 
     Plain columns go through a cursor with JSON decoded here: at 20,000 rows the ORM's per-row
     work is most of ``FETCH 1:* (UID FLAGS ENVELOPE)``."""
     if set(columns) <= _RAW_COLUMNS:
         names = ", ".join(Message._meta.get_field(c).column for c in ("uid", *columns))
+        since = "" if changed_since is None else " AND modseq > %s"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {names} FROM {Message._meta.db_table} WHERE folder_id = %s AND "
-                "uid >= %s AND uid <= %s ORDER BY uid",
-                [folder_id, lo, hi],
+                f"uid >= %s AND uid <= %s{since} ORDER BY uid",
+                [folder_id, lo, hi, *([] if changed_since is None else [changed_since])],
             )
             rows = cursor.fetchall()
         decode = [i + 1 for i, c in enumerate(columns) if c in _JSON_COLUMNS]
@@ -190,11 +194,10 @@ def fetch_rows(folder_id: int, lo: int, hi: int, columns: tuple[str, ...]) -> li
                 row[i] = _json(row[i])
             out.append(row)
         return out
-    return list(
-        Message.objects.filter(folder_id=folder_id, uid__gte=lo, uid__lte=hi)
-        .order_by("uid")
-        .values_list("uid", *columns)
-    )
+    messages = Message.objects.filter(folder_id=folder_id, uid__gte=lo, uid__lte=hi)
+    if changed_since is not None:
+        messages = messages.filter(modseq__gt=changed_since)
+    return list(messages.order_by("uid").values_list("uid", *columns))
 
 
 def load_blobs(shas: list[str]) -> dict[str, bytes]:
@@ -213,15 +216,67 @@ def message_flags(folder_id: int, uids: UidRanges) -> list[tuple]:
     return [row for row in rows if recheck is None or row[0] in recheck]
 
 
-def store_flags(folder: Folder, uids: UidRanges, flags: list[str], mode: str, want_all: bool):
+def store_flags(folder: Folder, uids: UidRanges, flags: list[str], mode: str, want_all: bool,
+                unchanged_since: int | None = None):
     """STORE (RFC 3501 §6.4.6): change flags; return ``(modseq or None when nothing changed,
-    changed UIDs, rows)``, rows being the current flags of every addressed message when
-    ``want_all`` (else empty: .SILENT answers nothing)."""
-    result = set_flags(folder, uids, flags, mode)
+    changed UIDs, rows, modified UIDs)``, rows being ``(uid, seen, answered, flagged, deleted,
+    draft, keywords, modseq)`` of every addressed message when ``want_all``, else of the changed
+    ones only; modified UIDs are those ``unchanged_since`` (RFC 7162 §3.1.3) left alone."""
+    result = set_flags(folder, uids, flags, mode, unchanged_since=unchanged_since)
     modseq = result.modseq if result.changed else None
     changed = [change.uid for change in result.changed]
-    rows = [(row[0], *row[2:]) for row in result.rows] if want_all else []
-    return modseq, changed, rows
+    wanted = None if want_all else set(changed)
+    rows = [(row[0], *row[2:], row[1]) for row in result.rows
+            if wanted is None or row[0] in wanted]
+    return modseq, changed, rows, result.modified
+
+
+def max_modseq(folder_id: int, uids: list[int]) -> int:
+    """The highest mod-sequence among the messages (SEARCH with MODSEQ, RFC 7162 §3.1.5)."""
+    if not uids:
+        return 0
+    ranges = []
+    for uid in sorted(uids):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1][1] = uid
+        else:
+            ranges.append([uid, uid])
+    where, params, recheck = uid_sql(UidRanges(tuple(map(tuple, ranges))))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid, modseq FROM {_MESSAGE} WHERE folder_id = %s{where}",
+            [folder_id, *params],
+        )
+        return max((m for uid, m in cursor.fetchall() if recheck is None or uid in recheck),
+                   default=0)
+
+
+def vanished_since(folder_id: int, since: int, uids: UidRanges | None) -> list[int]:
+    """UIDs expunged after mod-sequence ``since``, among ``uids`` when given (VANISHED
+    (EARLIER), RFC 7162 §3.2.5.1 and §3.2.6)."""
+    where, params, recheck = uid_sql(uids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT uid FROM {_EXPUNGED} WHERE folder_id = %s AND modseq > %s{where}"
+            " ORDER BY uid",
+            [folder_id, since, *params],
+        )
+        return [uid for (uid,) in cursor.fetchall() if recheck is None or uid in recheck]
+
+
+def changed_since(folder_id: int, since: int, uids: UidRanges | None) -> list[tuple]:
+    """``(uid, modseq, seen, answered, flagged, deleted, draft, keywords)`` of the messages
+    changed after ``since``, among ``uids`` when given (QRESYNC SELECT, RFC 7162 §3.2.5)."""
+    where, params, recheck = uid_sql(uids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid, modseq, {', '.join(FLAG_COLUMNS)} FROM {_MESSAGE}"
+            f" WHERE folder_id = %s AND modseq > %s{where} ORDER BY uid",
+            [folder_id, since, *params],
+        )
+        rows = cursor.fetchall()
+    return [(*row[:7], _json(row[7]) or []) for row in rows
+            if recheck is None or row[0] in recheck]
 
 
 @dataclass

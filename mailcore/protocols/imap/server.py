@@ -71,6 +71,8 @@ class ImapConnection(Commands):
         self.failed_logins = 0
         self.bad_commands = 0
         self.client_id = None
+        self.condstore = False  # RFC 7162 §3.1: once enabled, for the connection's life
+        self.qresync = False
         self._out: list[bytes] = []
         self._unsubscribe = None
         self._wakeup: asyncio.Event | None = None
