@@ -77,6 +77,12 @@ class Message(models.Model):
             models.Index(fields=["mailbox", "message_id"], name="message_msgid"),
             # Webmail search across all folders, newest first (keyset pagination).
             models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_mailbox_newest"),
+            # IMAP SELECT of a large folder: its first unseen message and the keywords in use
+            # without reading every row (partial: most messages are seen and have no keyword).
+            models.Index(fields=["folder", "uid"], condition=models.Q(seen=False),
+                         name="message_unseen"),
+            models.Index(fields=["folder", "keywords"], condition=~models.Q(keywords=[]),
+                         name="message_keywords"),
         ]
 
     def __str__(self) -> str:

@@ -81,8 +81,13 @@ def _full_snapshot(folder: Folder) -> _Cached:
         cursor.execute(f"SELECT uid FROM {_MESSAGE} WHERE folder_id = %s ORDER BY uid",
                        [folder.pk])
         uids = array("I", [row[0] for row in cursor.fetchall()])
+        # The condition is that of the partial index message_keywords, word for word, so that
+        # the database reads the index rather than every message.
+        empty = "'[]'::jsonb" if connection.vendor == "postgresql" else "'[]'"
         cursor.execute(
-            f"SELECT DISTINCT keywords FROM {_MESSAGE} WHERE folder_id = %s", [folder.pk]
+            f"SELECT DISTINCT keywords FROM {_MESSAGE} WHERE folder_id = %s"
+            f" AND NOT (keywords = {empty})",
+            [folder.pk],
         )
         keywords: dict[str, None] = {}
         for (value,) in cursor.fetchall():
@@ -147,10 +152,10 @@ def select_folder(mailbox: Mailbox, name: str) -> FolderSnapshot:
             first_unseen = uids[0]
         else:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT uid FROM {_MESSAGE} WHERE folder_id = %s AND seen = %s"
+                cursor.execute(  # the partial index message_unseen
+                    f"SELECT uid FROM {_MESSAGE} WHERE folder_id = %s AND NOT seen"
                     " ORDER BY uid LIMIT 1",
-                    [folder.pk, False],
+                    [folder.pk],
                 )
                 row = cursor.fetchone()
             first_unseen = row[0] if row else None
