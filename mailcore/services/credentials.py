@@ -10,7 +10,11 @@ queries instead of a PBKDF2 run. The entry is used only while the account's stor
 unchanged (a password change or reset invalidates it at once) and the account, its user and its
 domain are active; the shared failed-login throttle is still checked every time. What is lost: a
 memory dump of the process during ``TTL`` allows a fast (HMAC-speed rather than PBKDF2-speed)
-guess of recently used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``)."""
+guess of recently used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``).
+
+The doors whose clients log in again and again use it (IMAP, POP3; SMTP submission AUTH should
+too); the web login, once per browser session, and the current-password check of a password
+change use :func:`accounts.authenticate` directly."""
 
 import hashlib
 import hmac
