@@ -219,6 +219,18 @@ def test_qresync_turns_expunge_into_vanished_with_highestmodseq(client, mailbox)
     assert f"OK [HIGHESTMODSEQ {highest()}] EXPUNGE completed".encode() in lines[-1]
 
 
+def test_qresync_reports_moved_messages_as_vanished(client, mailbox):
+    fill(mailbox, 3)
+    c = client()
+    raw(c, "ENABLE QRESYNC")
+    raw(c, "SELECT INBOX")
+    lines = raw(c, "MOVE 1:2 Archive")
+    assert lines[0].startswith(b"* OK [COPYUID ")
+    assert b"* VANISHED 1:2" in lines
+    assert not [line for line in lines if line.endswith(b"EXPUNGE")]
+    assert raw(c, "FETCH 1 (UID)")[0] == b"* 1 FETCH (UID 3)"
+
+
 def test_uid_fetch_vanished_modifier_lists_uids_expunged_since(client, mailbox, inbox):
     fill(mailbox, 5)
     c = client()

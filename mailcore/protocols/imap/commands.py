@@ -738,10 +738,7 @@ class Commands:
         # RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
         if code:
             self.send(f"* OK {code}Moved\r\n")
-        for uid in mapping:
-            seq = sel.remove(uid)
-            if seq is not None:
-                self.send(f"* {seq} EXPUNGE\r\n")
+        self.send_expunged(list(mapping))  # VANISHED with QRESYNC (RFC 6851 §4.3, RFC 7162)
         return "MOVE completed"
 
     async def cmd_MOVE(self, cmd: Command) -> str:
