@@ -47,6 +47,7 @@ test-postgres-redis: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/pop3.py
 	$(BIN)/python bench/smtp_in.py
 	$(BIN)/python bench/imap.py

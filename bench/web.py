@@ -1,7 +1,9 @@
 """Webmail benchmark: fills one mailbox with BENCH_MESSAGES messages (default 100,000) through
 the real delivery path (so the search index is built as in production), then reports p50/p95
 server time, through Django's test client, for the inbox page, the next page, opening a
-message, a search and the live-update poll, with the number of queries each issues.
+message, a search and the live-update poll, with the number of queries each issues; then for
+writing mail: opening the compose page, a draft autosave (a changed draft stored in Drafts), and
+Send (the request until the message is queued, with its copy in Sent).
 
 Runs in a temporary CORREIO_VAR_DIR on SQLite, or on the database DATABASE_URL names.
 Usage: python bench/web.py   (BENCH_MESSAGES=20000 for a quicker run)"""
@@ -110,6 +112,53 @@ def main() -> None:
     measure(client, "message body frame", lambda i: f"/m/{ids[i % len(ids)]}/body/")
     measure(client, "search, all folders", lambda i: f"/search/?scope=all&q={terms[i % len(terms)]}", **hx)
     measure(client, "search, inbox", lambda i: f"/search/?folder={inbox.pk}&q={terms[i % len(terms)]}", **hx)
+    compose(client, mailbox)
+
+
+def measure_post(client: Client, label: str, url_fn, data_fn, ok=(200, 204), **headers) -> None:
+    times, queries = [], 0
+    for i in range(RUNS):
+        url, data = url_fn(i), data_fn(i)
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.post(url, data, **headers)
+            elapsed = time.perf_counter() - start
+        assert response.status_code in ok, (url, response.status_code, response.content[:300])
+        times.append(elapsed * 1000)
+        queries = max(queries, len(ctx.captured_queries))
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(f"{label:<28} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   queries {queries}")
+
+
+def compose(client: Client, mailbox) -> None:
+    """Compose page, draft autosave and Send, on the same full mailbox."""
+    from mailcore.models import OutboundMessage
+
+    settings.CORREIO_OUTBOUND_DISPATCH = False  # measure the request, not a broker
+    hx = {"HTTP_HX_REQUEST": "true"}
+    first = client.get("/compose/")
+    cid = int(re.search(r"/compose/(\d+)/", first["Location"]).group(1))
+    measure(client, "compose page (full)", lambda i: f"/compose/{cid}/")
+
+    def fields(i, **extra):
+        data = {"from_addr": mailbox.address, "to": "Carol <carol@remote.test>, dave@remote.test",
+                "cc": "", "bcc": "", "subject": f"Weekly report {i}",
+                "body": "Hello,\n\n" + "The numbers are in. " * 40 + f"\n\nVersion {i}\n"}
+        data.update(extra)
+        return data
+
+    measure_post(client, "draft autosave (changed)", lambda i: f"/compose/{cid}/autosave/",
+                 fields, **hx)
+    ids = []
+    for _ in range(RUNS):
+        ids.append(int(re.search(r"/compose/(\d+)/",
+                                 client.get("/compose/")["Location"]).group(1)))
+    before = OutboundMessage.objects.count()
+    measure_post(client, "send (until queued)", lambda i: f"/compose/{ids[i]}/",
+                 lambda i: fields(i, action="send"), **hx)
+    assert OutboundMessage.objects.count() == before + RUNS
 
 
 if __name__ == "__main__":

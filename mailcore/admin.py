@@ -15,10 +15,21 @@ class DomainAdmin(admin.ModelAdmin):
     list_display = ["name", "active", "mailbox_count", "created"]
     list_filter = ["active"]
     search_fields = ["name"]
+    actions = ["generate_dkim_key"]
 
     @admin.display(description="Mailboxes")
     def mailbox_count(self, obj: Domain) -> int:
         return obj.mailboxes.count()
+
+    @admin.action(description="Generate a DKIM key (shows the DNS record to publish)")
+    def generate_dkim_key(self, request, queryset):
+        from mailcore.services.dkim import generate_dkim_key
+
+        for domain in queryset:
+            key = generate_dkim_key(domain)
+            messages.success(
+                request, f"Publish this TXT record at {key.dns_name}: {key.txt_record}"
+            )
 
 
 class MailboxForm(forms.ModelForm):
@@ -143,3 +154,8 @@ class MessageAdmin(ReadOnlyAdmin):
     def has_delete_permission(self, request, obj=None):
         # Messages are removed through the service layer (expunge), which keeps counts right.
         return False
+
+
+# --- The outbound queue and DKIM keys ---------------------------------------------------------
+
+from mailcore.admin_outbound import DkimKeyAdmin, OutboundMessageAdmin  # noqa: E402, F401

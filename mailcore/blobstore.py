@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from mailcore.models import Blob, Message
+from mailcore.models import Blob, Message, OutboundMessage
 
 
 def blob_id(raw: bytes) -> str:
@@ -33,7 +33,8 @@ def load_blob(sha: str) -> bytes:
 
 
 def delete_unreferenced(shas: Iterable[str]) -> int:
-    """Delete the given blobs that no message refers to any more."""
+    """Delete the given blobs that no message (in a folder or in the outbound queue) refers to
+    any more."""
     shas = list(set(shas))
     if not shas:
         return 0
@@ -50,6 +51,7 @@ def delete_unreferenced(shas: Iterable[str]) -> int:
     if not shas:
         return 0
     referenced = Message.objects.filter(blob_id=OuterRef("pk"))
-    orphans = Blob.objects.filter(pk__in=shas).exclude(Exists(referenced))
+    queued = OutboundMessage.objects.filter(blob_id=OuterRef("pk"))
+    orphans = Blob.objects.filter(pk__in=shas).exclude(Exists(referenced)).exclude(Exists(queued))
     deleted, _ = orphans.delete()
     return deleted

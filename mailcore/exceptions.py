@@ -70,6 +70,14 @@ class AuthThrottled(AuthFailed):
     message = "too many failed logins; try again later"
 
 
+class InvalidAddress(MailError):
+    message = "malformed address"
+
+
+class SenderNotOwned(MailError):
+    message = "sender address not owned by the authenticated user"
+
+
 class MaildropLocked(MailError):
     message = "maildrop already locked by another session"
 

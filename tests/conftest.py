@@ -23,15 +23,30 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def required_services(django_db_setup, django_db_blocker):
-    """With CORREIO_REQUIRE_SERVICES=1 (CI), the run must be on PostgreSQL and Redis."""
-    if os.environ.get("CORREIO_REQUIRE_SERVICES") != "1":
-        return
+    """With CORREIO_REQUIRE_SERVICES=1 (CI), the run must be on PostgreSQL and Redis.
+
+    At the end, on PostgreSQL, report and end sessions still attached to the test database (a
+    process a test killed on purpose, such as a SIGKILLed worker's pool child, may leave one), so
+    that dropping the test database succeeds and the next run starts clean."""
     from django.db import connection
 
-    assert connection.vendor == "postgresql", "CI run must use PostgreSQL"
-    import redis
+    if os.environ.get("CORREIO_REQUIRE_SERVICES") == "1":
+        assert connection.vendor == "postgresql", "CI run must use PostgreSQL"
+        import redis
 
-    redis.Redis.from_url(settings.REDIS_URL).ping()
+        redis.Redis.from_url(settings.REDIS_URL).ping()
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        leftovers = cursor.fetchall()
+        for pid, app, state, query in leftovers:
+            print(f"\nleft-over PostgreSQL session {pid} ({app or '-'}, {state}): {query}")
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 @pytest.fixture
@@ -60,3 +75,10 @@ def inbox(mailbox):
 @pytest.fixture
 def message_bytes():
     return make_message
+
+
+@pytest.fixture(autouse=True)
+def outbound_tasks_not_published(settings):
+    """Tests run delivery tasks as plain functions: queueing mail publishes nothing to a broker
+    (the Celery worker tests turn publishing on in their worker's environment)."""
+    settings.CORREIO_OUTBOUND_DISPATCH = False

@@ -85,3 +85,42 @@ def env_addr(name: str, default: str) -> tuple[str, int] | None:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int_list(name: str, default: str, minimum: int = 0) -> list[int]:
+    """Comma-separated integers such as ``300,900,3600``."""
+    raw = os.environ.get(name, default)
+    values = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if not item.isdigit() or int(item) < minimum:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {item!r} is not an integer >= {minimum}")
+        values.append(int(item))
+    if not values:
+        raise ImproperlyConfigured(f"{name}={raw!r} needs at least one value")
+    return values
+
+
+def env_host_map(name: str, default: str = "") -> dict[str, list[tuple[str, int]]]:
+    """``domain=host:port host:port;domain2=host:port``: a list of addresses per domain."""
+    raw = os.environ.get(name, default)
+    result: dict[str, list[tuple[str, int]]] = {}
+    for entry in raw.split(";"):
+        if not entry.strip():
+            continue
+        domain, sep, hosts = entry.partition("=")
+        domain = domain.strip().rstrip(".").lower()
+        if not sep or not domain:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {entry!r} is not domain=host:port")
+        addresses = []
+        for item in hosts.replace(",", " ").split():
+            host, colon, port = item.rpartition(":")
+            if not colon or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+                raise ImproperlyConfigured(f"{name}={raw!r}: {item!r} is not host:port")
+            addresses.append((host.strip("[]"), int(port)))
+        if not addresses:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {domain} has no host:port")
+        result[domain] = addresses
+    return result

@@ -66,3 +66,39 @@ class PasswordForm(forms.Form):
         if data.get("new") and data.get("new") != data.get("confirm"):
             self.add_error("confirm", "The two new passwords differ.")
         return data
+
+
+class ComposeForm(forms.Form):
+    """What the compose form posts. Addresses are checked by the MIME layer (one set of rules
+    for every door); this form only bounds sizes."""
+
+    from_addr = forms.CharField(label="From", max_length=320, required=False)
+    to = forms.CharField(label="To", max_length=20000, required=False, strip=False)
+    cc = forms.CharField(label="Cc", max_length=20000, required=False, strip=False)
+    bcc = forms.CharField(label="Bcc", max_length=20000, required=False, strip=False)
+    subject = forms.CharField(label="Subject", max_length=998, required=False, strip=False)
+    body = forms.CharField(label="Message", required=False, strip=False,
+                           max_length=5 * 1024 * 1024, widget=forms.Textarea)
+    send_at = forms.DateTimeField(
+        label="Send at", required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+    )
+    # Minutes from UTC to the browser's local time, as JavaScript's getTimezoneOffset() gives
+    # them (UTC minus local); empty without JavaScript (the server's time zone applies then).
+    tz_offset = forms.IntegerField(required=False, min_value=-24 * 60, max_value=24 * 60)
+    no_attachment_ok = forms.BooleanField(required=False)
+
+
+class SignatureForm(forms.Form):
+    signature = forms.CharField(
+        label="Signature", required=False, max_length=4000, strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    default_identity = forms.ChoiceField(label="Send new mail from", choices=())
+    undo_seconds = forms.TypedChoiceField(label="Offer Undo after Send for", coerce=int,
+                                          choices=())
+
+    def __init__(self, *args, identities=(), undo_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_identity"].choices = [(a, a) for a in identities]
+        self.fields["undo_seconds"].choices = undo_choices

@@ -1,5 +1,7 @@
 """Per-user webmail preferences. The display name lives on ``Mailbox``; what only the webmail
-needs (remote images, conversation view, theme, senders whose images always load) lives here."""
+needs (remote images, conversation view, theme, senders whose images always load, signature,
+default identity, undo-send window) lives here, with the state of messages being written
+(compositions and their uploaded attachments) and the correspondents offered by autocomplete."""
 
 from django.db import models
 
@@ -12,6 +14,9 @@ class Theme(models.TextChoices):
     DARK = "dark", "Dark"
 
 
+UNDO_CHOICES = [(5, "5 seconds"), (10, "10 seconds"), (20, "20 seconds"), (30, "30 seconds")]
+
+
 class WebmailSettings(models.Model):
     mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="webmail")
     load_remote_images = models.BooleanField(
@@ -21,6 +26,17 @@ class WebmailSettings(models.Model):
         default=True, help_text="Show the whole conversation when reading a message."
     )
     theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.AUTO)
+    signature = models.TextField(
+        blank=True, max_length=4000, help_text="Added under new messages, replies and forwards."
+    )
+    default_identity = models.CharField(
+        max_length=320, blank=True, help_text="The address new messages are sent from."
+    )
+    undo_seconds = models.PositiveSmallIntegerField(
+        choices=UNDO_CHOICES, default=10, help_text="How long Undo is offered after Send."
+    )
+    # Autocomplete learns correspondents from messages with an id above this (see contacts).
+    contacts_scanned_to = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "webmail settings"
@@ -42,3 +58,91 @@ class TrustedSender(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class ComposeState(models.TextChoices):
+    EDITING = "editing", "Being written"
+    SENDING = "sending", "Sent, Undo still possible"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENT = "sent", "Sent"
+
+
+class Composition(models.Model):
+    """A message being written, as typed (so a failed send, an Undo or a reopened draft brings
+    the form back exactly as it was). Its saved draft is a real message in Drafts (so IMAP
+    clients see it); once sent, it keeps the queue entry's id for Undo and the Outbox."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="compositions")
+    state = models.CharField(max_length=12, choices=ComposeState.choices,
+                             default=ComposeState.EDITING)
+    from_addr = models.CharField(max_length=320, blank=True)
+    to = models.TextField(blank=True)
+    cc = models.TextField(blank=True)
+    bcc = models.TextField(blank=True)
+    subject = models.TextField(blank=True)
+    body = models.TextField(blank=True)
+    # Threading (RFC 5322 §3.6.4) and the message replied to, which gets \Answered on send.
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    replied = models.ForeignKey("mailcore.Message", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="+")
+    replied_was_answered = models.BooleanField(default=False)
+    # Forward as attachment: the original goes along as message/rfc822.
+    forwarded = models.ForeignKey("mailcore.Message", on_delete=models.SET_NULL, null=True,
+                                  blank=True, related_name="+")
+    # The Message-ID the sent message (and every saved draft of it) carries.
+    message_id = models.CharField(max_length=998)
+    draft_uid = models.PositiveBigIntegerField(null=True, blank=True)
+    saved_hash = models.CharField(max_length=64, blank=True)
+    saved_at = models.DateTimeField(null=True, blank=True)
+    outbound_id = models.BigIntegerField(null=True, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["mailbox", "state"], name="composition_state"),
+            models.Index(fields=["mailbox", "message_id"], name="composition_msgid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject[:60] or '(no subject)'} ({self.state})"
+
+
+class Upload(models.Model):
+    """An attachment uploaded into a composition, kept until the composition goes away."""
+
+    composition = models.ForeignKey(Composition, on_delete=models.CASCADE,
+                                    related_name="uploads")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["composition", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Correspondent(models.Model):
+    """Someone the user has written to or received mail from, for address autocomplete."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE,
+                                related_name="correspondents")
+    address = models.CharField(max_length=320)
+    name = models.CharField(max_length=200, blank=True)
+    # Mail sent to them counts more than mail received from them.
+    score = models.PositiveIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "address"], name="correspondent_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address

@@ -12,7 +12,9 @@ import dj_database_url
 from webmail.env import (
     env_addr,
     env_bool,
+    env_host_map,
     env_int,
+    env_int_list,
     env_list,
     env_secret,
     env_size,
@@ -226,3 +228,61 @@ MIDDLEWARE.append("webmail.middleware.security_headers")
 LOGIN_REDIRECT_URL = "/"
 CORREIO_WEBMAIL_PAGE_SIZE = env_int("CORREIO_WEBMAIL_PAGE_SIZE", 50, minimum=5)
 CORREIO_WEBMAIL_POLL_SECONDS = env_int("CORREIO_WEBMAIL_POLL_SECONDS", 5, minimum=1)
+
+# --- Outbound queue and relay ---------------------------------------------------------------
+# The transport that carries queued mail out (mailcore/transports/): direct delivery by MX
+# lookup, or through CORREIO_SMARTHOST when that is set.
+CORREIO_OUTBOUND_TRANSPORT = env_str(
+    "CORREIO_OUTBOUND_TRANSPORT", "mailcore.transports.smtp.SMTPTransport"
+)
+# Publish a delivery task when mail is queued; off, the periodic sweep alone dispatches.
+CORREIO_OUTBOUND_DISPATCH = env_bool("CORREIO_OUTBOUND_DISPATCH", True)
+# Seconds between attempts after each failure (the last repeats), Postfix-like; queue lifetime.
+CORREIO_OUTBOUND_RETRY_SCHEDULE = env_int_list(
+    "CORREIO_OUTBOUND_RETRY_SCHEDULE", "300,600,1200,2400,4000", minimum=1
+)
+CORREIO_OUTBOUND_LIFETIME = env_int("CORREIO_OUTBOUND_LIFETIME", 5 * 86400, minimum=1)
+# A "delayed" DSN after this long deferred (RFC 3464 Action: delayed); 0 sends none.
+CORREIO_OUTBOUND_DELAY_WARNING = env_int("CORREIO_OUTBOUND_DELAY_WARNING", 4 * 3600)
+# The sweep (Celery beat) re-dispatches due entries from the database this often.
+CORREIO_OUTBOUND_SWEEP_SECONDS = env_int("CORREIO_OUTBOUND_SWEEP_SECONDS", 60, minimum=1)
+# Finished queue entries stay visible in the admin this long.
+CORREIO_OUTBOUND_KEEP_DAYS = env_int("CORREIO_OUTBOUND_KEEP_DAYS", 7)
+# Lock lease over one destination's attempt; a task stops starting destinations after
+# CORREIO_RELAY_ATTEMPT_DEADLINE and leaves the rest to a fresh task, so every task ends well
+# within the broker's visibility timeout (3600 s above) and is never handed out twice.
+CORREIO_RELAY_ATTEMPT_DEADLINE = env_int("CORREIO_RELAY_ATTEMPT_DEADLINE", 900, minimum=1)
+CORREIO_OUTBOUND_LOCK_SECONDS = env_int(
+    "CORREIO_OUTBOUND_LOCK_SECONDS", CORREIO_RELAY_ATTEMPT_DEADLINE + 120, minimum=1
+)
+# RFC 5321 §4.5.3.2 timeouts (seconds): greeting and MAIL/RCPT 5 min, DATA 2 min, each data
+# block 3 min, the final dot 10 min. Connecting has no RFC figure; Postfix uses 30 s.
+CORREIO_RELAY_CONNECT_TIMEOUT = env_int("CORREIO_RELAY_CONNECT_TIMEOUT", 30, minimum=1)
+CORREIO_RELAY_COMMAND_TIMEOUT = env_int("CORREIO_RELAY_COMMAND_TIMEOUT", 300, minimum=1)
+CORREIO_RELAY_DATA_INIT_TIMEOUT = env_int("CORREIO_RELAY_DATA_INIT_TIMEOUT", 120, minimum=1)
+CORREIO_RELAY_DATA_BLOCK_TIMEOUT = env_int("CORREIO_RELAY_DATA_BLOCK_TIMEOUT", 180, minimum=1)
+CORREIO_RELAY_DATA_TERM_TIMEOUT = env_int("CORREIO_RELAY_DATA_TERM_TIMEOUT", 600, minimum=1)
+# The port MX hosts are reached on (25; tests use loopback servers on another port).
+CORREIO_RELAY_PORT = env_int("CORREIO_RELAY_PORT", 25, minimum=1)
+# Nameservers to ask (``ip`` or ``ip:port``), default the system's; and fixed routes per domain
+# (``domain=host:port host:port;...``) that bypass DNS, for tests and split setups.
+CORREIO_DNS_NAMESERVERS = env_list("CORREIO_DNS_NAMESERVERS", "")
+CORREIO_MX_OVERRIDES = env_host_map("CORREIO_MX_OVERRIDES", "")
+# A queue name of its own lets several installations (or test runs) share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CORREIO_CELERY_QUEUE", "celery")
+CELERY_BEAT_SCHEDULE = {
+    "outbound-sweep": {
+        "task": "mailcore.tasks.sweep_outbound",
+        "schedule": float(CORREIO_OUTBOUND_SWEEP_SECONDS),
+    },
+    "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
+}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker is polled; kombu's default of one poll a second caps a worker at a
+    # task or two a second.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
+    # kombu puts its control (pidbox) files in ./control unless told otherwise.
+    CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"] = str(CELERY_BROKER_DIR / "control")
+else:
+    # Queueing mail must not hang on an unreachable Redis: the sweep dispatches it later.
+    CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)

@@ -2,9 +2,20 @@
 
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from webmail.views import actions, auth, folder, folders, live, message, search, settings
+from webmail.views import (
+    actions,
+    auth,
+    compose,
+    folder,
+    folders,
+    live,
+    message,
+    search,
+    sending,
+    settings,
+)
 
 
 def healthz(request):
@@ -32,6 +43,23 @@ webmail_patterns = [
     path("search/", search.search_view, name="search"),
     path("live/", live.poll_view, name="live"),
     path("settings/", settings.settings_view, name="settings"),
+    path("compose/", compose.new_view, name="compose-new"),
+    path("compose/<int:composition_id>/", compose.compose_view, name="compose"),
+    path("compose/<int:composition_id>/autosave/", compose.autosave_view,
+         name="compose-autosave"),
+    path("compose/<int:composition_id>/attach/", compose.attach_view, name="compose-attach"),
+    path("compose/<int:composition_id>/attach/<int:upload_id>/remove/", compose.detach_view,
+         name="compose-detach"),
+    path("compose/<int:composition_id>/discard/", compose.discard_view, name="compose-discard"),
+    path("compose/<int:composition_id>/undo/", sending.undo_view, name="compose-undo"),
+    path("m/<int:message_id>/edit/", compose.edit_draft_view, name="edit-draft"),
+    path("m/<int:message_id>/delivery/", sending.status_view, name="delivery-status"),
+    re_path(r"^m/(?P<message_id>[0-9]+)/(?P<kind>reply|reply-all|forward)/$", compose.reply_view,
+            name="reply"),
+    path("contacts/", compose.contacts_view, name="contacts"),
+    path("outbox/", sending.outbox_view, name="outbox"),
+    path("outbox/<int:outbound_id>/edit/", sending.outbox_edit_view, name="outbox-edit"),
+    path("outbox/<int:outbound_id>/cancel/", sending.outbox_cancel_view, name="outbox-cancel"),
 ]
 
 urlpatterns = [

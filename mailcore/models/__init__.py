@@ -4,6 +4,13 @@ from mailcore.models.accounts import AuthFailure
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
+from mailcore.models.outbound import (
+    DeliveryAttempt,
+    DkimKey,
+    OutboundMessage,
+    OutboundRecipient,
+    RecipientState,
+)
 from mailcore.models.pop3 import MaildropLock, Pop3Size
 from mailcore.models.search import SearchDocument
 
@@ -18,6 +25,11 @@ __all__ = [
     "Mailbox",
     "MaildropLock",
     "Message",
+    "DeliveryAttempt",
+    "DkimKey",
+    "OutboundMessage",
+    "OutboundRecipient",
+    "RecipientState",
     "Pop3Size",
     "SearchDocument",
 ]

@@ -1,5 +1,7 @@
 // Correio webmail: the little plain JavaScript htmx cannot do (keyboard shortcuts, drag and
-// drop to folders, select-all, the phone folder toggle, toasts that fade). No inline script:
+// drop to folders, select-all, the phone folder toggle, toasts that fade; and for writing
+// mail: draft autosave, attachment uploads with progress and drag and drop, address
+// autocomplete, Ctrl/Cmd+Enter to send). No inline script:
 // the page's CSP forbids it; this file is the only script besides htmx.
 (function () {
   "use strict";
@@ -81,6 +83,10 @@
       s: toggleFlag,
       x: () => { const row = focusedRow(); if (row) { const box = $("input.select", row); box.checked = !box.checked; } },
       "/": () => { const q = $("#search-q"); if (q) q.focus(); },
+      c: () => { const link = $("#compose-button"); if (link) link.click(); },
+      r: () => { const link = $("#reply-link"); if (link) link.click(); },
+      a: () => { const link = $("#reply-all-link"); if (link) link.click(); },
+      f: () => { const link = $("#forward-link"); if (link) link.click(); },
       "?": () => toggleHelp(),
     };
     const handler = handlers[event.key];
@@ -162,12 +168,261 @@
     const toast = $("#toast");
     if (toast && toast.children.length) {
       clearTimeout(toastTimer);
-      toastTimer = setTimeout(() => { toast.replaceChildren(); }, 10000);
+      const timed = $(".toast[data-timeout]", toast);
+      const seconds = timed ? Number(timed.dataset.timeout) || 10 : 10;
+      toastTimer = setTimeout(() => { toast.replaceChildren(); }, seconds * 1000);
     }
+    const tz = $("#compose-tz");
+    if (tz) tz.value = String(new Date().getTimezoneOffset());
+    const submit = $(".attach-submit");
+    if (submit) submit.hidden = true;
     const selectAll = $("#select-all");
     if (selectAll && !$$("#rows input.select:checked").length) selectAll.checked = false;
   }
   document.addEventListener("htmx:afterSettle", afterSwap);
   document.addEventListener("htmx:oobAfterSwap", afterSwap);
   document.addEventListener("DOMContentLoaded", afterSwap);
+
+  // --- Writing mail -----------------------------------------------------------------------
+
+  const AUTOSAVE_MS = 3000;
+  let saveTimer = null;
+  let dirty = false;
+
+  function composeForm() { return $("#compose-form"); }
+
+  function formFields(form) {
+    const data = new FormData(form);
+    data.delete("files");
+    return data;
+  }
+
+  function setStatus(text) {
+    const status = $("#save-status");
+    if (status) status.textContent = text;
+  }
+
+  async function autosave() {
+    const form = composeForm();
+    if (!form || !dirty) return;
+    dirty = false;
+    try {
+      const response = await fetch(form.dataset.autosave, {
+        method: "POST", body: formFields(form), credentials: "same-origin",
+        headers: { "X-Requested-With": "XMLHttpRequest" },
+      });
+      if (response.status === 200 || response.status === 400) {
+        const html = await response.text();
+        const box = document.createElement("div");
+        box.innerHTML = html;
+        const fresh = $("#save-status", box);
+        if (fresh) setStatus(fresh.textContent);
+      }
+      if (response.status >= 500) throw new Error(String(response.status));
+    } catch (error) {
+      // Nothing typed is lost: the form stays as it is and the next change saves again.
+      dirty = true;
+      setStatus("Not saved: the server cannot be reached. Your text is kept; retrying.");
+      clearTimeout(saveTimer);
+      saveTimer = setTimeout(autosave, AUTOSAVE_MS * 2);
+    }
+  }
+
+  function saveOnLeave() {
+    const form = composeForm();
+    if (!form || !dirty) return;
+    dirty = false;
+    navigator.sendBeacon(form.dataset.autosave, formFields(form));
+  }
+
+  document.addEventListener("input", (event) => {
+    const form = event.target.closest && event.target.closest("#compose-form");
+    if (!form || event.target.type === "file") return;
+    dirty = true;
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(autosave, AUTOSAVE_MS);
+    if (event.target.classList.contains("recipient-input")) suggest(event.target);
+  });
+  document.addEventListener("visibilitychange", () => { if (document.hidden) saveOnLeave(); });
+  window.addEventListener("pagehide", saveOnLeave);
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    // Leaving the form for another pane: save first. Sending or saving from the form
+    // itself needs no autosave.
+    const form = composeForm();
+    if (!form) return;
+    if (form.contains(event.detail.elt)) { dirty = false; clearTimeout(saveTimer); return; }
+    const target = event.detail.target;
+    if (target && (target.contains(form) || target.id === "reader")) saveOnLeave();
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    // Form errors (400), an oversize upload (413) and "already sent" (409) carry the form
+    // back with the messages: show them.
+    const status = event.detail.xhr.status;
+    if ([400, 409, 413].includes(status) && event.detail.requestConfig &&
+        event.detail.requestConfig.elt.closest("#compose-form, #reader")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:sendError", (event) => {
+    if (event.detail.elt && event.detail.elt.closest("#compose-form")) {
+      dirty = true;
+      setStatus("Not sent: the server cannot be reached. Your text is kept; try again.");
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const form = event.target.closest && event.target.closest("#compose-form");
+    if (!form) return;
+    event.preventDefault();
+    $("#send-button", form).click();
+  });
+
+  // Attachments: one request per file so each shows its own progress.
+  function upload(files) {
+    const form = composeForm();
+    if (!form || !files.length) return;
+    const token = $("input[name=csrfmiddlewaretoken]", form).value;
+    Array.from(files).forEach((file) => {
+      const item = document.createElement("li");
+      const label = document.createElement("span");
+      label.textContent = file.name;
+      const bar = document.createElement("progress");
+      bar.max = 100; bar.value = 0;
+      bar.setAttribute("aria-label", `Uploading ${file.name}`);
+      item.append(label, bar);
+      const list = $("#uploading");
+      if (list) list.append(item);
+      const data = new FormData();
+      data.append("files", file);
+      data.append("csrfmiddlewaretoken", token);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.dataset.attach);
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+      });
+      xhr.addEventListener("load", () => {
+        item.remove();
+        const pending = $("#uploading") ? Array.from($("#uploading").children) : [];
+        const box = document.createElement("div");
+        box.innerHTML = xhr.responseText;
+        const fresh = $("#compose-attachments", box);
+        const current = $("#compose-attachments");
+        if (fresh && current) {
+          current.replaceWith(fresh);
+          const list = $("#uploading", fresh);
+          pending.forEach((p) => list.append(p));
+          htmx.process(fresh);
+          afterSwap();
+          dirty = true;
+          clearTimeout(saveTimer);
+          saveTimer = setTimeout(autosave, AUTOSAVE_MS);
+        }
+      });
+      xhr.addEventListener("error", () => {
+        label.textContent = `${file.name}: upload failed (network)`;
+        bar.remove();
+      });
+      xhr.send(data);
+    });
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.id === "compose-files") {
+      upload(event.target.files);
+      event.target.value = "";
+    }
+  });
+  document.addEventListener("dragover", (event) => {
+    const form = event.target.closest && event.target.closest("#compose-form");
+    if (!form || !event.dataTransfer.types.includes("Files")) return;
+    event.preventDefault();
+    form.classList.add("drop-files");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (event.target.id === "compose-form") event.target.classList.remove("drop-files");
+  });
+  document.addEventListener("drop", (event) => {
+    const form = event.target.closest && event.target.closest("#compose-form");
+    if (!form || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    form.classList.remove("drop-files");
+    upload(event.dataTransfer.files);
+  });
+
+  // Address autocomplete on the last address being typed.
+  let suggestTimer = null;
+  function lastToken(value) { return value.split(/[,;]/).pop().trim(); }
+
+  function suggest(input) {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(async () => {
+      const list = document.getElementById(input.getAttribute("aria-controls"));
+      const query = lastToken(input.value);
+      if (!list) return;
+      if (query.length < 1) { closeSuggestions(input); return; }
+      const form = composeForm();
+      let results = [];
+      try {
+        const response = await fetch(`${form.dataset.contacts}?q=${encodeURIComponent(query)}`,
+                                     { credentials: "same-origin" });
+        results = (await response.json()).results;
+      } catch (error) { return; }
+      list.replaceChildren(...results.map((r, i) => {
+        const li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.id = `${list.id}-${i}`;
+        li.dataset.text = r.text;
+        li.textContent = r.name ? `${r.name} <${r.address}>` : r.address;
+        return li;
+      }));
+      list.hidden = !results.length;
+      input.setAttribute("aria-expanded", String(!!results.length));
+    }, 120);
+  }
+
+  function closeSuggestions(input) {
+    const list = document.getElementById(input.getAttribute("aria-controls"));
+    if (list) { list.hidden = true; list.replaceChildren(); }
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+  }
+
+  function choose(input, option) {
+    const parts = input.value.split(/([,;])/);
+    parts[parts.length - 1] = (parts.length > 1 ? " " : "") + option.dataset.text;
+    input.value = parts.join("") + ", ";
+    closeSuggestions(input);
+    input.focus();
+    dirty = true;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const input = event.target;
+    if (!input.classList || !input.classList.contains("recipient-input")) return;
+    const list = document.getElementById(input.getAttribute("aria-controls"));
+    if (!list || list.hidden) return;
+    const options = $$("li", list);
+    let index = options.findIndex((o) => o.classList.contains("active"));
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      index = event.key === "ArrowDown" ? Math.min(options.length - 1, index + 1) : Math.max(0, index - 1);
+      options.forEach((o, i) => o.classList.toggle("active", i === index));
+      input.setAttribute("aria-activedescendant", options[index].id);
+    } else if ((event.key === "Enter" || event.key === "Tab") && index >= 0) {
+      event.preventDefault();
+      choose(input, options[index]);
+    } else if (event.key === "Escape") {
+      closeSuggestions(input);
+    }
+  });
+  document.addEventListener("mousedown", (event) => {
+    const option = event.target.closest && event.target.closest(".suggestions li");
+    if (!option) return;
+    event.preventDefault();
+    const input = option.closest(".recipients").querySelector(".recipient-input");
+    choose(input, option);
+  });
 })();

@@ -32,3 +32,18 @@ def sender_label(message, sent_view=False):
     if sent_view:
         return "To: " + (message.to_addrs or "(no recipient)")
     return message.from_name or message.from_addr or "(unknown sender)"
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]``, or None: for dicts keyed by a variable (form errors, badges)."""
+    if not mapping:
+        return None
+    return mapping.get(key)
+
+
+@register.filter
+def recipient_fields(composition):
+    """(name, label, value) of the To, Cc and Bcc fields of a composition."""
+    return [("to", "To", composition.to), ("cc", "Cc", composition.cc),
+            ("bcc", "Bcc", composition.bcc)]

@@ -38,6 +38,7 @@ TEMPLATE = "webmail/mail.html"
 LIST_COLUMNS = (
     "id", "folder_id", "uid", "seen", "flagged", "answered", "internal_date", "date", "subject",
     "from_name", "from_addr", "to_addrs", "preview", "has_attachments", "size", "thread_id",
+    "message_id",
 )
 
 # The one table from service errors to what a person reads.

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from mailcore.models import FolderRole, Message
 from mailcore.services.mailboxes import get_folder_by_role
+from mailcore.services.sending import delivery_status
 from webmail.views.common import (
     TEMPLATE,
     folder_items,
@@ -61,6 +62,9 @@ def folder_view(request, folder_id: int):
     page = folder_page(request, folder, cursor)
     list_url = reverse("webmail:folder", args=[folder.pk])
     context = mail_context(request, folder=folder, page=page, list_url=list_url)
+    if folder.role == FolderRole.SENT:
+        statuses = delivery_status(request.mailbox, [m.message_id for m in page.messages])
+        context["badges"] = {key: status.summary for key, status in statuses.items()}
     if request.htmx:
         if request.GET.get("rows"):
             return render_partials(request, ["message-rows"], context)

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from mailcore.blobstore import load_blob
 from mailcore.mime.headers import decode_header_value, split_header_block
-from mailcore.models import Message
+from mailcore.models import FolderRole, Message
 from mailcore.services.flags import set_flags
+from mailcore.services.sending import delivery_status
 from webmail import reading
 from webmail.models import TrustedSender
 from webmail.views.common import (
@@ -72,7 +73,11 @@ def reader_context(request, message, *, show_headers=False) -> dict:
         parsed, _ = split_header_block(raw)
         headers = [(name, decode_header_value(value)) for name, value in parsed]
     body_url = reverse("webmail:body", args=[message.pk]) + ("?images=1" if allow else "")
+    delivery = None
+    if message.folder.role == FolderRole.SENT and message.message_id:
+        delivery = delivery_status(request.mailbox, [message.message_id]).get(message.message_id)
     return {
+        "delivery": delivery,
         "message": message,
         "rendered": rendered,
         "attachments": reading.attachments(message.structure),

@@ -1,5 +1,5 @@
 """The settings page: display name, remote images, conversation view, theme, trusted senders,
-and the password change (checked through the shared credential check and its throttle)."""
+writing (signature, default identity, undo-send window), and the password change (checked through the shared credential check and its throttle)."""
 
 from django.contrib import messages as flash
 from django.contrib.auth import update_session_auth_hash
@@ -9,8 +9,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from mailcore.exceptions import AuthFailed
 from mailcore.services.profile import change_password, set_display_name
-from webmail.forms import PasswordForm, PreferencesForm
-from webmail.models import TrustedSender
+from webmail.composing import identities
+from webmail.forms import PasswordForm, PreferencesForm, SignatureForm
+from webmail.models import UNDO_CHOICES, TrustedSender
 from webmail.views.common import error_text, folder_items, mailbox_required, user_settings
 
 
@@ -26,6 +27,11 @@ def settings_view(request):
         "theme": prefs.theme,
     }
     form = PreferencesForm(initial=initial)
+    compose_options = {"identities": identities(mailbox), "undo_choices": UNDO_CHOICES}
+    compose_initial = {"signature": prefs.signature,
+                       "default_identity": prefs.default_identity or mailbox.address,
+                       "undo_seconds": prefs.undo_seconds}
+    compose_form = SignatureForm(initial=compose_initial, **compose_options)
     password_form = PasswordForm()
     status = 200
     if request.method == "POST":
@@ -37,6 +43,17 @@ def settings_view(request):
                 prefs.load_remote_images = form.cleaned_data["load_remote_images"]
                 prefs.conversation_view = form.cleaned_data["conversation_view"]
                 prefs.theme = form.cleaned_data["theme"]
+                prefs.save()
+                flash.success(request, "Settings saved.")
+                return redirect("webmail:settings")
+            status = 400
+        elif which == "compose":
+            compose_form = SignatureForm(request.POST, initial=compose_initial, **compose_options)
+            if compose_form.is_valid():
+                data = compose_form.cleaned_data
+                prefs.signature = data["signature"].replace("\r\n", "\n")
+                prefs.default_identity = data["default_identity"]
+                prefs.undo_seconds = data["undo_seconds"]
                 prefs.save()
                 flash.success(request, "Settings saved.")
                 return redirect("webmail:settings")
@@ -69,6 +86,7 @@ def settings_view(request):
         "folders": folder_items(mailbox),
         "form": form,
         "password_form": password_form,
+        "compose_form": compose_form,
         "trusted": TrustedSender.objects.filter(mailbox=mailbox).order_by("address"),
     }
     return render(request, "webmail/settings.html", context, status=status)

@@ -1,4 +1,5 @@
-"""manage.py runsmtp: the SMTP listeners (the MX on CORREIO_SMTP_ADDR) in one process."""
+"""manage.py runsmtp: the SMTP listeners (the MX on CORREIO_SMTP_ADDR, submission on
+CORREIO_SUBMISSION_ADDR and CORREIO_SUBMISSIONS_ADDR) in one process."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,7 +7,7 @@ from mailcore.protocols.common import runner
 
 
 class Command(BaseCommand):
-    help = "Run the SMTP listeners (MX on CORREIO_SMTP_ADDR) until SIGINT/SIGTERM."
+    help = "Run the SMTP listeners (MX, submission 587/465) until SIGINT/SIGTERM."
 
     def handle(self, *args, **options):
         runner.run(["smtp"])

@@ -8,5 +8,7 @@ ENHANCEDSTATUSCODES and RFC 3207 STARTTLS), built on aiosmtpd.
 - ``commit``: the group commit that stores many messages in one transaction.
 - ``replies``: the one table from domain errors to SMTP replies.
 - ``trace``: the Received and Return-Path headers (RFC 5321 §4.4).
+- ``submission``: the submission listeners (RFC 6409, 8314) with AUTH (RFC 4954), handing mail
+  to the outbound queue.
 - ``server``: ``start_servers(config)`` for the runner.
 """

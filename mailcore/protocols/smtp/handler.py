@@ -13,7 +13,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.smtp.commit import GroupCommitter
-from mailcore.protocols.smtp.replies import MailLoop, RemoteDestination, reply_for
+from mailcore.protocols.smtp.replies import MailLoop, reply_for
 from mailcore.protocols.smtp.trace import (
     count_received,
     received_header,
@@ -21,6 +21,7 @@ from mailcore.protocols.smtp.trace import (
     tls_description,
     with_protocol,
 )
+from mailcore.services.outbound import forward_message
 from mailcore.services.recipients import check_recipient
 
 
@@ -36,10 +37,6 @@ class MXHandler:
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         try:
             resolution = await call_service(check_recipient, address)
-            if resolution.remote:
-                # The outbound queue does not exist yet: a temporary refusal keeps the mail with
-                # the sender until it does.
-                raise RemoteDestination()
         except Exception as error:
             return reply_for(error)
         envelope.rcpt_tos.append(address)
@@ -47,6 +44,8 @@ class MXHandler:
         envelope.mailbox_ids.extend(
             mid for mid in resolution.mailbox_ids if mid not in envelope.mailbox_ids
         )
+        # An alias forwarding outside: the outbound queue takes that part (see store).
+        envelope.remote.extend(a for a in resolution.remote if a not in envelope.remote)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
@@ -62,7 +61,13 @@ class MXHandler:
         return f"250 2.0.0 OK: queued as {queue_id}"
 
     async def store(self, server, session: Session, envelope: Envelope, message: bytes) -> None:
-        """Commit the message to the local recipients' INBOXes; raise on any failure."""
+        """Commit the message to the local recipients' INBOXes; raise on any failure. With
+        remote alias destinations, the local copies and the queue entry for the remote ones
+        commit in one transaction (outside the group commit), so a failure leaves neither."""
+        if envelope.remote:
+            await call_service(forward_message, message, envelope.mail_from or "",
+                               envelope.rcpt_tos)
+            return
         await self.committer.deliver(message, envelope.mailbox_ids)
 
     def trace_headers(self, server, session: Session, envelope: Envelope, queue_id: str) -> bytes:

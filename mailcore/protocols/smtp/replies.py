@@ -11,12 +11,14 @@ from mailcore.exceptions import (
     AuthFailed,
     AuthThrottled,
     DomainNotFound,
+    InvalidAddress,
     MailboxInactive,
     MailboxNotFound,
     MailError,
     MessageTooLarge,
     QuotaExceeded,
     RelayDenied,
+    SenderNotOwned,
     UnknownRecipient,
 )
 
@@ -29,12 +31,6 @@ class TooManyRecipients(MailError):
 
 class MailLoop(MailError):
     message = "too many Received headers"
-
-
-class RemoteDestination(MailError):
-    """An alias leads outside Correio's domains and there is no outbound queue to take it."""
-
-    message = "remote alias destination"
 
 
 TEMPORARY_FAILURE = "451 4.3.0 Error: local error in processing, try again later"
@@ -50,9 +46,11 @@ REPLIES: dict[type[BaseException], str] = {
     MailLoop: "554 5.4.6 Error: too many Received headers, mail loop",
     MessageTooLarge: "552 5.3.4 Error: message too big",
     TooManyRecipients: "452 4.5.3 Error: too many recipients",
-    RemoteDestination: "450 4.7.1 Error: recipient forwards to a remote address, try again later",
     AuthThrottled: "454 4.7.0 Error: too many failed logins, try again later",
     AuthFailed: "535 5.7.8 Error: authentication credentials invalid",
+    # Submission (RFC 6409): a user sends only as their own addresses.
+    SenderNotOwned: "553 5.7.1 Error: sender address not owned by user",
+    InvalidAddress: "553 5.1.3 Error: malformed address",
 }
 
 

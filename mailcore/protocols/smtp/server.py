@@ -59,4 +59,8 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
     if config.smtp_addr is not None:
         handler = MXHandler(committer_for(config))
         servers.append(await create_smtp_server(config, config.smtp_addr, handler, MX_POLICY))
+    # Submission (587 STARTTLS, 465 implicit TLS) for authenticated users: the outbound issue.
+    from mailcore.protocols.smtp.submission import start_submission_servers
+
+    servers.extend(await start_submission_servers(config))
     return servers

@@ -1,0 +1,219 @@
+"""The submission listeners: port 587 with STARTTLS (RFC 6409) and port 465 with implicit TLS
+(RFC 8314), where users hand their mail to Correio for delivery anywhere.
+
+The same ``CorreioSMTP`` state machine as the MX, with AUTH (RFC 4954; PLAIN, RFC 4616, and
+LOGIN) offered and accepted only over TLS or from a loopback address (ARCHITECTURE.md,
+"Passwords travel encrypted"): elsewhere AUTH gets 538 5.7.11. MAIL, RCPT and DATA before AUTH
+get 530 5.7.0; a bad password 535 5.7.8 through the shared failed-login throttle (454 4.7.0 once
+throttled). The envelope sender and the From header must be the user's own addresses (553
+5.7.1). Accepted mail goes to the outbound queue; local recipients are delivered at once. The
+password check runs in the service thread pool, never on the event loop."""
+
+import binascii
+import logging
+from base64 import b64decode
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
+
+from mailcore.models import Mailbox
+from mailcore.protocols.common.config import ListenerConfig
+from mailcore.protocols.common.limits import is_loopback
+from mailcore.protocols.common.services import call_service
+from mailcore.protocols.smtp.handler import MXHandler, new_queue_id
+from mailcore.protocols.smtp.policy import ListenerPolicy
+from mailcore.protocols.smtp.protocol import CorreioSMTP
+from mailcore.protocols.smtp.replies import MailLoop, reply_for
+from mailcore.protocols.smtp.trace import count_received
+from mailcore.services import accounts, submission
+
+logger = logging.getLogger("correio.smtp")
+
+SUBMISSION_POLICY = ListenerPolicy(
+    name="submission", starttls=True, offer_auth=True, require_auth=True, relay=True
+)
+SUBMISSIONS_POLICY = ListenerPolicy(
+    name="submissions", starttls=False, implicit_tls=True, offer_auth=True, require_auth=True,
+    relay=True,
+)
+MECHANISMS = ("LOGIN", "PLAIN")
+
+
+class SubmissionSMTP(CorreioSMTP):
+    """``CorreioSMTP`` with AUTH done here, asynchronously, through the service layer."""
+
+    def __init__(self, handler, *, allow_plaintext: Callable[[str | None], bool] = is_loopback,
+                 **kwargs):
+        # Our smtp_AUTH and auth_advertised check TLS themselves (aiosmtpd's check cannot see
+        # implicit TLS, nor the loopback exception).
+        super().__init__(handler, **kwargs)
+        self.allow_plaintext = allow_plaintext
+        # aiosmtpd takes every method named auth_* for a mechanism (auth_advertised too).
+        self._auth_methods = {
+            name: impl for name, impl in self._auth_methods.items() if name in MECHANISMS
+        }
+
+    def credentials_allowed(self) -> bool:
+        return self.is_tls or self.allow_plaintext(self.peer_ip)
+
+    def auth_advertised(self) -> bool:
+        return self.policy.offer_auth and self.credentials_allowed()
+
+    @syntax("AUTH <mechanism> [initial-response]")
+    async def smtp_AUTH(self, arg: str | None):
+        if await self.check_helo_needed("EHLO"):
+            return
+        if not self.session.extended_smtp:
+            await self.push("503 5.5.1 Error: send EHLO first")
+            return
+        if not self.credentials_allowed():
+            # RFC 4954 §6 / RFC 3207 §4: no plaintext password outside TLS.
+            await self.push("538 5.7.11 Error: encryption required, issue STARTTLS first")
+            return
+        if self.session.authenticated:
+            await self.push("503 5.5.1 Error: already authenticated")
+            return
+        if self.envelope.mail_from is not None:
+            # RFC 4954 §4: AUTH is not permitted during a mail transaction.
+            await self.push("503 5.5.1 Error: AUTH not allowed during a mail transaction")
+            return
+        args = (arg or "").split()
+        if not args or len(args) > 2:
+            await self.push("501 5.5.4 Syntax: AUTH mechanism [initial-response]")
+            return
+        mechanism = args[0].upper()
+        if mechanism not in MECHANISMS:
+            await self.push("504 5.5.4 Error: unrecognized authentication type")
+            return
+        credentials = await self._read_credentials(mechanism, args[1:])
+        if credentials is None:
+            return
+        login, password = credentials
+        try:
+            mailbox = await call_service(accounts.authenticate, login, password, self.peer_ip)
+            owned = await call_service(submission.owned_addresses, mailbox)
+        except Exception as error:
+            logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
+            await self.push(reply_for(error))
+            return
+        self.session.authenticated = True
+        self.session.auth_data = SubmissionUser(mailbox, owned)
+        await self.push("235 2.7.0 Authentication successful")
+
+    async def _read_credentials(self, mechanism: str, initial: list[str]):
+        """(login, password) as text, or None after replying with the error."""
+        if mechanism == "PLAIN":
+            # RFC 4616 §2: [authzid] NUL authcid NUL passwd; an empty initial response is "=".
+            if initial and initial[0] != "=":
+                data = self._b64(initial[0])
+                if data is None:
+                    await self.push("501 5.5.2 Error: cannot decode base64")
+                    return None
+            else:
+                data = await self.challenge_auth(b"") if not initial else b""
+                if data is MISSING:
+                    return None
+            parts = data.split(b"\0")
+            if len(parts) != 3:
+                await self.push("501 5.5.2 Error: malformed PLAIN credentials")
+                return None
+            login, password = parts[1], parts[2]
+        else:
+            if initial:
+                login = self._b64(initial[0])
+                if login is None:
+                    await self.push("501 5.5.2 Error: cannot decode base64")
+                    return None
+            else:
+                login = await self.challenge_auth("Username:")
+                if login is MISSING:
+                    return None
+            password = await self.challenge_auth("Password:")
+            if password is MISSING:
+                return None
+        try:
+            return login.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            await self.push("501 5.5.2 Error: credentials are not UTF-8")
+            return None
+
+    @staticmethod
+    def _b64(text: str) -> bytes | None:
+        try:
+            return b64decode(text.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            return None
+
+
+@dataclass(frozen=True)
+class SubmissionUser:
+    """Who logged in, and the addresses they may send as (looked up once per session)."""
+
+    mailbox: Mailbox
+    owned: frozenset[str]
+
+
+class SubmissionHandler(MXHandler):
+    """Hooks of the submission listeners: the user's own sender, recipients anywhere, and the
+    outbound queue instead of the MX's local-only delivery."""
+
+    async def handle_MAIL(self, server, session: Session, envelope: Envelope, address, options):
+        user: SubmissionUser = session.auth_data
+        try:
+            # No database work: the addresses were looked up at AUTH.
+            sender = submission.check_sender(user.mailbox, address, user.owned)
+        except Exception as error:
+            return reply_for(error)
+        envelope.mail_from = sender
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+        try:
+            await call_service(submission.check_submission_recipient, address)
+        except Exception as error:
+            return reply_for(error)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content
+        queue_id = new_queue_id()
+        try:
+            if count_received(raw) > server.limits.max_received:
+                raise MailLoop()
+            message = self.received_header(server, session, envelope, queue_id) + raw
+            user: SubmissionUser = session.auth_data
+            await call_service(submission.submit_message, user.mailbox, envelope.mail_from,
+                               envelope.rcpt_tos, message, user.owned)
+        except Exception as error:
+            return reply_for(error)
+        return f"250 2.0.0 OK: queued as {queue_id}"
+
+    def received_header(self, server, session, envelope, queue_id: str) -> bytes:
+        """Our Received field only: Return-Path belongs to final delivery (RFC 5321 §4.4)."""
+        trace = self.trace_headers(server, session, envelope, queue_id)
+        return trace[trace.index(b"Received:"):]
+
+
+async def start_submission_servers(config: ListenerConfig) -> list:
+    """Bind 587 (STARTTLS) and, when a certificate is configured, 465 (implicit TLS)."""
+    from mailcore.protocols.smtp.server import create_smtp_server
+
+    allow_plaintext = config.extra.get("submission_allow_plaintext", is_loopback)
+    handler = SubmissionHandler(committer=None)
+    servers = []
+    if config.submission_addr is not None:
+        servers.append(await create_smtp_server(
+            config, config.submission_addr, handler, SUBMISSION_POLICY,
+            protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
+    if config.submissions_addr is not None:
+        if config.has_tls:
+            servers.append(await create_smtp_server(
+                config, config.submissions_addr, handler, SUBMISSIONS_POLICY,
+                protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
+        else:
+            logger.warning("no TLS certificate: the implicit-TLS submission port stays closed")
+    return servers

@@ -1,0 +1,615 @@
+"""The outbound queue: accept mail for anywhere, deliver it, retry it, bounce it.
+
+- ``enqueue_outbound`` stores the raw message once with its envelope; local recipients are
+  delivered at once through :mod:`mailcore.services.delivery` (they never touch the network),
+  remote ones get a queue row each, and a delivery task is published after commit.
+- ``deliver_outbound`` is one worker pass over one message: it takes the message's lock with a
+  conditional update (so two workers never deliver the same recipients), groups the due
+  recipients by destination (one SMTP transaction each), hands each group to the transport and
+  records every result in the database before the next group.
+- Retries follow a backoff schedule (RFC 5321 §4.5.4.1: retry at least 30 minutes apart after
+  the first tries, give up after 4-5 days); 4xx and network failures defer, 5xx bounce.
+- Bounces are RFC 3464 DSNs from the null sender ``<>`` to the envelope sender, queued (or
+  delivered locally) in the same transaction that records the failure, so no bounce is lost.
+  A message from ``<>`` is never bounced (RFC 5321 §4.5.5). A "delayed" DSN goes out once a
+  recipient has waited ``CORREIO_OUTBOUND_DELAY_WARNING``.
+- A periodic sweep re-dispatches due entries from the database, so losing the broker or every
+  worker loses nothing (ARCHITECTURE.md, "No loss").
+"""
+
+import logging
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mailcore import blobstore
+from mailcore.exceptions import (
+    InvalidAddress,
+    MailboxInactive,
+    MailError,
+    MessageTooLarge,
+    QuotaExceeded,
+    UnknownRecipient,
+)
+from mailcore.mime.dsn import DsnRecipient, build_dsn, status_from_reply
+from mailcore.mime.fields import first_header
+from mailcore.mime.headers import decode_header_value, split_header_block
+from mailcore.mime.wire import clean_message, downgrade_to_7bit, has_eight_bit, header_has_eight_bit
+from mailcore.models import DeliveryAttempt, Mailbox, OutboundMessage, OutboundRecipient
+from mailcore.models.outbound import PENDING_STATES, RecipientState
+from mailcore.services import dkim
+from mailcore.services.accounts import is_local_domain, normalize_address
+from mailcore.services.delivery import Delivered, deliver_message
+from mailcore.transports import Outgoing, RecipientResult, get_transport
+
+logger = logging.getLogger("correio.outbound")
+
+LOCAL_ROUTE = "\0local"
+MAX_RECIPIENTS = 1000
+# RFC 5321 §4.5.3.1: local part 64 octets, a path 256 (so an address 254).
+MAX_LOCAL_PART = 64
+MAX_ADDRESS = 254
+# No controls, spaces, angle brackets or characters that end a command or a header.
+_BAD_ADDRESS_CHARS = re.compile(r"[\x00-\x20\x7f<>()\[\],;:\\\"]")
+
+
+@dataclass
+class EnqueueResult:
+    outbound_id: int | None
+    delivered: list[Delivered] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    claimed: bool
+    delivered: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    expired: int = 0
+    more: bool = False  # due recipients were left for another pass (attempt deadline)
+
+
+class _LockLost(Exception):
+    pass
+
+
+# --- Addresses ----------------------------------------------------------------------------------
+
+
+def check_address(address: str, *, allow_null: bool = False) -> str:
+    """A normalized envelope address, or ``InvalidAddress``. Refuses anything that could end a
+    command or inject a header line (CR, LF, controls, spaces, brackets), overlong parts, and
+    addresses without a local part and a domain. ``allow_null`` accepts ``""``/``<>``."""
+    if not isinstance(address, str):
+        raise InvalidAddress("an address must be text")
+    if "\r" in address or "\n" in address:
+        raise InvalidAddress("line breaks in an address")
+    value = normalize_address(address)
+    if not value:
+        if allow_null:
+            return ""
+        raise InvalidAddress("empty address")
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or len(local.encode()) > MAX_LOCAL_PART
+        or len(value.encode()) > MAX_ADDRESS
+        or _BAD_ADDRESS_CHARS.search(value)
+        or "." not in domain
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or ".." in domain
+    ):
+        raise InvalidAddress(f"{address!r} is not a valid address")
+    return value
+
+
+def address_domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _summary(raw: bytes) -> tuple[str, str]:
+    headers, _ = split_header_block(raw)
+    subject = first_header(headers, "subject")
+    message_id = first_header(headers, "message-id")
+    return (
+        decode_header_value(subject)[:500] if subject is not None else "",
+        decode_header_value(message_id)[:998] if message_id is not None else "",
+    )
+
+
+# --- Enqueue ----------------------------------------------------------------------------------
+
+
+def enqueue_outbound(
+    raw: bytes,
+    mail_from: str,
+    recipients: Iterable[str],
+    *,
+    mailbox: Mailbox | None = None,
+    hold_until: datetime | None = None,
+    enforce_quota: bool = True,
+) -> EnqueueResult:
+    """Accept a message for any recipients: deliver local ones now, queue remote ones.
+
+    ``mail_from`` is the envelope sender (``""`` for ``<>``); ``hold_until`` keeps every
+    recipient (local ones too) waiting until then ("send later", "undo send"). Raises
+    ``InvalidAddress`` for a malformed address, ``MessageTooLarge``, and for local recipients
+    what :func:`mailcore.services.delivery.deliver_message` raises (unknown user, quota); then
+    nothing is stored or queued."""
+    sender = check_address(mail_from, allow_null=True)
+    rcpts = list(dict.fromkeys(check_address(r) for r in recipients))
+    if not rcpts:
+        raise InvalidAddress("no recipients")
+    if len(rcpts) > MAX_RECIPIENTS:
+        raise InvalidAddress("too many recipients")
+    if len(raw) > settings.CORREIO_MAX_MESSAGE_SIZE:
+        raise MessageTooLarge()
+    now = timezone.now()
+    held = hold_until is not None and hold_until > now
+    result = EnqueueResult(outbound_id=None)
+    with transaction.atomic():
+        local_domains: dict[str, bool] = {}
+        local, remote = [], []
+        for address in rcpts:
+            domain = address_domain(address)
+            if domain not in local_domains:
+                local_domains[domain] = is_local_domain(domain)
+            (local if local_domains[domain] and not held else remote).append(address)
+        if local:
+            delivery = deliver_message(raw, local, enforce_quota=enforce_quota)
+            result.delivered = delivery.delivered
+            remote.extend(a for a in delivery.remote if a not in remote)
+        if remote:
+            entry = _create_entry(raw, sender, remote, mailbox, now, hold_until if held else None)
+            result.outbound_id = entry.pk
+            result.queued = remote
+            if not held and settings.CORREIO_OUTBOUND_DISPATCH:
+                transaction.on_commit(lambda: dispatch(entry.pk))
+    return result
+
+
+def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:
+    """Mail received by the MX for local addresses some of which forward outside (aliases):
+    local copies and the queue entry in one transaction. The original envelope sender is kept
+    so bounces reach it (no SRS); one this queue cannot use is replaced by ``<>``."""
+    try:
+        sender = check_address(mail_from, allow_null=True)
+    except InvalidAddress:
+        sender = ""
+    return enqueue_outbound(raw, sender, recipients)
+
+
+def _create_entry(raw, sender, recipients, mailbox, now, hold_until) -> OutboundMessage:
+    sha = blobstore.store_blob(raw)
+    subject, message_id = _summary(raw)
+    entry = OutboundMessage.objects.create(
+        blob_id=sha,
+        mail_from=sender,
+        mailbox=mailbox,
+        size=len(raw),
+        subject=subject,
+        message_id=message_id,
+        created=now,
+        expires=now + timedelta(seconds=settings.CORREIO_OUTBOUND_LIFETIME),
+        hold_until=hold_until,
+    )
+    first = hold_until or now
+    OutboundRecipient.objects.bulk_create(
+        [
+            OutboundRecipient(
+                message=entry, address=a, domain=address_domain(a), next_attempt=first
+            )
+            for a in recipients
+        ]
+    )
+    return entry
+
+
+def dispatch(message_id: int) -> None:
+    """Publish a delivery task. A broker failure is only logged: the row is the truth and the
+    sweep dispatches it later."""
+    from mailcore import tasks
+
+    try:
+        tasks.deliver_outbound.apply_async((message_id,), retry=True,
+                                           retry_policy={"max_retries": 2})
+    except Exception:
+        logger.warning("could not publish delivery of outbound %s; the sweep will", message_id,
+                       exc_info=True)
+
+
+# --- One worker pass ------------------------------------------------------------------------
+
+
+def _claim(message_id: int, token: str, now: datetime) -> bool:
+    """Take the message's lock: free, expired, or already ours (the same Celery task delivered
+    again after its worker died)."""
+    lease = timedelta(seconds=settings.CORREIO_OUTBOUND_LOCK_SECONDS)
+    return bool(
+        OutboundMessage.objects.filter(pk=message_id, finished=False)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now) | Q(lock_token=token))
+        .update(lock_token=token, locked_until=now + lease)
+    )
+
+
+def _renew(message_id: int, token: str) -> bool:
+    lease = timedelta(seconds=settings.CORREIO_OUTBOUND_LOCK_SECONDS)
+    return bool(
+        OutboundMessage.objects.filter(pk=message_id, lock_token=token).update(
+            locked_until=timezone.now() + lease
+        )
+    )
+
+
+def _finish_and_release(message_id: int, token: str, finished: bool | None = None) -> bool:
+    """Release the lock, marking the message finished when no recipient waits any more
+    (``finished``, when the caller knows). False when the lock was not ours any more. Call
+    inside a transaction."""
+    if finished is None:
+        finished = not OutboundRecipient.objects.filter(
+            message_id=message_id, state__in=PENDING_STATES
+        ).exists()
+    return bool(
+        OutboundMessage.objects.filter(pk=message_id, lock_token=token).update(
+            lock_token="", locked_until=None, finished=finished
+        )
+    )
+
+
+def deliver_outbound(message_id: int, token: str | None = None) -> RunReport:
+    """Try every due recipient of one queued message once, recording each result.
+
+    ``token`` identifies the caller's claim (the Celery task id); a message locked by another
+    token is left alone (``claimed`` is False). Safe to run any number of times: delivered,
+    bounced and expired recipients are never tried again."""
+    token = token or uuid.uuid4().hex
+    now = timezone.now()
+    if not _claim(message_id, token, now):
+        return RunReport(claimed=False)
+    report = RunReport(claimed=True)
+    released = False
+    try:
+        message = OutboundMessage.objects.select_related("blob").get(pk=message_id)
+        if message.hold_until and message.hold_until > now:
+            return report
+        everyone = list(message.recipients.all())
+        due = [r for r in everyone if r.state in PENDING_STATES and r.next_attempt <= now]
+        if not due:
+            return report
+        raw = bytes(message.blob.data)
+        transport = get_transport()
+        groups: dict[str, list[OutboundRecipient]] = defaultdict(list)
+        local_domains: dict[str, bool] = {}
+        for recipient in due:
+            if recipient.domain not in local_domains:
+                local_domains[recipient.domain] = is_local_domain(recipient.domain)
+            key = LOCAL_ROUTE if local_domains[recipient.domain] else transport.route(
+                recipient.domain
+            )
+            groups[key].append(recipient)
+        budget = settings.CORREIO_RELAY_ATTEMPT_DEADLINE
+        started = time.monotonic()
+        prepared = _Prepared(message, raw)
+        items = list(groups.items())
+        for index, (key, recipients) in enumerate(items):
+            if time.monotonic() - started >= budget:
+                report.more = True
+                break
+            # The claim set the lease for the first group; later ones renew it.
+            if index and not _renew(message_id, token):
+                break
+            last = index == len(items) - 1
+            try:
+                if key == LOCAL_ROUTE:
+                    with transaction.atomic():
+                        results = _deliver_local(raw, recipients)
+                        _record(message, raw, token, recipients, results, report,
+                                last=last, everyone=everyone)
+                else:
+                    outgoing = prepared.outgoing([r.address for r in recipients])
+                    results = transport.deliver(outgoing, time.monotonic() + budget)
+                    _record(message, raw, token, recipients, results, report, last=last,
+                                everyone=everyone)
+                released = last
+            except _LockLost:
+                logger.warning("lost the lock of outbound %s; stopping", message_id)
+                released = True
+                break
+    except OutboundMessage.DoesNotExist:
+        released = True
+        return RunReport(claimed=False)  # deleted meanwhile (admin)
+    finally:
+        if not released:
+            with transaction.atomic():
+                _finish_and_release(message_id, token)
+    return report
+
+
+class _Prepared:
+    """The message as it goes out, made once per pass: clean lines, DKIM-signed, and its
+    7-bit form only if some server needs it."""
+
+    def __init__(self, message: OutboundMessage, raw: bytes):
+        self.message = message
+        self.clean = clean_message(raw)
+        self.eight_bit = has_eight_bit(self.clean)
+        self.utf8_headers = self.eight_bit and header_has_eight_bit(self.clean)
+        self.signer = dkim.signer_for(self.clean, message.mail_from)
+        self._rendered: dict[bool, bytes] = {}
+
+    def render(self, seven_bit: bool) -> bytes:
+        if seven_bit not in self._rendered:
+            body = clean_message(downgrade_to_7bit(self.clean)) if seven_bit else self.clean
+            self._rendered[seven_bit] = dkim.sign(body, self.signer) if self.signer else body
+        return self._rendered[seven_bit]
+
+    def outgoing(self, recipients: list[str]) -> Outgoing:
+        addresses = [self.message.mail_from, *recipients]
+        return Outgoing(
+            mail_from=self.message.mail_from,
+            recipients=recipients,
+            render=self.render,
+            size=len(self.clean),
+            eight_bit=self.eight_bit,
+            needs_smtputf8=self.utf8_headers or any(not a.isascii() for a in addresses),
+        )
+
+
+def _deliver_local(raw: bytes, recipients: Sequence[OutboundRecipient]) -> list[RecipientResult]:
+    """Local recipients of a held message, or of an alias: the store, no network."""
+    results = []
+    for recipient in recipients:
+        address = recipient.address
+        try:
+            with transaction.atomic():
+                deliver_message(raw, [address])
+            results.append(RecipientResult(address, "delivered", 250, "250 2.0.0 delivered",
+                                           "local"))
+        except QuotaExceeded:
+            results.append(RecipientResult(address, "deferred", 452, "452 4.2.2 mailbox full",
+                                           "local"))
+        except (UnknownRecipient, MailboxInactive) as exc:
+            results.append(RecipientResult(address, "bounced", 550, f"550 5.1.1 {exc}", "local"))
+        except MailError as exc:
+            results.append(RecipientResult(address, "bounced", 550, f"550 5.1.0 {exc}", "local"))
+    return results
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next try after ``attempts`` failed tries."""
+    schedule = settings.CORREIO_OUTBOUND_RETRY_SCHEDULE
+    return schedule[min(max(attempts, 1), len(schedule)) - 1]
+
+
+def _record(
+    message: OutboundMessage,
+    raw: bytes,
+    token: str,
+    recipients: Sequence[OutboundRecipient],
+    results: Sequence[RecipientResult],
+    report: RunReport,
+    *,
+    last: bool = False,
+    everyone: Sequence[OutboundRecipient] = (),
+) -> None:
+    """Store a group's results, and queue the DSNs they call for, in one transaction; after
+    the ``last`` group, release the message in the same transaction. Raises ``_LockLost``
+    (rolling everything back) when another worker owns the message now."""
+    by_address = {r.address: r for r in recipients}
+    now = timezone.now()
+    delay_warning = settings.CORREIO_OUTBOUND_DELAY_WARNING
+    failed: list[DsnRecipient] = []
+    delayed: list[DsnRecipient] = []
+    with transaction.atomic():
+        if not last and not _renew(message.pk, token):
+            raise _LockLost()
+        for result in results:
+            recipient = by_address.get(result.address)
+            if recipient is None:
+                continue
+            changes = {
+                "attempts": recipient.attempts + 1,
+                "last_attempt": now,
+                "last_reply": result.reply[:2000],
+                "last_host": result.host[:300],
+            }
+            outcome = result.outcome
+            if outcome == "delivered":
+                state = RecipientState.DELIVERED
+            elif outcome == "bounced":
+                state = RecipientState.BOUNCED
+                failed.append(_dsn_entry(result, "failed", "5.0.0", now))
+            elif now >= message.expires:
+                state = RecipientState.EXPIRED
+                entry = _dsn_entry(result, "failed", "4.4.7", now)
+                # RFC 3463 §3.5: 4.4.7, delivery time expired; keep the last reply as diagnosis.
+                entry.status = "4.4.7"
+                failed.append(entry)
+            else:
+                state = RecipientState.DEFERRED
+                changes["next_attempt"] = min(
+                    now + timedelta(seconds=retry_delay(recipient.attempts + 1)), message.expires
+                )
+                if (
+                    delay_warning
+                    and not recipient.delay_notified
+                    and now - message.created >= timedelta(seconds=delay_warning)
+                ):
+                    changes["delay_notified"] = True
+                    entry = _dsn_entry(result, "delayed", "4.0.0", now)
+                    entry.will_retry_until = message.expires
+                    delayed.append(entry)
+            changes["state"] = state
+            updated = OutboundRecipient.objects.filter(
+                pk=recipient.pk, state__in=PENDING_STATES
+            ).update(**changes)
+            if not updated:
+                continue  # settled meanwhile (the admin's "bounce now")
+            recipient.state = state
+            DeliveryAttempt.objects.create(
+                recipient=recipient,
+                at=now,
+                host=result.host[:300],
+                code=result.code,
+                reply=result.reply[:2000],
+                outcome=state,
+            )
+            setattr(report, str(state), getattr(report, str(state)) + 1)
+        if failed:
+            send_dsn(message, raw, failed)
+        if delayed:
+            send_dsn(message, raw, delayed)
+        finished = not any(r.state in PENDING_STATES for r in everyone) if everyone else None
+        if last and not _finish_and_release(message.pk, token, finished):
+            raise _LockLost()
+
+
+def _dsn_entry(result: RecipientResult, action: str, default: str, now) -> DsnRecipient:
+    return DsnRecipient(
+        address=result.address,
+        action=action,
+        status=status_from_reply(result.code, result.reply, default),
+        remote_mta=result.host.split("[")[0] if result.host and result.host != "local" else "",
+        diagnostic=result.reply,
+        last_attempt=now,
+    )
+
+
+def send_dsn(message: OutboundMessage, raw: bytes, recipients: list[DsnRecipient]) -> None:
+    """Queue a DSN about ``recipients`` to the message's envelope sender, from ``<>``. Never
+    for a message whose sender is ``<>`` (RFC 5321 §4.5.5): that would loop."""
+    if not message.mail_from:
+        logger.info("not bouncing outbound %s: its sender is <>", message.pk)
+        return
+    dsn = build_dsn(
+        reporting_mta=settings.CORREIO_HOSTNAME,
+        sender=message.mail_from,
+        original=raw,
+        arrival=message.created,
+        recipients=recipients,
+        now=timezone.now(),
+    )
+    try:
+        enqueue_outbound(dsn, "", [message.mail_from], enforce_quota=False)
+    except MailError as exc:
+        # The sender's local mailbox is gone: there is nobody to tell.
+        logger.warning("DSN for outbound %s to %s dropped: %s", message.pk, message.mail_from,
+                       exc)
+
+
+# --- Sweep, cleanup, admin actions ------------------------------------------------------------
+
+
+def due_message_ids(limit: int = 1000) -> list[int]:
+    """Messages with recipients due now, not held and not locked by a live worker.
+
+    A recipient never tried yet is left to the task published when it was queued, until it has
+    waited a sweep interval (so the sweep does not duplicate every fresh task)."""
+    now = timezone.now()
+    grace = timedelta(
+        seconds=settings.CORREIO_OUTBOUND_SWEEP_SECONDS if settings.CORREIO_OUTBOUND_DISPATCH
+        else 0
+    )
+    return list(
+        OutboundRecipient.objects.filter(state__in=PENDING_STATES)
+        .filter(Q(attempts__gt=0, next_attempt__lte=now) | Q(next_attempt__lte=now - grace))
+        .filter(Q(message__hold_until__isnull=True) | Q(message__hold_until__lte=now))
+        .filter(Q(message__locked_until__isnull=True) | Q(message__locked_until__lt=now))
+        .order_by("message_id")
+        .values_list("message_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def sweep_outbound(limit: int = 1000) -> int:
+    """Dispatch a delivery task for every due message (Celery beat runs this)."""
+    ids = due_message_ids(limit)
+    for message_id in ids:
+        dispatch(message_id)
+    return len(ids)
+
+
+def cleanup_outbound() -> int:
+    """Forget finished queue entries older than ``CORREIO_OUTBOUND_KEEP_DAYS``, and their
+    stored bytes when nothing else holds them."""
+    cutoff = timezone.now() - timedelta(days=settings.CORREIO_OUTBOUND_KEEP_DAYS)
+    old = OutboundMessage.objects.filter(finished=True, created__lt=cutoff)
+    return delete_outbound(list(old.values_list("pk", flat=True)))
+
+
+@transaction.atomic
+def delete_outbound(message_ids: Sequence[int]) -> int:
+    """Delete queue entries (whatever their state) and their now unreferenced bytes."""
+    shas = list(OutboundMessage.objects.filter(pk__in=message_ids).values_list("blob_id",
+                                                                               flat=True))
+    deleted, _ = OutboundMessage.objects.filter(pk__in=message_ids).delete()
+    blobstore.delete_unreferenced(shas)
+    return len(shas) if deleted else 0
+
+
+def retry_now(message_ids: Sequence[int]) -> int:
+    """Make every waiting recipient of these messages due now, release any hold, dispatch."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = OutboundRecipient.objects.filter(
+            message_id__in=message_ids, state__in=PENDING_STATES
+        ).update(next_attempt=now)
+        OutboundMessage.objects.filter(pk__in=message_ids).update(hold_until=None)
+        if settings.CORREIO_OUTBOUND_DISPATCH:
+            for message_id in message_ids:
+                transaction.on_commit(lambda m=message_id: dispatch(m))
+    return count
+
+
+def bounce_now(message_ids: Sequence[int], reason: str = "bounced by the administrator") -> int:
+    """Give up on every waiting recipient of these messages now, with a DSN to each sender."""
+    now = timezone.now()
+    count = 0
+    for message in OutboundMessage.objects.filter(pk__in=message_ids):
+        with transaction.atomic():
+            waiting = list(message.recipients.select_for_update().filter(
+                state__in=PENDING_STATES))
+            if not waiting:
+                continue
+            entries = []
+            for recipient in waiting:
+                reply = f"5.0.0 {reason}"
+                OutboundRecipient.objects.filter(pk=recipient.pk).update(
+                    state=RecipientState.BOUNCED, last_reply=reply, last_attempt=now
+                )
+                DeliveryAttempt.objects.create(recipient=recipient, at=now, host="admin",
+                                               reply=reply, outcome=RecipientState.BOUNCED)
+                entries.append(DsnRecipient(recipient.address, "failed", "5.0.0",
+                                            diagnostic=recipient.last_reply or reply,
+                                            last_attempt=recipient.last_attempt))
+            send_dsn(message, blobstore.load_blob(message.blob_id), entries)
+            OutboundMessage.objects.filter(pk=message.pk).update(finished=True)
+            count += len(waiting)
+    return count
+
+
+def cancel_held(message_id: int, mailbox: Mailbox) -> bool:
+    """"Undo send": drop a message of this mailbox that is still held. False when it is gone
+    or already on its way."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = OutboundMessage.objects.filter(
+            pk=message_id, mailbox=mailbox, hold_until__gt=now, locked_until__isnull=True
+        )
+        if not held.exists():
+            return False
+        delete_outbound([message_id])
+    return True

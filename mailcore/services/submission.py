@@ -1,0 +1,92 @@
+"""Message submission (RFC 6409) for authenticated users: who may send as what, and handing the
+message to the outbound queue.
+
+The envelope sender and every From header address must be one of the user's own addresses (the
+mailbox, or an alias delivering only to it: :func:`accounts.owned_addresses`), else
+``SenderNotOwned`` (553 5.7.1 on the wire). Recipients may be anywhere; those of local domains
+must exist. A missing Date or Message-ID is added (RFC 6409 §8.2, §8.3)."""
+
+import email.utils
+import secrets
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from mailcore.exceptions import SenderNotOwned
+from mailcore.mime.fields import first_header
+from mailcore.mime.headers import parse_address_list, split_header_block
+from mailcore.models import Mailbox
+from mailcore.services import accounts
+from mailcore.services.outbound import (
+    EnqueueResult,
+    address_domain,
+    check_address,
+    enqueue_outbound,
+)
+
+
+def owned_addresses(mailbox: Mailbox) -> frozenset[str]:
+    """What the user may send as; a listener keeps it for the session after AUTH."""
+    return frozenset(a.lower() for a in accounts.owned_addresses(mailbox))
+
+
+def check_sender(mailbox: Mailbox, address: str, owned: frozenset[str] | None = None) -> str:
+    """The envelope sender of a submission: one of the user's addresses (never ``<>``, which
+    is for bounces). ``owned`` saves looking the addresses up again."""
+    value = check_address(address, allow_null=True)
+    if value not in (owned if owned is not None else owned_addresses(mailbox)):
+        raise SenderNotOwned(f"{value} is not an address of {mailbox.address}")
+    return value
+
+
+def check_submission_recipient(address: str) -> str:
+    """A recipient of a submission: any well-formed address; one of a local domain must exist
+    (raises what :func:`accounts.resolve_recipient` raises)."""
+    value = check_address(address)
+    if accounts.is_local_domain(address_domain(value)):
+        accounts.resolve_recipient(value)
+    return value
+
+
+def check_from_header(
+    mailbox: Mailbox, raw: bytes, owned: frozenset[str] | None = None
+) -> None:
+    """Every From address of the message must be the user's (RFC 5322 §3.6.2)."""
+    headers, _ = split_header_block(raw)
+    value = first_header(headers, "from")
+    addresses = [addr.lower() for _, addr in parse_address_list(value)] if value else []
+    if not addresses:
+        raise SenderNotOwned("the message has no From address")
+    if owned is None:
+        owned = owned_addresses(mailbox)
+    for address in addresses:
+        if address not in owned:
+            raise SenderNotOwned(f"From {address} is not an address of {mailbox.address}")
+
+
+def complete_headers(raw: bytes) -> bytes:
+    """Add Date and Message-ID when the client left them out (RFC 6409 §8.2, §8.3)."""
+    headers, _ = split_header_block(raw)
+    names = {name.lower() for name, _ in headers}
+    added = b""
+    if "date" not in names:
+        added += f"Date: {email.utils.formatdate(localtime=False)}\r\n".encode()
+    if "message-id" not in names:
+        added += f"Message-ID: <{secrets.token_hex(16)}@{settings.CORREIO_HOSTNAME}>\r\n".encode()
+    return added + raw
+
+
+def submit_message(
+    mailbox: Mailbox,
+    mail_from: str,
+    recipients: Iterable[str],
+    raw: bytes,
+    owned: frozenset[str] | None = None,
+) -> EnqueueResult:
+    """Check and queue a submitted message (local recipients delivered at once). Raises
+    ``SenderNotOwned``, ``InvalidAddress`` and what :func:`enqueue_outbound` raises."""
+    if owned is None:
+        owned = owned_addresses(mailbox)
+    sender = check_sender(mailbox, mail_from, owned)
+    check_from_header(mailbox, raw, owned)
+    return enqueue_outbound(complete_headers(raw), sender, recipients, mailbox=mailbox)

@@ -1,0 +1,77 @@
+"""The queue's admin: lists with filters, per-recipient history, and the retry / bounce / delete
+actions, which go through the queue service; DKIM keys made and shown in the admin."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from mailcore.models import Blob, DkimKey, Message, OutboundMessage, OutboundRecipient
+from mailcore.services import outbound
+from tests.factories import make_message
+from tests.outbound.sink import Behaviour
+
+SENDER = "demo@example.test"
+
+
+@pytest.fixture
+def admin_client(client, db):
+    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_the_queue_lists_filter_by_state_and_show_each_recipients_history(
+    admin_client, mailbox, remote_mx
+):
+    remote_mx("remote.test", behaviour=Behaviour(data_replies=["451 4.3.0 greylisted"]))
+    deferred = outbound.enqueue_outbound(make_message(subject="Waiting one"), SENDER,
+                                         ["x@remote.test"]).outbound_id
+    outbound.deliver_outbound(deferred)
+    outbound.enqueue_outbound(make_message(subject="Fresh one"), SENDER, ["y@remote.test"])
+    page = admin_client.get("/admin/mailcore/outboundmessage/").content.decode()
+    assert "Waiting one" in page and "Fresh one" in page and "1 deferred" in page
+    page = admin_client.get("/admin/mailcore/outboundmessage/?state=deferred").content.decode()
+    assert "Waiting one" in page and "Fresh one" not in page
+    page = admin_client.get(f"/admin/mailcore/outboundmessage/{deferred}/change/").content.decode()
+    assert "451 4.3.0 greylisted" in page and "x@remote.test" in page
+    recipient = OutboundRecipient.objects.get(message_id=deferred)
+    page = admin_client.get(f"/admin/mailcore/outboundrecipient/{recipient.pk}/change/")
+    assert "greylisted" in page.content.decode()
+    listing = admin_client.get("/admin/mailcore/outboundrecipient/?state__exact=deferred")
+    assert "x@remote.test" in listing.content.decode()
+    assert admin_client.get("/admin/mailcore/outboundmessage/add/").status_code == 403
+
+
+def test_retry_bounce_and_delete_actions(admin_client, mailbox, remote_mx):
+    far = remote_mx("remote.test", behaviour=Behaviour(data_replies=["451 4.3.0 later"]))
+    first = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test"]).outbound_id
+    outbound.deliver_outbound(first)
+    url = "/admin/mailcore/outboundmessage/"
+    admin_client.post(url, {"action": "retry_now", "_selected_action": [first]})
+    outbound.deliver_outbound(first)
+    assert OutboundRecipient.objects.get(message_id=first).state == "delivered"
+    assert len(far.received) == 1
+
+    second = outbound.enqueue_outbound(make_message(), SENDER, ["b@remote.test"]).outbound_id
+    admin_client.post(url, {"action": "bounce_now", "_selected_action": [second]})
+    assert OutboundRecipient.objects.get(message_id=second).state == "bounced"
+    assert Message.objects.filter(mailbox=mailbox, subject__startswith="Undelivered").exists()
+
+    sha = OutboundMessage.objects.get(pk=second).blob_id
+    admin_client.post(url, {"action": "delete_from_queue", "_selected_action": [second]})
+    assert not OutboundMessage.objects.filter(pk=second).exists()
+    assert not Blob.objects.filter(pk=sha).exists()
+
+
+def test_the_admin_generates_a_dkim_key_and_shows_the_txt_record(admin_client, domain):
+    response = admin_client.post(
+        "/admin/mailcore/domain/",
+        {"action": "generate_dkim_key", "_selected_action": [domain.pk]},
+        follow=True,
+    )
+    key = DkimKey.objects.get(domain=domain)
+    page = response.content.decode()
+    assert "correio._domainkey.example.test" in page
+    assert key.txt_record in page and key.txt_record.startswith("v=DKIM1; k=rsa; p=MII")
+    page = admin_client.get(f"/admin/mailcore/dkimkey/{key.pk}/change/").content.decode()
+    assert key.public_key in page and "PRIVATE KEY" not in page
+    assert admin_client.get("/admin/mailcore/dkimkey/add/").status_code == 200

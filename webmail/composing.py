@@ -1,0 +1,332 @@
+"""Writing mail in the webmail: compositions started blank, as a reply, reply-all or forward of a
+message, or reopened from a draft; and turning a composition into a
+:class:`mailcore.mime.compose.Draft` for the MIME builder.
+
+A composition keeps the fields exactly as typed. Strict conversion (for Send) reports every bad
+field; lenient conversion (for the copy saved in Drafts) keeps what it can, so autosave never
+refuses to keep someone's text. Replies follow RFC 5322 §3.6.3 (who) and §3.6.4 (In-Reply-To,
+References); the signature goes under the RFC 3676 §4.3 separator "-- "."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from mailcore.blobstore import load_blob
+from mailcore.mime.compose import (
+    Attachment,
+    ComposeError,
+    Draft,
+    forward_subject,
+    forward_text,
+    parse_recipients,
+    quote_text,
+    reply_recipients,
+    reply_references,
+    reply_subject,
+)
+from mailcore.mime.headers import envelope_to_pairs, parse_address_list
+from mailcore.mime.parse import html_to_text, parse_message, part_text
+from mailcore.models import Mailbox, Message
+from mailcore.services.accounts import owned_addresses
+from webmail import reading
+from webmail.models import ComposeState, Composition, Upload, WebmailSettings
+
+RECIPIENT_FIELDS = ("to", "cc", "bcc")
+# Words that say something is attached, in the languages our users write (English, Portuguese,
+# Spanish, French, German).
+_MENTIONS_ATTACHMENT = re.compile(
+    r"\b(attach(ed|ing|ment|ments)?|enclosed|anexo|anexa(do|da|dos|das)?|adjunt[oa]s?|"
+    r"pi[eè]ce[s]? jointe[s]?|joint|anhang|angeh[äa]ngt)\b",
+    re.IGNORECASE,
+)
+MAX_QUOTED = 200_000
+MAX_FORWARDED_ATTACHMENTS = 20
+
+
+def new_message_id() -> str:
+    return f"<{secrets.token_hex(12)}@{settings.CORREIO_HOSTNAME}>"
+
+
+def identities(mailbox: Mailbox) -> list[str]:
+    """The addresses the user may send as, the mailbox's own first."""
+    own = owned_addresses(mailbox)
+    return [mailbox.address, *sorted(a for a in own if a != mailbox.address)]
+
+
+def default_identity(mailbox: Mailbox, prefs: WebmailSettings) -> str:
+    if prefs.default_identity and prefs.default_identity in identities(mailbox):
+        return prefs.default_identity
+    return mailbox.address
+
+
+def format_pairs(pairs: list[tuple[str, str]]) -> str:
+    """Addresses as a person would type them: ``Ann Lee <ann@x.org>, bob@y.org``."""
+    out = []
+    for name, addr in pairs:
+        if not name:
+            out.append(addr)
+        elif re.search(r'[,;<>"@()\[\]:\\]', name):
+            escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'"{escaped}" <{addr}>')
+        else:
+            out.append(f"{name} <{addr}>")
+    return ", ".join(out)
+
+
+def with_signature(text: str, signature: str) -> str:
+    signature = signature.strip("\n")
+    if not signature:
+        return text
+    return f"\n\n-- \n{signature}\n{text}"
+
+
+def _original_text(message: Message, raw: bytes) -> str:
+    html_part, plain = reading.body_parts(message.structure)
+    if plain is not None:
+        return part_text(raw, plain)[:MAX_QUOTED]
+    if html_part is not None:
+        text = html_to_text(part_text(raw, html_part))
+        return re.sub(r"[ \t]+", " ", re.sub(r"\n\s*\n+", "\n\n", text)).strip()[:MAX_QUOTED]
+    return ""
+
+
+def _pairs(message: Message, index: int) -> list[tuple[str, str]]:
+    return envelope_to_pairs(message.envelope[index]) if message.envelope else []
+
+
+def start(mailbox: Mailbox, prefs: WebmailSettings, **fields) -> Composition:
+    """A new blank composition (``to``/``subject`` may be given, as by a mailto: link)."""
+    _forget_abandoned(mailbox)
+    return Composition.objects.create(
+        mailbox=mailbox,
+        from_addr=default_identity(mailbox, prefs),
+        body=with_signature("", prefs.signature),
+        message_id=new_message_id(),
+        **fields,
+    )
+
+
+def start_reply(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *,
+                reply_all: bool) -> Composition:
+    raw = load_blob(original.blob_id)
+    to, cc = reply_recipients(
+        from_=_pairs(original, 2), reply_to=_pairs(original, 4), to=_pairs(original, 5),
+        cc=_pairs(original, 6), own_addresses=owned_addresses(mailbox), reply_all=reply_all,
+    )
+    author = original.from_name or original.from_addr or "someone"
+    quoted = quote_text(_original_text(original, raw), author, original.date)
+    own = identities(mailbox)
+    # Answer from the address the message was sent to, when that is one of ours.
+    received_as = next(
+        (addr.lower() for _, addr in [*_pairs(original, 5), *_pairs(original, 6)]
+         if addr.lower() in own), None,
+    )
+    _forget_abandoned(mailbox)
+    return Composition.objects.create(
+        mailbox=mailbox,
+        from_addr=received_as or default_identity(mailbox, prefs),
+        to=format_pairs(to),
+        cc=format_pairs(cc),
+        subject=reply_subject(original.subject),
+        body=with_signature(quoted, prefs.signature),
+        in_reply_to=original.message_id,
+        references=" ".join(reply_references(original.message_id, original.references.split())),
+        replied=original,
+        replied_was_answered=original.answered,
+        message_id=new_message_id(),
+    )
+
+
+def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *,
+                  as_attachment: bool) -> Composition:
+    raw = load_blob(original.blob_id)
+    _forget_abandoned(mailbox)
+    composition = Composition(
+        mailbox=mailbox,
+        from_addr=default_identity(mailbox, prefs),
+        subject=forward_subject(original.subject),
+        message_id=new_message_id(),
+        # A forward stays in the conversation for the sender (RFC 5322 §3.6.4 allows it).
+        references=" ".join(reply_references(original.message_id, original.references.split())),
+    )
+    if as_attachment:
+        composition.forwarded = original
+        composition.body = with_signature("", prefs.signature)
+        composition.save()
+        return composition
+    sender = format_pairs(_pairs(original, 2)) or original.from_addr
+    text = forward_text(
+        _original_text(original, raw), from_=sender, date=original.date,
+        subject=original.subject, to=format_pairs(_pairs(original, 5)),
+    )
+    composition.body = with_signature(text, prefs.signature)
+    composition.save()
+    # The original's attachments go along with an inline forward.
+    for info in reading.attachments(original.structure)[:MAX_FORWARDED_ATTACHMENTS]:
+        part = reading.get_part(original.structure, info.section)
+        if part is None:
+            continue
+        data = reading.part_bytes(raw, part)
+        Upload.objects.create(composition=composition, filename=info.filename,
+                              content_type=info.content_type, size=len(data), data=data)
+    return composition
+
+
+def start_from_draft(mailbox: Mailbox, draft: Message) -> Composition:
+    """Reopen a message of Drafts: the composition that saved it if it is still there (with the
+    text exactly as typed), else one read back from the message (saved by an IMAP client)."""
+    if draft.message_id:
+        existing = Composition.objects.filter(
+            mailbox=mailbox, message_id=draft.message_id, state=ComposeState.EDITING
+        ).order_by("-pk").first()
+        if existing is not None:
+            if existing.draft_uid != draft.uid:
+                existing.draft_uid = draft.uid
+                existing.save(update_fields=["draft_uid", "updated"])
+            return existing
+    raw = load_blob(draft.blob_id)
+    parsed = parse_message(raw)
+    _, plain = reading.body_parts(draft.structure)
+    own = identities(mailbox)
+    from_addr = next((a.lower() for _, a in parsed.from_ if a.lower() in own), mailbox.address)
+    composition = Composition.objects.create(
+        mailbox=mailbox,
+        from_addr=from_addr,
+        to=format_pairs(parsed.to),
+        cc=format_pairs(parsed.cc),
+        bcc=format_pairs(parsed.bcc),
+        subject=parsed.subject,
+        body=part_text(raw, plain).replace("\r\n", "\n") if plain is not None else "",
+        in_reply_to=parsed.in_reply_to,
+        references=" ".join(parsed.references),
+        message_id=draft.message_id or new_message_id(),
+        draft_uid=draft.uid,
+    )
+    for info in reading.attachments(draft.structure):
+        part = reading.get_part(draft.structure, info.section)
+        if part is not None:
+            data = reading.part_bytes(raw, part)
+            Upload.objects.create(composition=composition, filename=info.filename,
+                                  content_type=info.content_type, size=len(data), data=data)
+    return composition
+
+
+def _forget_abandoned(mailbox: Mailbox) -> None:
+    """Compositions opened and left without a word typed (never saved) go after a day."""
+    cutoff = timezone.now() - timezone.timedelta(days=1)
+    Composition.objects.filter(
+        mailbox=mailbox, state=ComposeState.EDITING, draft_uid__isnull=True, updated__lt=cutoff
+    ).delete()
+
+
+# --- To the MIME builder ------------------------------------------------------------------------
+
+
+@dataclass
+class Problems:
+    """Field name -> what is wrong with it."""
+
+    errors: dict
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+
+def _lenient_pairs(text: str) -> list[tuple[str, str]]:
+    pairs = parse_address_list(text.replace("\r", " ").replace("\n", " "))
+    good = []
+    for name, addr in pairs:
+        try:
+            good.append((name.replace("\x00", ""), parse_recipients("x", addr)[0][1]))
+        except (ComposeError, IndexError):
+            continue
+    return good
+
+
+def to_draft(composition: Composition, *, strict: bool, mailbox: Mailbox) -> tuple[Draft, Problems]:
+    """The composition as a MIME ``Draft``. ``strict``: every problem is reported (and the
+    draft must not be sent); otherwise bad addresses are left out and line breaks in one-line
+    fields become spaces, so a draft can always be saved."""
+    errors: dict[str, str] = {}
+    recipients = {}
+    for name in RECIPIENT_FIELDS:
+        text = getattr(composition, name)
+        if strict:
+            try:
+                recipients[name] = parse_recipients(name, text)
+            except ComposeError as exc:
+                errors[name] = exc.message
+                recipients[name] = []
+        else:
+            recipients[name] = _lenient_pairs(text)
+    subject = composition.subject
+    if any(ch in subject for ch in "\r\n\x00"):
+        if strict:
+            errors["subject"] = "line breaks are not allowed here"
+        subject = " ".join(subject.replace("\x00", "").split())
+    from_addr = composition.from_addr
+    if from_addr not in identities(mailbox):
+        if strict:
+            errors["from_addr"] = "choose one of your own addresses"
+        from_addr = mailbox.address
+    if strict and not any(recipients.values()) and "to" not in errors:
+        errors["to"] = "add at least one recipient"
+    attachments = [
+        Attachment(u.filename, u.content_type, bytes(u.data))
+        for u in composition.uploads.all()
+    ]
+    forwarded = []
+    if composition.forwarded_id:
+        original = Message.objects.filter(pk=composition.forwarded_id, mailbox=mailbox).first()
+        if original is not None:
+            forwarded.append(load_blob(original.blob_id))
+    draft = Draft(
+        from_addr=from_addr,
+        from_name=mailbox.display_name,
+        to=recipients["to"],
+        cc=recipients["cc"],
+        bcc=recipients["bcc"],
+        subject=subject,
+        text=composition.body,
+        attachments=attachments,
+        forwarded=forwarded,
+        in_reply_to=composition.in_reply_to,
+        references=composition.references.split(),
+        message_id=composition.message_id,
+    )
+    return draft, Problems(errors)
+
+
+def content_hash(composition: Composition) -> str:
+    """Changes when anything a draft would show changes (fields and attachments)."""
+    digest = hashlib.sha256()
+    for value in (composition.from_addr, composition.to, composition.cc, composition.bcc,
+                  composition.subject, composition.body, str(composition.forwarded_id)):
+        digest.update(value.encode("utf-8", "replace") + b"\0")
+    digest.update(repr(list(composition.uploads.values_list("pk", flat=True))).encode())
+    return digest.hexdigest()
+
+
+def mentions_attachment(text: str) -> bool:
+    """The text the user wrote (not quoted lines, not a forwarded block, not the signature)
+    speaks of an attachment."""
+    own = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.startswith("-- ") and line.strip() == "--":
+            break
+        if line.startswith("---------- Forwarded message"):
+            break
+        if line.startswith(">") or re.match(r"^On .* wrote:$", line):
+            continue
+        own.append(line)
+    return bool(_MENTIONS_ATTACHMENT.search("\n".join(own)))
+
+
+def has_attachments(composition: Composition) -> bool:
+    return bool(composition.forwarded_id) or composition.uploads.exists()
