@@ -12,8 +12,8 @@ domain are active; the shared failed-login throttle is still checked every time.
 memory dump of the process during ``TTL`` allows a fast (HMAC-speed rather than PBKDF2-speed)
 guess of recently used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``).
 
-The doors whose clients log in again and again use it (IMAP, POP3; SMTP submission AUTH should
-too); the web login, once per browser session, and the current-password check of a password
+The doors whose clients log in again and again use it (IMAP, POP3 and SMTP submission AUTH);
+the web login, once per browser session, and the current-password check of a password
 change use :func:`accounts.authenticate` directly."""
 
 import hashlib
