@@ -83,6 +83,12 @@ class Message(models.Model):
                          condition=models.Q(has_attachments=True)),
             models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_flagged_newest",
                          condition=models.Q(flagged=True)),
+            # IMAP SELECT of a large folder: its first unseen message and the keywords in use
+            # without reading every row (partial: most messages are seen and have no keyword).
+            models.Index(fields=["folder", "uid"], condition=models.Q(seen=False),
+                         name="message_unseen"),
+            models.Index(fields=["folder", "keywords"], condition=~models.Q(keywords=[]),
+                         name="message_keywords"),
         ]
 
     def __str__(self) -> str:

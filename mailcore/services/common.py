@@ -10,6 +10,7 @@ from mailcore.exceptions import FolderNotFound
 from mailcore.models.message import FLAG_FIELDS
 
 MAX_RANGES_IN_QUERY = 200
+MAX_UIDS_IN_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,34 @@ def bump_folder(
         raise FolderNotFound(f"folder {folder_id} no longer exists")
     uidnext, modseq = row
     return uidnext - new, modseq
+
+
+def uid_sql(uids: Uids, column: str = "uid") -> tuple[str, list, UidRanges | set | None]:
+    """Like :func:`uid_q` for hand-written SQL: ``(" AND (...)", params, recheck)``, the
+    condition starting with AND (empty for all UIDs), and the set to re-check in Python when
+    the condition is only a bound (too many ranges or UIDs for one statement)."""
+    if uids is None:
+        return "", [], None
+    if isinstance(uids, UidRanges):
+        if not uids.ranges:
+            return " AND 1 = 0", [], None
+        if len(uids.ranges) <= MAX_RANGES_IN_QUERY:
+            terms, params = [], []
+            for lo, hi in uids.ranges:
+                if lo == hi:
+                    terms.append(f"{column} = %s")
+                    params.append(lo)
+                else:
+                    terms.append(f"{column} BETWEEN %s AND %s")
+                    params.extend((lo, hi))
+            return " AND (" + " OR ".join(terms) + ")", params, None
+        lo = min(r[0] for r in uids.ranges)
+        hi = max(r[1] for r in uids.ranges)
+        return f" AND {column} BETWEEN %s AND %s", [lo, hi], uids
+    values = sorted(set(uids))
+    if not values:
+        return " AND 1 = 0", [], None
+    if len(values) <= MAX_UIDS_IN_QUERY:
+        return f" AND {column} IN ({', '.join(['%s'] * len(values))})", values, None
+    return f" AND {column} BETWEEN %s AND %s", [values[0], values[-1]], set(values)
+

@@ -16,7 +16,7 @@ from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import MessageTooLarge
 from mailcore.mime.parse import ParsedMessage, parse_message
 from mailcore.models import Folder, Message
-from mailcore.services import search
+from mailcore.services import pop3, search
 from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
 from mailcore.services.quota import add_usage
@@ -171,6 +171,7 @@ def append_message(
     with transaction.atomic():
         sha = blobstore.store_blob(raw)
         search.index_blob(sha, raw, parsed)
+        pop3.record_sizes([(sha, raw)])
         return _insert(
             folder.pk,
             folder.mailbox_id,

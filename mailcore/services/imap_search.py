@@ -6,7 +6,7 @@ A key is a tuple:
 ``("flag", field, bool)`` (field is seen/answered/flagged/deleted/draft),
 ``("keyword", name, bool)``, ``("header", name, text)``, ``("body", text)``, ``("text", text)``,
 ``("internal", op, date)`` and ``("sent", op, date)`` with op before/on/since,
-``("larger", n)``, ``("smaller", n)``, ``("uids", UidRanges)``.
+``("larger", n)``, ``("smaller", n)``, ``("uids", UidRanges)``, ``("modseq", n)`` (RFC 7162).
 
 Matching is case-insensitive substring matching (§6.4.4). Subject, From, To, Cc, Message-ID,
 In-Reply-To and References are matched against the columns decoded at delivery (so RFC 2047
@@ -74,6 +74,8 @@ def _as_q(key: tuple) -> Q | None:
         return q
     if kind in ("internal", "sent"):
         return _date_q("internal_date" if kind == "internal" else "date", key[1], key[2])
+    if kind == "modseq":
+        return Q(modseq__gte=key[1])  # RFC 7162 §3.1.5
     if kind == "larger":
         return Q(size__gt=key[1])
     if kind == "smaller":

@@ -20,7 +20,7 @@ from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import QuotaExceeded
 from mailcore.mime.parse import parse_message
 from mailcore.models import Blob, Folder, FolderRole, Mailbox, Message
-from mailcore.services import search
+from mailcore.services import pop3, search
 from mailcore.services.common import bump_folder
 from mailcore.services.delivery import Delivered, _message_fields, _thread_id
 
@@ -58,6 +58,7 @@ def deliver_many(
         inboxes = _inboxes_checking_quota(sizes, enforce_quota)
         if blobs:
             Blob.objects.bulk_create(list(blobs.values()), ignore_conflicts=True)
+            pop3.record_sizes([(sha, blob.data) for sha, blob in blobs.items()])
             parsed_by_sha = {sha: (raw, parsed) for raw, sha, parsed, _ in prepared}
             search.index_blobs([(sha, *parsed_by_sha[sha]) for sha in blobs])
         rows: list[tuple[int, int, Message]] = []

@@ -6,8 +6,9 @@ Folder names are full paths with ``/`` as delimiter. ``INBOX`` is case-insensiti
 
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Sum, Value, When
 
 from mailcore import blobstore
@@ -20,7 +21,7 @@ from mailcore.exceptions import (
     InvalidFolderName,
 )
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
-from mailcore.services.common import Uids, bump_folder, uid_q
+from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.quota import add_usage, check_quota
 
 MAX_FOLDER_NAME = 500
@@ -204,14 +205,25 @@ def _expunge_rows(folder: Folder, rows: list[Message]) -> list[int]:
         return []
     unseen = sum(1 for row in rows if not row.seen)
     _, modseq = bump_folder(folder.pk, unseen=-unseen, expunged=len(rows))
-    Message.objects.filter(pk__in=[row.pk for row in rows]).delete()
-    ExpungedMessage.objects.bulk_create(
-        [ExpungedMessage(folder_id=folder.pk, uid=row.uid, modseq=modseq) for row in rows],
-        batch_size=500,
-    )
+    # Hand-written statements: nothing refers to a Message row, and EXPUNGE is on every IMAP
+    # client's hot path, where the ORM's per-statement cost was most of its time.
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            batch = rows[start : start + 500]
+            cursor.execute(
+                f"DELETE FROM {Message._meta.db_table} WHERE id IN"
+                f" ({', '.join(['%s'] * len(batch))})",
+                [row.pk for row in batch],
+            )
+            cursor.execute(
+                f"INSERT INTO {ExpungedMessage._meta.db_table} (folder_id, uid, modseq) VALUES "
+                + ", ".join(["(%s, %s, %s)"] * len(batch)),
+                [value for row in batch for value in (folder.pk, row.uid, modseq)],
+            )
     add_usage(folder.mailbox_id, -sum(row.size for row in rows))
     blobstore.delete_unreferenced(row.blob_id for row in rows)
     publish_on_commit(ChangeEvent(folder.mailbox_id, folder.pk, modseq, "expunge"))
+    folder.highestmodseq = modseq
     return [row.uid for row in rows]
 
 
@@ -228,15 +240,40 @@ def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     return mapping
 
 
+class _ExpungeRow(NamedTuple):
+    pk: int
+    uid: int
+    seen: bool
+    size: int
+    blob_id: str
+
+
+def _expunge_candidates(folder: Folder, uids: Uids, only_deleted: bool) -> list[_ExpungeRow]:
+    where, params, recheck = uid_sql(uids)
+    if only_deleted:
+        where += " AND deleted = %s"
+        params.append(True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, uid, seen, size, blob_id FROM {Message._meta.db_table}"
+            f" WHERE folder_id = %s{where} ORDER BY uid",
+            [folder.pk, *params],
+        )
+        rows = cursor.fetchall()
+    return [_ExpungeRow(*row) for row in rows if recheck is None or row[1] in recheck]
+
+
 def expunge(folder: Folder, uids: Uids = None, *, only_deleted: bool = True) -> list[int]:
     """Remove messages from a folder for good; return their UIDs in ascending order.
 
     By default only messages flagged ``\\Deleted`` go (IMAP EXPUNGE and UID EXPUNGE, RFC 3501
     §6.4.3, RFC 4315 §2.1); ``only_deleted=False`` removes the given UIDs whatever their flags
     (POP3 DELE at QUIT, the webmail's delete from Trash)."""
+    # Nothing to remove (no \Deleted message): no write transaction at all.
+    if not _expunge_candidates(folder, uids, only_deleted):
+        return []
     with transaction.atomic():
-        rows = _rows(folder, uids, {"deleted": True} if only_deleted else None)
-        return _expunge_rows(folder, rows)
+        return _expunge_rows(folder, _expunge_candidates(folder, uids, only_deleted))
 
 
 @dataclass

@@ -9,7 +9,7 @@ import trustme
 
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.pop3.server import Pop3Options, start_servers
-from mailcore.services import delivery
+from mailcore.services import credentials, delivery
 from tests.conftest import PASSWORD
 from tests.listeners import run_listener
 
@@ -66,6 +66,7 @@ def start_pop3(transactional_db, tls):
         def start(
             *, with_tls: bool = True, pop3s: bool = False, config: dict | None = None, **options
         ) -> Pop3Server:
+            credentials.forget()
             config = ListenerConfig(
                 **(config or {}),
                 hostname=HOSTNAME,

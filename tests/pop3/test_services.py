@@ -1,5 +1,7 @@
 """The POP3 services: the maildrop lease lock, the snapshot, the cached CRLF sizes, QUIT."""
 
+import hashlib
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -16,23 +18,39 @@ def deliver(mailbox, *raws):
         delivery.deliver_message(raw, [mailbox.address])
 
 
-def test_sizes_are_computed_once_and_later_snapshots_read_no_bodies(mailbox, inbox):
+def test_sizes_are_recorded_at_delivery_so_a_first_login_reads_no_bodies(mailbox, inbox):
     raws = [b"Subject: lf\n\nbody\n", make_message(subject="crlf"), b"Subject: end\r\n\r\nx"]
     deliver(mailbox, *raws)
-    drop = pop3.open_maildrop(mailbox.pk)
+    assert dict(Pop3Size.objects.values_list("blob_id", "size")) == {
+        hashlib.sha256(raw).hexdigest(): crlf_size(raw) for raw in raws
+    }
+    with CaptureQueriesContext(connection) as queries:
+        drop = pop3.open_maildrop(mailbox.pk)
     assert [(m.uid, m.size) for m in drop.messages] == [
         (n, crlf_size(raw)) for n, raw in enumerate(raws, 1)
     ]
-    assert Pop3Size.objects.count() == 3
-    pop3.release_maildrop(mailbox.pk, drop.token)
-    deliver(mailbox, make_message(subject="new"))
-    assert pop3.prepare_sizes(mailbox.pk) == 1
-    with CaptureQueriesContext(connection) as queries:
-        drop = pop3.open_maildrop(mailbox.pk)
-    assert len(drop.messages) == 4
     blob_reads = [q["sql"] for q in queries if '"mailcore_blob"."data"' in q["sql"]]
     assert blob_reads == []
     pop3.release_maildrop(mailbox.pk, drop.token)
+
+
+def test_an_appended_message_has_its_size_recorded_too(mailbox, inbox):
+    raw = b"Subject: appended\n\nline\n.dot\n"
+    delivery.append_message(inbox, raw)
+    assert Pop3Size.objects.get(pk=hashlib.sha256(raw).hexdigest()).size == crlf_size(raw)
+
+
+def test_mail_stored_without_a_size_gets_it_lazily_once(mailbox, inbox):
+    raws = [b"Subject: old\n\nbody\n", make_message(subject="older")]
+    deliver(mailbox, *raws)
+    Pop3Size.objects.all().delete()  # as mail stored before sizes were recorded at delivery
+    drop = pop3.open_maildrop(mailbox.pk)
+    assert [m.size for m in drop.messages] == [crlf_size(raw) for raw in raws]
+    assert Pop3Size.objects.count() == 2
+    pop3.release_maildrop(mailbox.pk, drop.token)
+    Pop3Size.objects.filter(pk=hashlib.sha256(raws[0]).hexdigest()).delete()
+    assert pop3.prepare_sizes(mailbox.pk) == 1
+    assert pop3.prepare_sizes(mailbox.pk) == 0
 
 
 def test_the_lock_is_exclusive_until_released_or_lapsed(mailbox):

@@ -1,7 +1,7 @@
 """IMAP4rev1 command handlers (RFC 3501 §6) and the extensions Correio announces: IDLE (RFC
 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), ID
 (RFC 2971), ENABLE (RFC 5161), LITERAL+ (RFC 7888), UNSELECT (RFC 3691), CHILDREN (RFC 3348),
-SASL-IR (RFC 4959).
+SASL-IR (RFC 4959), CONDSTORE and QRESYNC (RFC 7162).
 
 Each ``cmd_NAME`` checks what the session state needs, calls the service layer through
 ``call_service`` (never the ORM on the event loop), and writes untagged responses; it returns
@@ -24,6 +24,7 @@ from mailcore.protocols.imap.parser import Command, FetchAtt, ParseError, Sectio
 from mailcore.protocols.imap.state import BadSequence, Selected, State, claim_recent
 from mailcore.services import credentials, delivery, imap_read, mailboxes
 from mailcore.services import imap_search as search_service
+from mailcore.services.common import UidRanges
 
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 FETCH_CHUNK = 2000
@@ -177,13 +178,31 @@ def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
 
 def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: int):
     try:
-        folder = mailboxes.get_folder(mailbox, name)
+        folder = imap_read.get_folder_fast(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
     message = delivery.append_message(
         folder, raw, flags=flags, internal_date=date, max_size=max_size
     )
-    return folder.pk, folder.uidvalidity, message.uid
+    return folder.pk, folder.uidvalidity, message.uid, message.modseq
+
+
+def _expunge(folder: Folder, uids):
+    removed = mailboxes.expunge(folder, uids)
+    return removed, folder.highestmodseq if removed else None
+
+
+def _uses_modseq(key: tuple) -> bool:
+    kind = key[0]
+    if kind == "modseq":
+        return True
+    if kind == "and":
+        return any(_uses_modseq(child) for child in key[1])
+    if kind == "or":
+        return _uses_modseq(key[1]) or _uses_modseq(key[2])
+    if kind == "not":
+        return _uses_modseq(key[1])
+    return False
 
 
 def _count_recent(folder_id: int, above: int) -> int:
@@ -200,7 +219,7 @@ class Commands:
 
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
-                "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "UNSELECT"]
+                "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE", "QRESYNC"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.tls_context is not None and not self.tls_active:
                 caps.append("STARTTLS")
@@ -231,6 +250,35 @@ class Commands:
         recent = self.selected is not None and self.selected.is_recent(row[0])
         return fmt.flags(seen, answered, flagged, deleted, draft, keywords, recent)
 
+    def enable_condstore(self) -> None:
+        """A CONDSTORE enabling command (RFC 7162 §3.1): from now on flag updates carry MODSEQ;
+        with a folder selected, its HIGHESTMODSEQ is announced now."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.selected is not None:
+            self.send(f"* OK [HIGHESTMODSEQ {self.selected.modseq}] Highest\r\n")
+
+    def send_expunged(self, uids: list[int]) -> None:
+        """Forget expunged UIDs and tell the client: ``* n EXPUNGE`` each, or one ``* VANISHED``
+        once QRESYNC is enabled (RFC 7162 §3.2.10)."""
+        sel = self.selected
+        gone = []
+        for uid in sorted(uids):
+            seq = sel.remove(uid)
+            if seq is None:
+                continue
+            gone.append(uid)
+            if not self.qresync:
+                self.send(f"* {seq} EXPUNGE\r\n")
+        if self.qresync and gone:
+            self.send(f"* VANISHED {format_uid_set(gone)}\r\n")
+
+    def flag_update(self, seq: int, uid: int, row, offset: int, modseq: int | None) -> str:
+        """An untagged FETCH of new flags; with CONDSTORE it carries MODSEQ (RFC 7162 §3.1)."""
+        extra = f" MODSEQ ({modseq})" if self.condstore and modseq is not None else ""
+        return f"* {seq} FETCH (UID {uid} FLAGS {self.flags_text(row, offset)}{extra})\r\n"
+
     def deselect(self) -> None:
         self.selected = None
         if self.state is State.SELECTED:
@@ -241,7 +289,7 @@ class Commands:
         EXPUNGE (only when ``allow_expunge``; otherwise kept pending), EXISTS/RECENT, and
         FETCH FLAGS for flags changed by others."""
         sel = self.selected
-        if sel is None or not (sel.dirty or force or (allow_expunge and sel.pending_expunged)):
+        if sel is None or not (sel.stale or force or (allow_expunge and sel.pending_expunged)):
             return
         sel.dirty = False
         try:
@@ -266,10 +314,7 @@ class Commands:
             sel.modseq = max(sel.modseq, changes.highestmodseq)
             sel.own_modseqs = {m for m in sel.own_modseqs if m > sel.modseq}
         if allow_expunge and sel.pending_expunged:
-            for uid in sorted(sel.pending_expunged):
-                seq = sel.remove(uid)
-                if seq is not None:
-                    self.send(f"* {seq} EXPUNGE\r\n")
+            self.send_expunged(list(sel.pending_expunged))
             sel.pending_expunged.clear()
         if new:
             sel.uids.extend(new)
@@ -280,7 +325,7 @@ class Commands:
         for row in flag_rows:
             seq = sel.seq_of(row[0])
             if seq is not None:
-                self.send(f"* {seq} FETCH (UID {row[0]} FLAGS {self.flags_text(row, 2)})\r\n")
+                self.send(self.flag_update(seq, row[0], row, 2, row[1]))
 
     # --- any state ------------------------------------------------------------------------
 
@@ -363,7 +408,16 @@ class Commands:
     # --- authenticated --------------------------------------------------------------------
 
     async def cmd_SELECT(self, cmd: Command, readonly: bool = False) -> str:
+        qresync = cmd.args.get("qresync")
+        if qresync is not None and not self.qresync:
+            # RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
+            raise Reply("BAD", "ENABLE QRESYNC first")
+        if self.selected is not None and self.qresync:
+            # RFC 7162 §3.2.11: the end of the previous folder's responses.
+            self.send("* OK [CLOSED] Previous folder closed\r\n")
         self.deselect()
+        if "CONDSTORE" in cmd.args.get("params", ()):
+            self.condstore = True  # the HIGHESTMODSEQ below is this command's answer
         snapshot = await call_service(imap_read.select_folder, self.mailbox, cmd.args["mailbox"])
         folder = snapshot.folder
         sel = Selected(folder, readonly, snapshot.uids)
@@ -389,10 +443,32 @@ class Commands:
             f"* OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid\r\n"
             f"* OK [UIDNEXT {folder.uidnext}] Predicted next UID\r\n"
         )
+        if self.condstore:
+            self.send(f"* OK [HIGHESTMODSEQ {sel.modseq}] Highest\r\n")
         self.selected = sel
         self.state = State.SELECTED
+        if qresync is not None and qresync[0] == folder.uidvalidity:
+            await self._resync(sel, qresync)
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed"
+
+    async def _resync(self, sel: Selected, qresync: tuple) -> None:
+        """QRESYNC (RFC 7162 §3.2.5.1): what the client's cache as of a mod-sequence misses,
+        as ``VANISHED (EARLIER)`` and FETCH FLAGS MODSEQ, limited to its known UIDs."""
+        _uidvalidity, since, known, _match = qresync
+        ranges = None
+        if known is not None:
+            ranges = UidRanges(tuple(known.resolve(sel.uids[-1] if sel.uids else 1)))
+        vanished = await call_service(imap_read.vanished_since, sel.folder.pk, since, ranges)
+        if vanished:
+            self.send(f"* VANISHED (EARLIER) {format_uid_set(vanished)}\r\n")
+        rows = await call_service(imap_read.changed_since, sel.folder.pk, since, ranges)
+        out = []
+        for row in rows:
+            seq = sel.seq_of(row[0])
+            if seq is not None:
+                out.append(self.flag_update(seq, row[0], row, 2, row[1]))
+        self.send("".join(out))
 
     async def cmd_EXAMINE(self, cmd: Command) -> str:
         return await self.cmd_SELECT(cmd, readonly=True)
@@ -479,6 +555,9 @@ class Commands:
                 items.append(f"UIDVALIDITY {info.uidvalidity}")
             elif item == "UNSEEN":
                 items.append(f"UNSEEN {info.unseen}")
+            elif item == "HIGHESTMODSEQ":
+                items.append(f"HIGHESTMODSEQ {info.highestmodseq}")  # RFC 7162 §3.1.6
+                self.enable_condstore()
             else:
                 raise Reply("BAD", f"Unknown STATUS item {item}")
         self.send(f"* STATUS {fmt.string(encode_mailbox(folder.name))} ({' '.join(items)})\r\n")
@@ -488,12 +567,23 @@ class Commands:
         raw = cmd.args["message"]
         if not raw:
             raise Reply("NO", "Cannot append an empty message")
-        folder_id, uidvalidity, uid = await call_service(
+        folder_id, uidvalidity, uid, modseq = await call_service(
             _append, self.mailbox, cmd.args["mailbox"], raw, cmd.args["flags"],
             cmd.args["date"], self.config.max_message_size,
         )
-        if self.selected is not None and self.selected.folder.pk == folder_id:
-            self.selected.dirty = True
+        sel = self.selected
+        if sel is not None and sel.folder.pk == folder_id:
+            if modseq == sel.modseq + 1 and (not sel.uids or uid > sel.uids[-1]):
+                # §6.3.11: the new message is announced as new mail would be; nothing else
+                # changed in between, so no need to ask the store.
+                sel.modseq = modseq
+                sel.uids.append(uid)
+                if not sel.readonly:
+                    previous = claim_recent(sel.folder.pk, uid)
+                    sel.add_recent(max(previous + 1, uid), uid)
+                self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+            else:
+                sel.dirty = True
         return f"[APPENDUID {uidvalidity} {uid}] APPEND completed"
 
     async def cmd_NAMESPACE(self, cmd: Command) -> str:
@@ -501,9 +591,18 @@ class Commands:
         return "NAMESPACE completed"
 
     async def cmd_ENABLE(self, cmd: Command) -> str:
-        # No extension that needs enabling is offered (CONDSTORE/QRESYNC are not implemented),
-        # so nothing is enabled (RFC 5161 §3.1).
-        self.send("* ENABLED\r\n")
+        # RFC 5161 §3.1: ENABLED lists what this command newly enabled; unknown names are
+        # ignored. QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+        enabled = []
+        for cap in cmd.args["caps"]:
+            if cap == "CONDSTORE" and not self.condstore:
+                self.enable_condstore()
+                enabled.append(cap)
+            elif cap == "QRESYNC" and not self.qresync:
+                self.enable_condstore()
+                self.qresync = True
+                enabled.append(cap)
+        self.send("* ENABLED" + "".join(f" {cap}" for cap in enabled) + "\r\n")
         return "ENABLE completed"
 
     async def cmd_IDLE(self, cmd: Command) -> str:
@@ -536,12 +635,13 @@ class Commands:
             uids = sel.uid_ranges(sel.resolve(cmd.args["set"], True))
             if not uids.ranges:
                 return "EXPUNGE completed"
-        removed = await call_service(mailboxes.expunge, sel.folder, uids)
-        for uid in removed:
-            seq = sel.remove(uid)
-            if seq is not None:
-                self.send(f"* {seq} EXPUNGE\r\n")
+        removed, modseq = await call_service(_expunge, sel.folder, uids)
+        sel.own_change(modseq)
+        self.send_expunged(removed)
         sel.pending_expunged.difference_update(removed)
+        if self.condstore:
+            # RFC 7162 §3.2.7 (and §3.1.8 for CONDSTORE): the folder's mod-sequence after it.
+            return f"[HIGHESTMODSEQ {max(sel.modseq, modseq or 0)}] EXPUNGE completed"
         return "EXPUNGE completed"
 
     async def cmd_SEARCH(self, cmd: Command) -> str:
@@ -552,7 +652,14 @@ class Commands:
             numbers = found
         else:
             numbers = [seq for seq in map(sel.seq_of, found) if seq is not None]
-        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + "\r\n")
+        modseq = ""
+        if _uses_modseq(cmd.args["key"]):
+            # RFC 7162 §3.1.5: the highest mod-sequence of the messages found.
+            self.enable_condstore()
+            if found:
+                highest = await call_service(imap_read.max_modseq, sel.folder.pk, found)
+                modseq = f" (MODSEQ {highest})"
+        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
         return "SEARCH completed"
 
     def _search_key(self, sel: Selected, key: tuple) -> tuple:
@@ -582,17 +689,32 @@ class Commands:
         if not ranges:
             return "STORE completed"
         silent = cmd.args["silent"]
-        modseq, _changed, rows = await call_service(
+        unchanged_since = cmd.args.get("unchangedsince")
+        if unchanged_since is not None:
+            self.enable_condstore()
+        modseq, _changed, rows, modified = await call_service(
             imap_read.store_flags, sel.folder, sel.uid_ranges(ranges), cmd.args["flags"],
-            cmd.args["mode"], not silent,
+            cmd.args["mode"], not silent, unchanged_since,
         )
-        if modseq is not None:
-            sel.own_modseqs.add(modseq)
+        sel.own_change(modseq)
+        changed = set(_changed)
+        skipped = set(modified)
         for row in rows:
             seq = sel.seq_of(row[0])
-            if seq is not None:
-                uid = f" UID {row[0]}" if cmd.uid else ""
-                self.send(f"* {seq} FETCH (FLAGS {self.flags_text(row)}{uid})\r\n")
+            if seq is None or row[0] in skipped:
+                continue
+            if silent:
+                # RFC 7162 §3.1.3: even .SILENT reports the new MODSEQ of what changed.
+                if self.condstore and row[0] in changed:
+                    self.send(f"* {seq} FETCH (UID {row[0]} MODSEQ ({row[7]}))\r\n")
+                continue
+            uid = f" UID {row[0]}" if cmd.uid or self.condstore else ""
+            extra = f" MODSEQ ({row[7]})" if self.condstore else ""
+            self.send(f"* {seq} FETCH (FLAGS {self.flags_text(row)}{uid}{extra})\r\n")
+        if modified:
+            numbers = modified if cmd.uid else sorted(
+                n for n in map(sel.seq_of, modified) if n is not None)
+            return f"[MODIFIED {format_uid_set(numbers)}] Conditional STORE failed"
         return "STORE completed"
 
     async def cmd_COPY(self, cmd: Command, move: bool = False) -> str:
@@ -616,10 +738,7 @@ class Commands:
         # RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
         if code:
             self.send(f"* OK {code}Moved\r\n")
-        for uid in mapping:
-            seq = sel.remove(uid)
-            if seq is not None:
-                self.send(f"* {seq} EXPUNGE\r\n")
+        self.send_expunged(list(mapping))  # VANISHED with QRESYNC (RFC 6851 §4.3, RFC 7162)
         return "MOVE completed"
 
     async def cmd_MOVE(self, cmd: Command) -> str:
@@ -631,6 +750,22 @@ class Commands:
         atts: list[FetchAtt] = list(cmd.args["atts"])
         if cmd.uid and not any(att.name == "UID" for att in atts):
             atts.insert(0, FetchAtt("UID"))
+        changed_since = cmd.args.get("changedsince")
+        if changed_since is not None or any(att.name == "MODSEQ" for att in atts):
+            self.enable_condstore()
+            if not any(att.name == "MODSEQ" for att in atts):
+                atts.append(FetchAtt("MODSEQ"))  # RFC 7162 §3.1.4.1
+        if cmd.args.get("vanished"):
+            # RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE m VANISHED) needs QRESYNC enabled.
+            if not self.qresync:
+                raise Reply("BAD", "ENABLE QRESYNC first")
+            largest = max(sel.uids[-1] if sel.uids else 0, sel.folder.uidnext - 1, 1)
+            wanted = UidRanges(tuple(cmd.args["set"].resolve(largest)))
+            vanished = await call_service(
+                imap_read.vanished_since, sel.folder.pk, changed_since, wanted
+            )
+            if vanished:
+                self.send(f"* VANISHED (EARLIER) {format_uid_set(vanished)}\r\n")
         if not ranges:
             return "FETCH completed"
         names = {att.name for att in atts}
@@ -638,16 +773,18 @@ class Commands:
         seen_now: set[int] = set()
         if not sel.readonly and any(att.sets_seen for att in atts):
             # §6.4.5: a non-peek body fetch sets \Seen; the new flags go out with the data.
-            modseq, changed, _rows = await call_service(
+            modseq, changed, _rows, _modified = await call_service(
                 imap_read.store_flags, sel.folder, sel.uid_ranges(ranges), ["\\Seen"], "add",
                 False,
             )
-            if modseq is not None:
-                sel.own_modseqs.add(modseq)
-                seen_now = set(changed)
+            sel.own_change(modseq)
+            seen_now = set(changed)
         if seen_now and "FLAGS" not in names:
             atts.append(FetchAtt("FLAGS"))
             names.add("FLAGS")
+            if self.condstore and "MODSEQ" not in names:
+                atts.append(FetchAtt("MODSEQ"))  # RFC 7162 §3.1: flag updates carry MODSEQ
+                names.add("MODSEQ")
         columns: list[str] = []
         if "FLAGS" in names:
             columns.extend(imap_read.FLAG_COLUMNS)
@@ -661,13 +798,16 @@ class Commands:
             columns.append("structure")
         if needs_blob:
             columns.append("blob_id")
+        if "MODSEQ" in names:
+            columns.append("modseq")
         index = {name: i + 1 for i, name in enumerate(columns)}
         uids = sel.uids
         for i0, i1 in ranges:
             for start in range(i0, i1 + 1, FETCH_CHUNK):
                 end = min(i1, start + FETCH_CHUNK - 1)
                 rows = await call_service(
-                    imap_read.fetch_rows, sel.folder.pk, uids[start], uids[end], tuple(columns)
+                    imap_read.fetch_rows, sel.folder.pk, uids[start], uids[end], tuple(columns),
+                    changed_since,
                 )
                 if needs_blob:
                     await self._fetch_with_blobs(sel, rows, atts, index, seen_now)
@@ -722,7 +862,7 @@ class Commands:
                 elif name == "BODY":
                     items.append("BODY " + fmt.body_structure(row[index["structure"]], False))
                 elif name == "MODSEQ":
-                    continue
+                    items.append(f"MODSEQ ({row[index['modseq']]})")
                 else:
                     items.append(self._fetch_body(att, raw, row[index["structure"]]))
             if items and all(isinstance(item, str) for item in items):

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 # Nesting of parenthesised lists and search keys; deeper input is refused with BAD.
 MAX_DEPTH = 32
 MAX_NUMBER = 4294967295  # nz-number / number are 32-bit unsigned (RFC 3501 §9)
+MAX_MODSEQ = 2**63 - 1  # mod-sequence-value (RFC 7162 §7)
 
 _ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0, 32)) | {127}
 _ATOM_CHARS = bytes(c for c in range(128) if c not in _ATOM_SPECIALS)
@@ -267,6 +268,16 @@ class _Reader:
             raise ParseError("number out of range")
         return value
 
+    def modseq(self, nonzero: bool = False) -> int:
+        """mod-sequence-value: 1*DIGIT up to 2^63-1 (RFC 7162 §7); valzer allows 0."""
+        text = self.regex(_NUMBER_RE, "a mod-sequence")
+        if len(text) > 19:
+            raise ParseError("mod-sequence out of range")
+        value = int(text)
+        if value > MAX_MODSEQ or (nonzero and value == 0):
+            raise ParseError("mod-sequence out of range")
+        return value
+
     def quoted(self) -> bytes:
         self.expect(b'"')
         out = bytearray()
@@ -476,7 +487,10 @@ def _parse_args(r: _Reader, c: Command) -> None:
     elif name in ("SELECT", "EXAMINE"):
         r.sp()
         a["mailbox"] = r.mailbox()
-        a["params"] = _optional_atom_list(r)
+        a["params"] = []
+        a["qresync"] = None
+        if r.maybe(b" "):
+            _select_params(r, a)
     elif name == "CREATE":
         r.sp()
         a["mailbox"] = r.mailbox()
@@ -543,15 +557,39 @@ def _parse_args(r: _Reader, c: Command) -> None:
         a["set"] = r.sequence_set()
         r.sp()
         a["atts"] = _fetch_atts(r)
+        a["changedsince"] = None
+        a["vanished"] = False
         if r.maybe(b" "):
-            _skip_list(r)  # fetch modifiers such as CHANGEDSINCE are not supported here
-            raise ParseError("FETCH modifiers are not supported")
+            # RFC 7162 §3.1.4.1 CHANGEDSINCE, §3.2.6 VANISHED (UID FETCH only).
+            r.open_paren()
+            while True:
+                word = r.atom().upper()
+                if word == "CHANGEDSINCE":
+                    r.sp()
+                    a["changedsince"] = r.modseq()
+                elif word == "VANISHED" and c.uid:
+                    a["vanished"] = True
+                else:
+                    raise ParseError(f"unknown FETCH modifier {word}")
+                if not r.maybe(b" "):
+                    break
+            r.close_paren()
+            if a["vanished"] and a["changedsince"] is None:
+                raise ParseError("VANISHED needs CHANGEDSINCE")
     elif name == "STORE":
         r.sp()
         a["set"] = r.sequence_set()
         r.sp()
+        a["unchangedsince"] = None
         if r.peek() == b"(":
-            raise ParseError("STORE modifiers are not supported")
+            # RFC 7162 §3.1.3: the only STORE modifier is UNCHANGEDSINCE.
+            r.open_paren()
+            if r.atom().upper() != "UNCHANGEDSINCE":
+                raise ParseError("unknown STORE modifier")
+            r.sp()
+            a["unchangedsince"] = r.modseq()
+            r.close_paren()
+            r.sp()
         item = r.regex(re.compile(rb"[+-]?FLAGS(\.SILENT)?", re.I), "FLAGS, +FLAGS or -FLAGS")
         item = item.decode().upper()
         a["mode"] = {"+": "add", "-": "remove"}.get(item[0], "replace")
@@ -601,6 +639,45 @@ def _atom_list(r: _Reader) -> list[str]:
         r.expect(b")")
     r.depth -= 1
     return items
+
+
+def _select_params(r: _Reader, a: dict) -> None:
+    """select-params (RFC 4466 §2.1): CONDSTORE, and QRESYNC (uidvalidity modseq [known-uids
+    [(known-sequence-set known-uid-set)]]) (RFC 7162 §3.2.5). Other parameters are ignored."""
+    r.open_paren()
+    if r.maybe(b")"):
+        r.depth -= 1
+        return
+    while True:
+        word = r.atom().upper()
+        a["params"].append(word)
+        if word == "QRESYNC":
+            r.sp()
+            r.open_paren()
+            uidvalidity = r.number(nonzero=True)
+            r.sp()
+            modseq = r.modseq(nonzero=True)
+            known = None
+            match = None
+            if r.maybe(b" "):
+                if r.peek() != b"(":
+                    known = r.sequence_set()
+                    r.maybe(b" ")
+                if r.peek() == b"(":
+                    r.open_paren()
+                    seqs = r.sequence_set()
+                    r.sp()
+                    uids = r.sequence_set()
+                    r.close_paren()
+                    match = (seqs, uids)
+            r.close_paren()
+            a["qresync"] = (uidvalidity, modseq, known, match)
+        elif r.peek() == b" " and r.data[r.pos + 1 : r.pos + 2] == b"(":
+            r.sp()
+            _skip_list(r)  # the value of a parameter not known here
+        if not r.maybe(b" "):
+            break
+    r.close_paren()
 
 
 def _optional_atom_list(r: _Reader) -> list[str]:
@@ -715,6 +792,17 @@ def _search_key(r: _Reader) -> tuple:
     if word == "UID":
         r.sp()
         return ("uid", r.sequence_set())
+    if word == "MODSEQ":
+        # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer; per-flag
+        # mod-sequences are not kept, so every entry means the message's own.
+        r.sp()
+        if r.peek() == b'"':
+            r.string()
+            r.sp()
+            if r.atom().lower() not in ("priv", "shared", "all"):
+                raise ParseError("MODSEQ entry type is priv, shared or all")
+            r.sp()
+        return ("modseq", r.modseq())
     if word == "NOT":
         r.sp()
         r.depth += 1

@@ -71,6 +71,8 @@ class ImapConnection(Commands):
         self.failed_logins = 0
         self.bad_commands = 0
         self.client_id = None
+        self.condstore = False  # RFC 7162 §3.1: once enabled, for the connection's life
+        self.qresync = False
         self._out: list[bytes] = []
         self._unsubscribe = None
         self._wakeup: asyncio.Event | None = None
@@ -155,8 +157,11 @@ class ImapConnection(Commands):
     def _on_event(self, event) -> None:
         sel = self.selected
         if sel is not None and event.folder_id == sel.folder.pk:
-            sel.dirty = True
-            if self._wakeup is not None:
+            if event.kind == "folders":
+                sel.dirty = True
+            elif event.modseq > sel.event_modseq:
+                sel.event_modseq = event.modseq
+            if sel.stale and self._wakeup is not None:
                 self._wakeup.set()
 
     # --- STARTTLS and IDLE ----------------------------------------------------------------

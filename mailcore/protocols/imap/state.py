@@ -66,7 +66,7 @@ class Selected:
 
     __slots__ = (
         "folder", "readonly", "uids", "modseq", "own_modseqs", "recent", "pending_expunged",
-        "dirty",
+        "dirty", "event_modseq",
     )
 
     def __init__(self, folder, readonly: bool, uids: array):
@@ -77,7 +77,25 @@ class Selected:
         self.own_modseqs: set[int] = set()
         self.recent: list[tuple[int, int]] = []
         self.pending_expunged: set[int] = set()
-        self.dirty = False
+        self.dirty = False  # something changed that the mod-sequence alone does not say
+        self.event_modseq = 0  # the highest mod-sequence change events announced
+
+    @property
+    def stale(self) -> bool:
+        """Whether the store may hold changes this session has not seen."""
+        return self.dirty or self.event_modseq > self.modseq
+
+    def own_change(self, modseq: int | None) -> bool:
+        """Note a change this session made and reported itself. When it directly follows what
+        the session knew (nobody changed the folder in between), the session is up to date
+        without asking the store; returns whether that was the case."""
+        if modseq is None:
+            return True
+        if modseq == self.modseq + 1:
+            self.modseq = modseq
+            return True
+        self.own_modseqs.add(modseq)
+        return False
 
     @property
     def exists(self) -> int:

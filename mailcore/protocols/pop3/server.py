@@ -35,7 +35,7 @@ from mailcore.protocols.pop3.state import (
     retr_response,
     top_response,
 )
-from mailcore.services import accounts, pop3
+from mailcore.services import credentials, pop3
 
 logger = logging.getLogger("correio.pop3")
 
@@ -301,7 +301,9 @@ class Pop3Session:
         """Check the credentials, then lock and snapshot the maildrop (RFC 1939 §4). Either
         failure leaves the session in AUTHORIZATION."""
         try:
-            mailbox = await self.service(accounts.authenticate, address, password, self.peer_ip)
+            mailbox = await self.service(
+                credentials.authenticate_cached, address, password, self.peer_ip
+            )
         except Pop3Error as exc:
             await self.auth_failed(exc)
             return

@@ -26,7 +26,8 @@ from mailcore.protocols.smtp.policy import ListenerPolicy
 from mailcore.protocols.smtp.protocol import CorreioSMTP
 from mailcore.protocols.smtp.replies import MailLoop, reply_for
 from mailcore.protocols.smtp.trace import count_received
-from mailcore.services import accounts, submission
+from mailcore.services import submission
+from mailcore.services.credentials import authenticate_cached
 
 logger = logging.getLogger("correio.smtp")
 
@@ -91,7 +92,7 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            mailbox = await call_service(accounts.authenticate, login, password, self.peer_ip)
+            mailbox = await call_service(authenticate_cached, login, password, self.peer_ip)
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
