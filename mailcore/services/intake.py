@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mailcore import blobstore
 from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import QuotaExceeded
 from mailcore.mime.parse import parse_message
@@ -57,7 +58,8 @@ def deliver_many(
     with transaction.atomic():
         inboxes = _inboxes_checking_quota(sizes, enforce_quota)
         if blobs:
-            Blob.objects.bulk_create(list(blobs.values()), ignore_conflicts=True)
+            for sha, blob in blobs.items():
+                blobstore.store_blob(blob.data, sha)
             pop3.record_sizes([(sha, blob.data) for sha, blob in blobs.items()])
             parsed_by_sha = {sha: (raw, parsed) for raw, sha, parsed, _ in prepared}
             search.index_blobs([(sha, *parsed_by_sha[sha]) for sha in blobs])
