@@ -251,6 +251,12 @@ CORREIO_RELAY_ATTEMPT_DEADLINE = env_int("CORREIO_RELAY_ATTEMPT_DEADLINE", 900, 
 CORREIO_OUTBOUND_LOCK_SECONDS = env_int(
     "CORREIO_OUTBOUND_LOCK_SECONDS", CORREIO_RELAY_ATTEMPT_DEADLINE + 120, minimum=1
 )
+# A worker pass takes up to this many due messages for the same destinations (and this many
+# bytes of them) and sends them over one kept-open SMTP session, recording each destination's
+# results in one transaction; a task's own messages always come first.
+CORREIO_OUTBOUND_BATCH = env_int("CORREIO_OUTBOUND_BATCH", 100, minimum=1)
+CORREIO_OUTBOUND_BATCH_BYTES = env_int("CORREIO_OUTBOUND_BATCH_BYTES", 32 * 1024 * 1024,
+                                       minimum=1)
 # RFC 5321 §4.5.3.2 timeouts (seconds): greeting and MAIL/RCPT 5 min, DATA 2 min, each data
 # block 3 min, the final dot 10 min. Connecting has no RFC figure; Postfix uses 30 s.
 CORREIO_RELAY_CONNECT_TIMEOUT = env_int("CORREIO_RELAY_CONNECT_TIMEOUT", 30, minimum=1)
