@@ -143,6 +143,7 @@ def enqueue_outbound(
     hold_until: datetime | None = None,
     enforce_quota: bool = True,
     dispatch_task: bool = True,
+    local_domains: dict[str, bool] | None = None,
 ) -> EnqueueResult:
     """Accept a message for any recipients: deliver local ones now, queue remote ones.
 
@@ -151,7 +152,8 @@ def enqueue_outbound(
     ``InvalidAddress`` for a malformed address, ``MessageTooLarge``, and for local recipients
     what :func:`mailcore.services.delivery.deliver_message` raises (unknown user, quota); then
     nothing is stored or queued. ``dispatch_task=False`` leaves publishing the delivery task
-    to the caller (one task for a group of messages, :func:`dispatch_many`)."""
+    to the caller (one task for a group of messages, :func:`dispatch_many`); ``local_domains``
+    remembers which domains are local across the messages of one transaction."""
     sender = check_address(mail_from, allow_null=True)
     rcpts = list(dict.fromkeys(check_address(r) for r in recipients))
     if not rcpts:
@@ -163,8 +165,9 @@ def enqueue_outbound(
     now = timezone.now()
     held = hold_until is not None and hold_until > now
     result = EnqueueResult(outbound_id=None)
+    if local_domains is None:
+        local_domains = {}
     with transaction.atomic():
-        local_domains: dict[str, bool] = {}
         local, remote = [], []
         for address in rcpts:
             domain = address_domain(address)

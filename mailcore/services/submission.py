@@ -90,6 +90,7 @@ def submit_message(
     owned: frozenset[str] | None = None,
     *,
     dispatch_task: bool = True,
+    local_domains: dict[str, bool] | None = None,
 ) -> EnqueueResult:
     """Check and queue a submitted message (local recipients delivered at once). Raises
     ``SenderNotOwned``, ``InvalidAddress`` and what :func:`enqueue_outbound` raises."""
@@ -98,7 +99,7 @@ def submit_message(
     sender = check_sender(mailbox, mail_from, owned)
     check_from_header(mailbox, raw, owned)
     return enqueue_outbound(complete_headers(raw), sender, recipients, mailbox=mailbox,
-                            dispatch_task=dispatch_task)
+                            dispatch_task=dispatch_task, local_domains=local_domains)
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,14 @@ def submit_many(items: Sequence[Submission]) -> list[EnqueueResult | MailError]:
     error fails the whole batch (nothing is queued) and is raised."""
     results: list[EnqueueResult | MailError] = []
     queued: list[int] = []
+    local_domains: dict[str, bool] = {}  # looked up once per batch
     with transaction.atomic():
         for item in items:
             try:
                 with transaction.atomic():
                     result = submit_message(item.mailbox, item.mail_from, item.recipients,
-                                            item.raw, item.owned, dispatch_task=False)
+                                            item.raw, item.owned, dispatch_task=False,
+                                            local_domains=local_domains)
             except MailError as error:
                 results.append(error)
                 continue
