@@ -288,3 +288,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Queueing mail must not hang on an unreachable Redis: the sweep dispatches it later.
     CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with atomic publishing: the stock one lets a worker read a
+    # half-written message and stop (mailcore/celery_filesystem.py).
+    CELERY_BROKER_TRANSPORT = "mailcore.celery_filesystem:Transport"
