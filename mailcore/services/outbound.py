@@ -336,8 +336,8 @@ def deliver_batch(message_ids: Sequence[int], token: str | None = None, *,
     (pipelined where the far side allows, see :mod:`mailcore.transports.smtp`). Each
     destination's results, the DSNs they call for and the release of the messages they
     complete are recorded in ONE transaction. ``claimed`` is False when none of
-    ``message_ids`` could be taken (finished, deleted, or another worker holds it); then
-    nothing else is taken either. Messages left over (a batch over the byte budget, or the
+    ``message_ids`` could be taken (finished, deleted, or another worker holds them); the pass
+    then still takes messages due at their destinations that nobody holds. Messages left over (a batch over the byte budget, or the
     attempt deadline passed) are released and listed in ``leftover`` for a new task."""
     token = token or uuid.uuid4().hex
     now = timezone.now()
@@ -360,9 +360,16 @@ def deliver_batch(message_ids: Sequence[int], token: str | None = None, *,
         wanted.append(pk)
         size += rows[pk][0]
     claimed = _claim_many(wanted, token, now)
+    report = RunReport(claimed=bool(claimed), leftover=leftover)
     if not claimed:
-        return RunReport(claimed=False)
-    report = RunReport(claimed=True, leftover=leftover)
+        # Our messages rode along with another pass (or are taken): take what else is due at
+        # their destinations, so a worker behind a burst never idles on spent tasks.
+        domains = set(OutboundRecipient.objects.filter(message_id__in=list(message_ids))
+                      .values_list("domain", flat=True).distinct())
+        claimed = _ride_along([], domains, token, now, limit, byte_budget)
+        if not claimed:
+            return report
+        size = sum(OutboundMessage.objects.filter(pk__in=claimed).values_list("size", flat=True))
     held: set[int] = set(claimed)
     try:
         _pass(claimed, token, now, limit, byte_budget - size, report, held)

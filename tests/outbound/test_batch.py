@@ -192,3 +192,15 @@ def test_the_submission_listener_commits_messages_finishing_together_in_one_batc
     assert all(isinstance(r, EnqueueResult) for r in results[:8])
     assert isinstance(results[8], SenderNotOwned)
     assert OutboundMessage.objects.count() == 8
+
+
+def test_a_spent_task_still_takes_what_is_due_at_its_destination(mailbox, remote_mx):
+    far = remote_mx("remote.test")
+    spent, waiting = queue("a@remote.test", "b@remote.test")
+    # Another pass took the first message along and delivered it; its own task comes late.
+    OutboundRecipient.objects.filter(message_id=spent).update(state="delivered", attempts=1)
+    OutboundMessage.objects.filter(pk=spent).update(finished=True)
+    report = outbound.deliver_outbound(spent)
+    assert report.claimed is False and report.delivered == 1
+    assert [r.rcpt_tos for r in far.received] == [["b@remote.test"]]
+    assert state_of(waiting) == "delivered"
