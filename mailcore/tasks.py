@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that take ids and call one service each (STYLE.md).
 
 Delivery is at-least-once (late acks, requeue on a lost worker, see webmail/settings.py) and
-idempotent: the queue rows are the truth, a pass takes the message's lock with a conditional
+idempotent: the queue rows are the truth, a pass takes its messages' locks with a conditional
 update, and recipients already delivered are never tried again."""
 
 from celery import shared_task
@@ -9,16 +9,26 @@ from celery import shared_task
 from mailcore.services import outbound
 
 
+def _summary(report: outbound.RunReport) -> dict:
+    if report.more:
+        outbound.dispatch_many(report.leftover)
+    return {"claimed": report.claimed, "delivered": report.delivered,
+            "deferred": report.deferred, "bounced": report.bounced, "expired": report.expired}
+
+
 @shared_task(name="mailcore.tasks.deliver_outbound", bind=True)
 def deliver_outbound(self, message_id: int) -> dict:
     # The task id is the lock token: a task redelivered after its worker died takes back the
-    # lock its first run held instead of waiting for the lease to run out.
+    # locks its first run held instead of waiting for the lease to run out.
     token = getattr(self.request, "id", None)
-    report = outbound.deliver_outbound(message_id, token=token)
-    if report.more:
-        outbound.dispatch(message_id)
-    return {"claimed": report.claimed, "delivered": report.delivered,
-            "deferred": report.deferred, "bounced": report.bounced, "expired": report.expired}
+    return _summary(outbound.deliver_outbound(message_id, token=token))
+
+
+@shared_task(name="mailcore.tasks.deliver_outbound_batch", bind=True)
+def deliver_outbound_batch(self, message_ids: list[int]) -> dict:
+    """Several messages queued together (a submission group commit), in one pass."""
+    token = getattr(self.request, "id", None)
+    return _summary(outbound.deliver_batch(message_ids, token=token))
 
 
 @shared_task(name="mailcore.tasks.sweep_outbound")

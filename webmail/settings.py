@@ -255,6 +255,12 @@ CORREIO_RELAY_ATTEMPT_DEADLINE = env_int("CORREIO_RELAY_ATTEMPT_DEADLINE", 900, 
 CORREIO_OUTBOUND_LOCK_SECONDS = env_int(
     "CORREIO_OUTBOUND_LOCK_SECONDS", CORREIO_RELAY_ATTEMPT_DEADLINE + 120, minimum=1
 )
+# A worker pass takes up to this many due messages for the same destinations (and this many
+# bytes of them) and sends them over one kept-open SMTP session, recording each destination's
+# results in one transaction; a task's own messages always come first.
+CORREIO_OUTBOUND_BATCH = env_int("CORREIO_OUTBOUND_BATCH", 100, minimum=1)
+CORREIO_OUTBOUND_BATCH_BYTES = env_int("CORREIO_OUTBOUND_BATCH_BYTES", 32 * 1024 * 1024,
+                                       minimum=1)
 # RFC 5321 §4.5.3.2 timeouts (seconds): greeting and MAIL/RCPT 5 min, DATA 2 min, each data
 # block 3 min, the final dot 10 min. Connecting has no RFC figure; Postfix uses 30 s.
 CORREIO_RELAY_CONNECT_TIMEOUT = env_int("CORREIO_RELAY_CONNECT_TIMEOUT", 30, minimum=1)
@@ -286,3 +292,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Queueing mail must not hang on an unreachable Redis: the sweep dispatches it later.
     CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with atomic publishing: the stock one lets a worker read a
+    # half-written message and stop (mailcore/celery_filesystem.py).
+    CELERY_BROKER_TRANSPORT = "mailcore.celery_filesystem:Transport"

@@ -4,15 +4,20 @@ message to the outbound queue.
 The envelope sender and every From header address must be one of the user's own addresses (the
 mailbox, or an alias delivering only to it: :func:`accounts.owned_addresses`), else
 ``SenderNotOwned`` (553 5.7.1 on the wire). Recipients may be anywhere; those of local domains
-must exist. A missing Date or Message-ID is added (RFC 6409 §8.2, §8.3)."""
+must exist. A missing Date or Message-ID is added (RFC 6409 §8.2, §8.3).
+
+``submit_many`` queues the messages of several sessions in one transaction (the submission
+listener's group commit: one durable commit, one delivery task, for all of them)."""
 
 import email.utils
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 
-from mailcore.exceptions import SenderNotOwned
+from mailcore.exceptions import MailError, SenderNotOwned
 from mailcore.mime.fields import first_header
 from mailcore.mime.headers import parse_address_list, split_header_block
 from mailcore.models import Mailbox
@@ -21,6 +26,7 @@ from mailcore.services.outbound import (
     EnqueueResult,
     address_domain,
     check_address,
+    dispatch_many,
     enqueue_outbound,
 )
 
@@ -82,6 +88,9 @@ def submit_message(
     recipients: Iterable[str],
     raw: bytes,
     owned: frozenset[str] | None = None,
+    *,
+    dispatch_task: bool = True,
+    local_domains: dict[str, bool] | None = None,
 ) -> EnqueueResult:
     """Check and queue a submitted message (local recipients delivered at once). Raises
     ``SenderNotOwned``, ``InvalidAddress`` and what :func:`enqueue_outbound` raises."""
@@ -89,4 +98,43 @@ def submit_message(
         owned = owned_addresses(mailbox)
     sender = check_sender(mailbox, mail_from, owned)
     check_from_header(mailbox, raw, owned)
-    return enqueue_outbound(complete_headers(raw), sender, recipients, mailbox=mailbox)
+    return enqueue_outbound(complete_headers(raw), sender, recipients, mailbox=mailbox,
+                            dispatch_task=dispatch_task, local_domains=local_domains)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One message handed over by an authenticated session, for :func:`submit_many`."""
+
+    mailbox: Mailbox
+    mail_from: str
+    recipients: tuple[str, ...]
+    raw: bytes
+    owned: frozenset[str] | None = None
+
+
+def submit_many(items: Sequence[Submission]) -> list[EnqueueResult | MailError]:
+    """Check and queue several submitted messages in ONE transaction, each in a savepoint of
+    its own: a message refused (sender not owned, unknown local recipient, full mailbox) is
+    returned as its error and leaves nothing behind, the others are queued. After the commit,
+    one delivery task carries every queued message (:func:`outbound.dispatch_many`). Any other
+    error fails the whole batch (nothing is queued) and is raised."""
+    results: list[EnqueueResult | MailError] = []
+    queued: list[int] = []
+    local_domains: dict[str, bool] = {}  # looked up once per batch
+    with transaction.atomic():
+        for item in items:
+            try:
+                with transaction.atomic():
+                    result = submit_message(item.mailbox, item.mail_from, item.recipients,
+                                            item.raw, item.owned, dispatch_task=False,
+                                            local_domains=local_domains)
+            except MailError as error:
+                results.append(error)
+                continue
+            results.append(result)
+            if result.outbound_id is not None:
+                queued.append(result.outbound_id)
+        if queued and settings.CORREIO_OUTBOUND_DISPATCH:
+            transaction.on_commit(lambda: dispatch_many(queued))
+    return results
