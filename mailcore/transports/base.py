@@ -1,5 +1,6 @@
 """The transport interface: what the queue service gives a transport and what it gets back."""
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,7 +35,7 @@ class Outgoing:
     extra: dict = field(default_factory=dict)
 
 
-class Transport:
+class Transport(abc.ABC):
     """Deliver ``Outgoing`` mail; never raise for a delivery problem, report it per recipient."""
 
     @classmethod
@@ -48,7 +49,7 @@ class Transport:
         """A key grouping recipients that share one SMTP transaction (their destination)."""
         return domain
 
+    @abc.abstractmethod
     def deliver(self, outgoing: Outgoing, deadline: float) -> list[RecipientResult]:
         """Try once to deliver to every recipient; ``deadline`` is a ``time.monotonic()`` value
         no network wait may pass. One result per recipient, in order."""
-        raise NotImplementedError
