@@ -42,7 +42,7 @@ class Transport(abc.ABC):
     def from_settings(cls) -> "Transport":
         return cls()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most transports keep nothing open
         """Release whatever the transport keeps open between deliveries."""
 
     def route(self, domain: str) -> str:
