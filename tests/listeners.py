@@ -6,8 +6,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 
-from django.db import connections
-
 
 class RunningListener:
     def __init__(self, loop: asyncio.AbstractEventLoop, servers: list):
@@ -28,8 +26,9 @@ class RunningListener:
 
 
 @contextmanager
-def run_listener(start: Callable[[], Awaitable[list]]):
-    """``start()`` runs on the listener's loop and returns the asyncio servers it bound."""
+def serve_in_thread(start: Callable[[], Awaitable[list]], name: str = "listener"):
+    """``start()`` runs on a new event loop in a thread and returns the asyncio servers it bound.
+    Touches no database connection (remote-MX stand-ins use it in plain ``django_db`` tests)."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     result: dict = {}
@@ -50,7 +49,7 @@ def run_listener(start: Callable[[], Awaitable[list]]):
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
-    thread = threading.Thread(target=main, name="listener", daemon=True)
+    thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()
     ready.wait(30)
     if "error" in result:
@@ -70,6 +69,18 @@ def run_listener(start: Callable[[], Awaitable[list]]):
         asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
+
+
+@contextmanager
+def run_listener(start: Callable[[], Awaitable[list]]):
+    """A Correio listener: as :func:`serve_in_thread`, then every database connection its
+    service threads opened is closed, so transactional tests can flush or drop the database."""
+    try:
+        with serve_in_thread(start) as listener:
+            yield listener
+    finally:
+        from django.db import connections
+
         from mailcore.protocols.common.services import close_connections
 
         close_connections()

@@ -8,7 +8,6 @@ import asyncio
 import socket
 import ssl
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -17,6 +16,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 from aiosmtpd.smtp import SMTP
+
+from tests.listeners import serve_in_thread as _serve_in_thread
 
 
 @dataclass
@@ -223,58 +224,6 @@ class DnsServer:
         self.sock.close()
 
 
-class Running:
-    def __init__(self, loop, servers):
-        self.loop = loop
-        self.servers = servers
-
-    @property
-    def port(self) -> int:
-        return self.servers[0].sockets[0].getsockname()[1]
-
-
-@contextmanager
 def serve_in_thread(start):
-    """Run ``start()`` (returning asyncio servers) on an event loop of its own in a thread.
-    Unlike tests/listeners.run_listener it touches no database connection, so it suits plain
-    ``django_db`` tests too."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: dict = {}
-
-    def main():
-        asyncio.set_event_loop(loop)
-
-        async def boot():
-            try:
-                box["servers"] = await start()
-            except BaseException as exc:
-                box["error"] = exc
-            ready.set()
-
-        loop.run_until_complete(boot())
-        if "error" not in box:
-            loop.run_forever()
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-    thread = threading.Thread(target=main, name="remote-mx", daemon=True)
-    thread.start()
-    ready.wait(30)
-    if "error" in box:
-        raise box["error"]
-    running = Running(loop, box["servers"])
-    try:
-        yield running
-    finally:
-
-        async def stop():
-            for server in running.servers:
-                server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
+    """A remote MX stand-in on a loop of its own (no database connection involved)."""
+    return _serve_in_thread(start, name="remote-mx")
