@@ -9,7 +9,7 @@ from django.db import transaction
 
 from mailcore.models import FolderRole, Mailbox, Message
 from mailcore.services.delivery import append_message
-from mailcore.services.mailboxes import expunge, get_folder_by_role
+from mailcore.services.folders import expunge, get_folder_by_role
 
 DRAFT_FLAGS = ("\\Draft", "\\Seen")
 

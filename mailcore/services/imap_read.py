@@ -18,7 +18,7 @@ from mailcore.exceptions import FolderNotFound, InvalidFolderName
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
 from mailcore.services.common import UidRanges, uid_sql
 from mailcore.services.flags import set_flags
-from mailcore.services.mailboxes import canonical_name
+from mailcore.services.folders import canonical_name
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft", "keywords")
 
@@ -38,7 +38,7 @@ _FOLDER_FIELDS = [f.attname for f in Folder._meta.concrete_fields]
 
 
 def get_folder_fast(mailbox: Mailbox, name: str) -> Folder:
-    """:func:`mailcore.services.mailboxes.get_folder` in one hand-written query (SELECT,
+    """:func:`mailcore.services.folders.get_folder` in one hand-written query (SELECT,
     STATUS and APPEND run it on every call). Raises ``FolderNotFound``."""
     try:
         canonical = canonical_name(name)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from mailcore.exceptions import MaildropLocked, MessageGone
 from mailcore.mime.wire import crlf_size
 from mailcore.models import Blob, Folder, FolderRole, MaildropLock, Message, Pop3Size
-from mailcore.services import mailboxes
+from mailcore.services import folders
 
 DEFAULT_LEASE_SECONDS = 120.0
 SIZE_BATCH = 200
@@ -193,4 +193,4 @@ def close_maildrop(maildrop: Maildrop, deleted_uids: list[int]) -> list[int]:
         if not deleted_uids:
             return []
         folder = Folder.objects.get(pk=maildrop.folder_id)
-        return mailboxes.expunge(folder, sorted(deleted_uids), only_deleted=False)
+        return folders.expunge(folder, sorted(deleted_uids), only_deleted=False)

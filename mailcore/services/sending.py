@@ -26,7 +26,7 @@ from mailcore.services import outbound, submission
 from mailcore.services.delivery import append_message
 from mailcore.services.drafts import discard_draft
 from mailcore.services.flags import set_flags
-from mailcore.services.mailboxes import expunge, get_folder_by_role
+from mailcore.services.folders import expunge, get_folder_by_role
 
 # A hold ending sooner than this gets a delivery task timed for its end; a longer one is left
 # to the sweep (a broker holding an ETA task for days is fragile, e.g. Redis's visibility

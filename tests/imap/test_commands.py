@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mailcore.models import Folder, Message
-from mailcore.services import delivery, mailboxes
+from mailcore.services import delivery, folders
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.imap.conftest import ADDRESS
@@ -137,7 +137,7 @@ def test_commands_need_the_right_state(imap):
 
 def test_select_reports_counts_flags_and_uid_identity(connect, mailbox, inbox):
     deliver(mailbox, 3)
-    mailboxes.get_folder(mailbox, "INBOX")
+    folders.get_folder(mailbox, "INBOX")
     client = connect()
     typ, data = client.select("INBOX")
     assert (typ, data) == ("OK", [b"3"])
@@ -202,7 +202,7 @@ def test_renaming_inbox_moves_its_messages_and_leaves_it_empty(connect, mailbox)
 
 def test_names_are_private_to_each_user(connect, make_mailbox):
     other = make_mailbox("other@example.test")
-    mailboxes.create_folder(other, "Secret")
+    folders.create_folder(other, "Secret")
     client = connect()
     refused(lambda: client.select("Secret"), "NONEXISTENT")
     assert client.create("../other@example.test/Secret")[0] == "OK"

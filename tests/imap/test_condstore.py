@@ -10,7 +10,7 @@ import pytest
 
 from mailcore.models import Folder, Message
 from mailcore.protocols.imap.parser import ParseError, parse_command
-from mailcore.services import delivery, flags, mailboxes
+from mailcore.services import delivery, flags, folders
 from mailcore.services.common import UidRanges
 from tests.conftest import PASSWORD
 from tests.factories import make_message
@@ -177,7 +177,7 @@ def test_qresync_select_reports_vanished_and_changed_flags(client, mailbox, inbo
     c.logout()
     # While the client is away: 2 and 5 go, 4 gets a flag, a new message arrives.
     flags.set_flags(inbox, [2, 5], ["\\Deleted"], "add")
-    mailboxes.expunge(inbox)
+    folders.expunge(inbox)
     flags.set_flags(inbox, [4], ["\\Answered"], "add")
     fill(mailbox, 1)
     c = client()
@@ -200,7 +200,7 @@ def test_qresync_select_without_enable_is_refused(client, mailbox):
 def test_qresync_select_with_another_uidvalidity_resyncs_nothing(client, mailbox, inbox):
     fill(mailbox, 2)
     flags.set_flags(inbox, [1], ["\\Deleted"], "add")
-    mailboxes.expunge(inbox)
+    folders.expunge(inbox)
     c = client()
     raw(c, "ENABLE QRESYNC")
     lines = raw(c, "SELECT INBOX (QRESYNC (1 1))")
@@ -238,7 +238,7 @@ def test_uid_fetch_vanished_modifier_lists_uids_expunged_since(client, mailbox, 
     raw(c, "SELECT INBOX")
     mark = highest()
     flags.set_flags(inbox, [1, 4], ["\\Deleted"], "add")
-    mailboxes.expunge(inbox, UidRanges(((4, 4),)))
+    folders.expunge(inbox, UidRanges(((4, 4),)))
     lines = raw(c, f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {mark} VANISHED)")
     assert b"* VANISHED (EARLIER) 4" in lines
     fetched = [line for line in lines if b" FETCH (" in line]

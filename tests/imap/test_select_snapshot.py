@@ -2,7 +2,7 @@
 since (mod-sequences and expunge tombstones), it must always equal what the store holds."""
 
 from mailcore.models import Message
-from mailcore.services import delivery, flags, imap_read, mailboxes
+from mailcore.services import delivery, flags, folders, imap_read
 from tests.factories import make_message
 
 
@@ -23,9 +23,9 @@ def test_a_cached_snapshot_follows_new_mail_expunges_moves_and_keywords(mailbox,
 
     flags.set_flags(inbox, [1, 2, 4], ["\\Seen"], "add")
     flags.set_flags(inbox, [2, 5], ["\\Deleted", "$Important"], "add")
-    mailboxes.expunge(inbox)
-    archive = mailboxes.get_folder(mailbox, "Archive")
-    mailboxes.move_messages(inbox, [3], archive)
+    folders.expunge(inbox)
+    archive = folders.get_folder(mailbox, "Archive")
+    folders.move_messages(inbox, [3], archive)
     fill(mailbox, 2, start=6)
     flags.set_flags(inbox, [7], ["todo"], "add")
 

@@ -8,7 +8,7 @@ import imapclient
 import pytest
 
 from mailcore.models import Message
-from mailcore.services import delivery, flags, mailboxes
+from mailcore.services import delivery, flags, folders
 from mailcore.services.common import UidRanges
 from tests.conftest import PASSWORD
 from tests.factories import make_message
@@ -97,7 +97,7 @@ def test_idle_reports_flags_and_expunges_made_by_the_webmail(session, mailbox, i
     flags.set_flags(inbox, UidRanges(((1, 1),)), ["\\Seen"], "add")
     responses = client.idle_check(timeout=5)
     assert any(r[1] == b"FETCH" and b"\\Seen" in r[2][3] for r in responses)
-    mailboxes.expunge(inbox, UidRanges(((2, 2),)), only_deleted=False)
+    folders.expunge(inbox, UidRanges(((2, 2),)), only_deleted=False)
     responses = client.idle_check(timeout=5)
     client.idle_done()
     assert (2, b"EXPUNGE") in responses
@@ -121,10 +121,10 @@ def test_own_store_is_not_echoed_again_on_noop(session, mailbox):
 
 
 def test_deleting_the_selected_folder_elsewhere_ends_the_session(session, mailbox):
-    mailboxes.create_folder(mailbox, "Temp")
+    folders.create_folder(mailbox, "Temp")
     first = session()
     first.select_folder("Temp")
-    mailboxes.delete_folder(mailbox, "Temp")
+    folders.delete_folder(mailbox, "Temp")
     time.sleep(0.1)
     responses = first.noop()[1]
     assert responses[0][0] == b"BYE"

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from mailcore.models import Folder, Message
-from mailcore.services import accounts, delivery, flags, mailboxes
+from mailcore.services import accounts, delivery, flags, folders
 from tests.factories import make_message
 
 THREADS = 8
@@ -66,7 +66,7 @@ def test_concurrent_appends_copies_and_flag_changes_keep_counts_exact():
             if index % 3 == 0:
                 delivery.append_message(archive, make_message(subject=f"a{index}-{n}"))
             elif index % 3 == 1:
-                mailboxes.copy_messages(inbox, [1 + (index + n) % 20], archive)
+                folders.copy_messages(inbox, [1 + (index + n) % 20], archive)
             else:
                 flags.set_flags(inbox, [1 + (index * 5 + n) % 20], ["\\Seen"], "add")
 

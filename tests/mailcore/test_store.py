@@ -16,7 +16,7 @@ from mailcore.exceptions import (
     RelayDenied,
 )
 from mailcore.models import Alias, Blob, Folder, Mailbox, Message
-from mailcore.services import delivery, flags, mailboxes
+from mailcore.services import delivery, flags, folders
 from mailcore.services.common import UidRanges
 from tests.factories import make_message
 
@@ -77,7 +77,7 @@ def test_uids_strictly_increase_and_are_never_reused(mailbox, inbox):
     for _ in range(3):
         delivery.deliver_message(make_message(), ["demo@example.test"])
     Message.objects.filter(folder=inbox, uid=3).update(deleted=True)
-    assert mailboxes.expunge(inbox) == [3]
+    assert folders.expunge(inbox) == [3]
     delivery.deliver_message(make_message(), ["demo@example.test"])
     assert list(Message.objects.filter(folder=inbox).values_list("uid", flat=True)) == [1, 2, 4]
 
@@ -94,7 +94,7 @@ def test_quota_refuses_delivery_that_would_overflow(make_mailbox):
 
 
 def test_append_keeps_flags_keywords_and_date(mailbox):
-    sent = mailboxes.get_folder(mailbox, "Sent")
+    sent = folders.get_folder(mailbox, "Sent")
     when = datetime(2020, 5, 17, 10, 30, tzinfo=UTC)
     message = delivery.append_message(
         sent, make_message(), flags=["\\Seen", "\\Flagged", "$Forwarded", "\\Recent"], internal_date=when
@@ -151,8 +151,8 @@ def test_copy_gives_new_uids_and_shares_the_blob(mailbox, inbox):
     for _ in range(3):
         delivery.deliver_message(make_message(), ["demo@example.test"])
     flags.set_flags(inbox, [2], ["\\Seen", "\\Flagged"], "add")
-    archive = mailboxes.get_folder(mailbox, "Archive")
-    mapping = mailboxes.copy_messages(inbox, [2, 3], archive)
+    archive = folders.get_folder(mailbox, "Archive")
+    mapping = folders.copy_messages(inbox, [2, 3], archive)
     assert mapping == {2: 1, 3: 2}
     copied = Message.objects.get(folder=archive, uid=1)
     assert copied.flags == ["\\Seen", "\\Flagged"]
@@ -167,20 +167,20 @@ def test_copy_counts_against_quota(make_mailbox):
     inbox = box.folders.get(role="inbox")
     delivery.deliver_message(make_message(body="a" * 1500), ["q@example.test"])
     with pytest.raises(QuotaExceeded):
-        mailboxes.copy_messages(inbox, [1], box.folders.get(role="archive"))
-        mailboxes.copy_messages(inbox, [1], box.folders.get(role="junk"))
+        folders.copy_messages(inbox, [1], box.folders.get(role="archive"))
+        folders.copy_messages(inbox, [1], box.folders.get(role="junk"))
 
 
 def test_move_renumbers_in_the_target_and_expunges_the_source(mailbox, inbox):
     for _ in range(3):
         delivery.deliver_message(make_message(), ["demo@example.test"])
-    trash = mailboxes.get_folder(mailbox, "Trash")
+    trash = folders.get_folder(mailbox, "Trash")
     used = Mailbox.objects.get(pk=mailbox.pk).used_bytes
-    assert mailboxes.move_messages(inbox, [1, 3], trash) == {1: 1, 3: 2}
+    assert folders.move_messages(inbox, [1, 3], trash) == {1: 1, 3: 2}
     assert list(Message.objects.filter(folder=inbox).values_list("uid", flat=True)) == [2]
     assert refresh(inbox).message_count == 1 and refresh(trash).message_count == 2
     assert Mailbox.objects.get(pk=mailbox.pk).used_bytes == used
-    changes = mailboxes.changes_since(inbox, 0)
+    changes = folders.changes_since(inbox, 0)
     assert changes.expunged == [1, 3]
 
 
@@ -188,8 +188,8 @@ def test_expunge_removes_only_deleted_unless_told_and_frees_blobs(mailbox, inbox
     for _ in range(3):
         delivery.deliver_message(make_message(), ["demo@example.test"])
     flags.set_flags(inbox, [1], ["\\Deleted"], "add")
-    assert mailboxes.expunge(inbox, [1, 2]) == [1]
-    assert mailboxes.expunge(inbox, [2], only_deleted=False) == [2]
+    assert folders.expunge(inbox, [1, 2]) == [1]
+    assert folders.expunge(inbox, [2], only_deleted=False) == [2]
     assert Blob.objects.count() == 1
     assert Mailbox.objects.get(pk=mailbox.pk).used_bytes == Message.objects.get().size
     inbox = refresh(inbox)
@@ -201,90 +201,90 @@ def test_changes_since_reports_new_changed_and_expunged(mailbox, inbox):
         delivery.deliver_message(make_message(), ["demo@example.test"])
     mark = refresh(inbox).highestmodseq
     flags.set_flags(inbox, [1], ["\\Seen"], "add")
-    mailboxes.expunge(inbox, [2], only_deleted=False)
+    folders.expunge(inbox, [2], only_deleted=False)
     delivery.deliver_message(make_message(), ["demo@example.test"])
-    changes = mailboxes.changes_since(inbox, mark)
+    changes = folders.changes_since(inbox, mark)
     assert [m.uid for m in changes.messages] == [1, 4]
     assert changes.expunged == [2]
     assert changes.highestmodseq == refresh(inbox).highestmodseq
 
 
 def test_folders_are_created_with_parents_and_listed_special_first(mailbox):
-    mailboxes.create_folder(mailbox, "Projects/2026/Correio")
-    names = [f.name for f in mailboxes.list_folders(mailbox)]
+    folders.create_folder(mailbox, "Projects/2026/Correio")
+    names = [f.name for f in folders.list_folders(mailbox)]
     assert names[:6] == ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]
     assert names[6:] == ["Projects", "Projects/2026", "Projects/2026/Correio"]
     with pytest.raises(FolderExists):
-        mailboxes.create_folder(mailbox, "Projects")
+        folders.create_folder(mailbox, "Projects")
     with pytest.raises(FolderExists):
-        mailboxes.create_folder(mailbox, "inbox")
+        folders.create_folder(mailbox, "inbox")
 
 
 @pytest.mark.parametrize("name", ["", "a//b", "/lead", "trail/", "star*", "per%cent", "bell\x07", "x" * 501])
 def test_bad_folder_names_are_refused(mailbox, name):
     with pytest.raises(InvalidFolderName):
-        mailboxes.create_folder(mailbox, name)
+        folders.create_folder(mailbox, name)
 
 
 def test_names_that_look_like_paths_or_other_users_stay_in_ones_own_namespace(make_mailbox):
     alice = make_mailbox("alice@example.test")
     bob = make_mailbox("bob@example.test")
-    folder = mailboxes.create_folder(alice, "../bob@example.test/INBOX")
+    folder = folders.create_folder(alice, "../bob@example.test/INBOX")
     assert folder.mailbox == alice
     assert not Folder.objects.filter(mailbox=bob, name__contains="..").exists()
 
 
 def test_rename_moves_subfolders(mailbox):
-    mailboxes.create_folder(mailbox, "Work/Old")
-    mailboxes.rename_folder(mailbox, "Work", "Jobs/Work")
+    folders.create_folder(mailbox, "Work/Old")
+    folders.rename_folder(mailbox, "Work", "Jobs/Work")
     names = set(Folder.objects.filter(mailbox=mailbox, role="").values_list("name", flat=True))
     assert names == {"Jobs", "Jobs/Work", "Jobs/Work/Old"}
     with pytest.raises(FolderNotFound):
-        mailboxes.rename_folder(mailbox, "Work", "Other")
+        folders.rename_folder(mailbox, "Work", "Other")
     with pytest.raises(InvalidFolderName):
-        mailboxes.rename_folder(mailbox, "Jobs", "Jobs/Inner")
+        folders.rename_folder(mailbox, "Jobs", "Jobs/Inner")
     with pytest.raises(FolderProtected):
-        mailboxes.rename_folder(mailbox, "Sent", "Outgoing")
+        folders.rename_folder(mailbox, "Sent", "Outgoing")
 
 
 def test_renaming_inbox_moves_its_messages_and_keeps_inbox(mailbox, inbox):
     for _ in range(2):
         delivery.deliver_message(make_message(), ["demo@example.test"])
-    target = mailboxes.rename_folder(mailbox, "INBOX", "Old mail")
+    target = folders.rename_folder(mailbox, "INBOX", "Old mail")
     assert refresh(target).message_count == 2
     inbox = refresh(inbox)
     assert inbox.message_count == 0 and inbox.name == "INBOX" and inbox.uidnext == 3
 
 
 def test_delete_folder_rules(mailbox):
-    folder = mailboxes.create_folder(mailbox, "Tmp/Child")
+    folder = folders.create_folder(mailbox, "Tmp/Child")
     delivery.append_message(folder, make_message())
     with pytest.raises(FolderProtected):
-        mailboxes.delete_folder(mailbox, "Trash")
+        folders.delete_folder(mailbox, "Trash")
     with pytest.raises(FolderHasChildren):
-        mailboxes.delete_folder(mailbox, "Tmp")
-    mailboxes.delete_folder(mailbox, "Tmp/Child")
-    mailboxes.delete_folder(mailbox, "Tmp")
+        folders.delete_folder(mailbox, "Tmp")
+    folders.delete_folder(mailbox, "Tmp/Child")
+    folders.delete_folder(mailbox, "Tmp")
     assert Message.objects.count() == 0 and Blob.objects.count() == 0
     assert Mailbox.objects.get(pk=mailbox.pk).used_bytes == 0
 
 
 def test_recreated_folder_gets_a_new_uidvalidity(mailbox):
-    first = mailboxes.create_folder(mailbox, "Again")
-    mailboxes.delete_folder(mailbox, "Again")
-    second = mailboxes.create_folder(mailbox, "Again")
+    first = folders.create_folder(mailbox, "Again")
+    folders.delete_folder(mailbox, "Again")
+    second = folders.create_folder(mailbox, "Again")
     assert (first.name, first.uidvalidity) != (second.name, second.uidvalidity)
 
 
 def test_subscribe_and_unsubscribe(mailbox):
-    mailboxes.create_folder(mailbox, "News")
-    assert not mailboxes.subscribe_folder(mailbox, "News", False).subscribed
-    assert mailboxes.subscribe_folder(mailbox, "News", True).subscribed
+    folders.create_folder(mailbox, "News")
+    assert not folders.subscribe_folder(mailbox, "News", False).subscribed
+    assert folders.subscribe_folder(mailbox, "News", True).subscribed
 
 
 def test_thread_ids_join_replies_across_folders(mailbox, inbox):
     delivery.deliver_message(make_message(message_id="<root@x>"), ["demo@example.test"])
-    sent = mailboxes.get_folder(mailbox, "Sent")
+    sent = folders.get_folder(mailbox, "Sent")
     reply = delivery.append_message(
         sent, make_message(message_id="<r1@x>", in_reply_to="<root@x>", references="<root@x>")
     )
@@ -308,7 +308,7 @@ def test_changes_publish_events_after_commit(domain):
         delivery.deliver_message(make_message(), ["ev@example.test"])
         inbox = box.folders.get(role="inbox")
         flags.set_flags(inbox, [1], ["\\Seen"], "add")
-        mailboxes.expunge(inbox, [1], only_deleted=False)
+        folders.expunge(inbox, [1], only_deleted=False)
         import time
 
         deadline = time.time() + 5

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from mailcore.exceptions import MaildropLocked, MessageGone
 from mailcore.mime.wire import crlf_size
 from mailcore.models import Blob, MaildropLock, Message, Pop3Size
-from mailcore.services import delivery, mailboxes, pop3
+from mailcore.services import delivery, folders, pop3
 from tests.factories import make_message
 
 
@@ -84,7 +84,7 @@ def test_a_removed_message_is_gone_and_its_cached_size_goes_with_its_bytes(mailb
     deliver(mailbox, make_message(subject="short-lived"))
     drop = pop3.open_maildrop(mailbox.pk)
     assert pop3.load_message(drop.folder_id, 1).startswith(b"From:")
-    mailboxes.expunge(inbox, [1], only_deleted=False)
+    folders.expunge(inbox, [1], only_deleted=False)
     with pytest.raises(MessageGone):
         pop3.load_message(drop.folder_id, 1)
     assert not Blob.objects.exists() and not Pop3Size.objects.exists()

@@ -9,7 +9,7 @@ import pytest
 from mailcore.events import subscribe
 from mailcore.mime.wire import to_crlf
 from mailcore.models import Folder, Message
-from mailcore.services import accounts, delivery, mailboxes
+from mailcore.services import accounts, delivery, folders
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.pop3.wire import RawClient
@@ -115,7 +115,7 @@ def test_uidl_values_are_stable_across_sessions_and_other_deletions(pop3_server,
         client.uidl(1)
     client.quit()
     # Another door removes message 3 (UID 3); the rest keep their UIDLs.
-    mailboxes.expunge(inbox, [3], only_deleted=False)
+    folders.expunge(inbox, [3], only_deleted=False)
     client = pop3_server.login()
     assert client.uidl()[1] == [f"1 {inbox.uidvalidity}.2".encode(),
                                 f"2 {inbox.uidvalidity}.4".encode()]
@@ -161,7 +161,7 @@ def test_deletions_at_quit_are_expunges_other_doors_see(pop3_server, deliver, in
     finally:
         unsubscribe()
     assert [(e.folder_id, e.kind) for e in events] == [(inbox.pk, "expunge")]
-    changes = mailboxes.changes_since(inbox, before)
+    changes = folders.changes_since(inbox, before)
     assert changes.expunged == [1, 3] and changes.messages == []
     mailbox.refresh_from_db()
     assert mailbox.used_bytes == Message.objects.get(folder=inbox).size
@@ -209,7 +209,7 @@ def test_the_maildrop_is_the_inbox_as_of_login(pop3_server, deliver, mailbox):
 def test_retr_of_a_message_another_door_expunged_is_an_error(pop3_server, deliver, inbox):
     deliver(make_message(subject="a"), make_message(subject="b"))
     client = pop3_server.login()
-    mailboxes.expunge(inbox, [1], only_deleted=False)
+    folders.expunge(inbox, [1], only_deleted=False)
     with pytest.raises(poplib.error_proto, match="removed by another session"):
         client.retr(1)
     client.dele(1)
@@ -281,7 +281,7 @@ def test_retrieving_in_order_past_the_read_ahead_window_returns_every_message_ex
     client.dele(3)
     with pytest.raises(poplib.error_proto, match="message 3 already deleted"):
         client.retr(3)
-    mailboxes.expunge(inbox, [5], only_deleted=False)  # after the read-ahead: still served
+    folders.expunge(inbox, [5], only_deleted=False)  # after the read-ahead: still served
     for n in [4, *range(5, 71)]:
         assert received(client.retr(n)[1]) == raws[n - 1]
     client.quit()

@@ -9,7 +9,7 @@ from django.db import connection
 from mailcore.models import SearchDocument
 from mailcore.services import search
 from mailcore.services.delivery import append_message, deliver_message
-from mailcore.services.mailboxes import copy_messages
+from mailcore.services.folders import copy_messages
 from mailcore.services.search import parse_query, search_messages
 from webmail.views.common import encode_cursor, page_of
 

@@ -7,7 +7,7 @@ import pytest
 
 from mailcore.models import SearchDocument
 from mailcore.services.delivery import append_message, deliver_message
-from mailcore.services.mailboxes import expunge, move_messages
+from mailcore.services.folders import expunge, move_messages
 from mailcore.services.search import (
     TextTerm,
     index_missing,

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from mailcore.models import AuthFailure, Folder, Message
-from mailcore.services.mailboxes import create_folder
+from mailcore.services.folders import create_folder
 from tests.conftest import PASSWORD
 from tests.webmail.conftest import HX
 from webmail.models import TrustedSender, WebmailSettings

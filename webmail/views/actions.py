@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from mailcore.exceptions import MailError
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services.flags import set_flags
-from mailcore.services.mailboxes import expunge, get_folder_by_role, move_messages
+from mailcore.services.folders import expunge, get_folder_by_role, move_messages
 from webmail.forms import ActionForm
 from webmail.views.common import (
     LIST_COLUMNS,

@@ -30,7 +30,7 @@ from mailcore.exceptions import (
     QuotaExceeded,
 )
 from mailcore.models import Folder, Mailbox, Message
-from mailcore.services.mailboxes import list_folders
+from mailcore.services.folders import list_folders
 from webmail.models import WebmailSettings
 
 TEMPLATE = "webmail/mail.html"

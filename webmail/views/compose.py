@@ -21,7 +21,7 @@ from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError, build_message
 from mailcore.models import FolderRole, Message
 from mailcore.services.drafts import discard_draft, save_draft
-from mailcore.services.mailboxes import get_folder_by_role
+from mailcore.services.folders import get_folder_by_role
 from webmail import composing, contacts
 from webmail.forms import ComposeForm
 from webmail.models import ComposeState, Composition, Upload

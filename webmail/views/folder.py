@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from mailcore.models import FolderRole, Message
-from mailcore.services.mailboxes import get_folder_by_role
+from mailcore.services.folders import get_folder_by_role
 from mailcore.services.sending import delivery_status
 from webmail.views.common import (
     TEMPLATE,

@@ -1,5 +1,5 @@
 """Folder management: create (with parents, "Parent/Child"), rename and delete, through
-``mailcore.services.mailboxes``. Special folders are protected by the service."""
+``mailcore.services.folders``. Special folders are protected by the service."""
 
 from django.contrib import messages as flash
 from django.shortcuts import redirect
@@ -9,7 +9,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from mailcore.exceptions import MailError
 from mailcore.models import FolderRole
-from mailcore.services.mailboxes import (
+from mailcore.services.folders import (
     create_folder,
     delete_folder,
     get_folder_by_role,

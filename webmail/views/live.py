@@ -3,12 +3,12 @@
 The page carries a fingerprint of every folder's mod-sequence; while it matches, the answer is
 an empty 204 after one small query. When it differs, the answer is out-of-band swaps: new rows
 on top of the list, changed rows re-drawn, expunged rows removed (RFC 7162 style changes since a
-mod-sequence, via ``mailcore.services.mailboxes.changes_since``), and fresh folder counts."""
+mod-sequence, via ``mailcore.services.folders.changes_since``), and fresh folder counts."""
 
 from django.http import HttpResponse
 
 from mailcore.models import Folder
-from mailcore.services.mailboxes import changes_since
+from mailcore.services.folders import changes_since
 from webmail.views.common import live_signature, mailbox_required, render_partials
 from webmail.views.folder import mail_context
 

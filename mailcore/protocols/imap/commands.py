@@ -22,7 +22,7 @@ from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.parser import Command, FetchAtt, ParseError, Section, encode_mailbox
 from mailcore.protocols.imap.state import BadSequence, Selected, State, claim_recent
-from mailcore.services import credentials, delivery, imap_read, mailboxes
+from mailcore.services import credentials, delivery, folders, imap_read
 from mailcore.services import imap_search as search_service
 from mailcore.services.common import UidRanges
 
@@ -168,12 +168,12 @@ def section_bytes(raw: bytes, structure: dict, section: Section) -> bytes | None
 
 def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
     try:
-        target = mailboxes.get_folder(mailbox, name)
+        target = folders.get_folder(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
     if move:
-        return target.uidvalidity, mailboxes.move_messages(source, uids, target)
-    return target.uidvalidity, mailboxes.copy_messages(source, uids, target)
+        return target.uidvalidity, folders.move_messages(source, uids, target)
+    return target.uidvalidity, folders.copy_messages(source, uids, target)
 
 
 def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: int):
@@ -188,7 +188,7 @@ def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: in
 
 
 def _expunge(folder: Folder, uids):
-    removed = mailboxes.expunge(folder, uids)
+    removed = folders.expunge(folder, uids)
     return removed, folder.highestmodseq if removed else None
 
 
@@ -477,13 +477,13 @@ class Commands:
         name = cmd.args["mailbox"].rstrip("/")
         if name.upper() == "INBOX":
             raise exc.FolderExists()
-        await call_service(mailboxes.create_folder, self.mailbox, name)
+        await call_service(folders.create_folder, self.mailbox, name)
         return "CREATE completed"
 
     async def cmd_DELETE(self, cmd: Command) -> str:
         name = cmd.args["mailbox"]
-        await call_service(mailboxes.delete_folder, self.mailbox, name)
-        if self.selected is not None and self.selected.folder.name == mailboxes.canonical_name(
+        await call_service(folders.delete_folder, self.mailbox, name)
+        if self.selected is not None and self.selected.folder.name == folders.canonical_name(
             name
         ):
             self.deselect()
@@ -491,13 +491,13 @@ class Commands:
 
     async def cmd_RENAME(self, cmd: Command) -> str:
         await call_service(
-            mailboxes.rename_folder, self.mailbox, cmd.args["old"], cmd.args["new"].rstrip("/")
+            folders.rename_folder, self.mailbox, cmd.args["old"], cmd.args["new"].rstrip("/")
         )
         return "RENAME completed"
 
     async def cmd_SUBSCRIBE(self, cmd: Command, subscribed: bool = True) -> str:
         await call_service(
-            mailboxes.subscribe_folder, self.mailbox, cmd.args["mailbox"], subscribed
+            folders.subscribe_folder, self.mailbox, cmd.args["mailbox"], subscribed
         )
         return f"{'SUBSCRIBE' if subscribed else 'UNSUBSCRIBE'} completed"
 
@@ -619,7 +619,7 @@ class Commands:
         sel = self.require_selected()
         if not sel.readonly:
             # §6.4.2: expunge silently, no untagged EXPUNGE responses.
-            await call_service(mailboxes.expunge, sel.folder)
+            await call_service(folders.expunge, sel.folder)
         self.deselect()
         return "CLOSE completed"
 
