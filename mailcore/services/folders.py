@@ -22,6 +22,7 @@ from mailcore.exceptions import (
 )
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
+from mailcore.services.message_rows import release_references
 from mailcore.services.quota import add_usage, check_quota
 
 MAX_FOLDER_NAME = 500
@@ -167,9 +168,10 @@ def _rows(folder: Folder, uids: Uids, extra_filter=None) -> list[Message]:
     return rows
 
 
-def _copy_rows(rows: list[Message], target: Folder) -> dict[int, int]:
+def _copy_rows(rows: list[Message], target: Folder) -> list[Message]:
+    """Copies of the rows in the target folder, in the same order, with new UIDs."""
     if not rows:
-        return {}
+        return []
     unseen = sum(1 for row in rows if not row.seen)
     first_uid, modseq = bump_folder(target.pk, new=len(rows), unseen=unseen)
     copies = []
@@ -184,6 +186,10 @@ def _copy_rows(rows: list[Message], target: Folder) -> dict[int, int]:
         copies.append(copy)
     Message.objects.bulk_create(copies, batch_size=500)
     publish_on_commit(ChangeEvent(target.mailbox_id, target.pk, modseq, "new"))
+    return copies
+
+
+def _uid_map(rows: list[Message], copies: list[Message]) -> dict[int, int]:
     return {row.uid: copy.uid for row, copy in zip(rows, copies, strict=True)}
 
 
@@ -195,18 +201,21 @@ def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     with transaction.atomic():
         rows = _rows(source, uids)
         check_quota(target.mailbox_id, sum(row.size for row in rows))
-        mapping = _copy_rows(rows, target)
+        mapping = _uid_map(rows, _copy_rows(rows, target))
         add_usage(target.mailbox_id, sum(row.size for row in rows))
     return mapping
 
 
-def _expunge_rows(folder: Folder, rows: list[Message]) -> list[int]:
+def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) -> list[int]:
+    """Delete the rows (``Message`` or ``_ExpungeRow``), leaving tombstones for QRESYNC; what
+    refers to them follows ``moved_to`` (old pk -> new pk) or is released."""
     if not rows:
         return []
     unseen = sum(1 for row in rows if not row.seen)
     _, modseq = bump_folder(folder.pk, unseen=-unseen, expunged=len(rows))
-    # Hand-written statements: nothing refers to a Message row, and EXPUNGE is on every IMAP
-    # client's hot path, where the ORM's per-statement cost was most of its time.
+    # Hand-written statements: EXPUNGE is on every IMAP client's hot path, where the ORM's
+    # per-statement cost was most of its time. The ORM's on_delete is applied first, by hand.
+    release_references([row.pk for row in rows], moved_to)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 500):
             batch = rows[start : start + 500]
@@ -234,10 +243,11 @@ def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
         raise FolderExists("source and target are the same folder")
     with transaction.atomic():
         rows = _rows(source, uids)
-        mapping = _copy_rows(rows, target)
+        copies = _copy_rows(rows, target)
         add_usage(target.mailbox_id, sum(row.size for row in rows))
-        _expunge_rows(source, rows)
-    return mapping
+        moved_to = {row.pk: copy.pk for row, copy in zip(rows, copies, strict=True)}
+        _expunge_rows(source, rows, moved_to)
+    return _uid_map(rows, copies)
 
 
 class _ExpungeRow(NamedTuple):
