@@ -48,13 +48,13 @@ def setup_data(messages: int, users: int) -> None:
         batch.append((make_message(subject=f"Bench {i} {words[i % len(words)]}", body=body),
                       [big.pk]))
         if len(batch) == 500:
-            delivery.deliver_batch(batch)
+            delivery.deliver_to_inboxes(batch)
             batch = []
     if batch:
-        delivery.deliver_batch(batch)
+        delivery.deliver_to_inboxes(batch)
     for u in range(users):
         box = accounts.create_mailbox(f"user{u}@example.test", PASSWORD)
-        delivery.deliver_batch([(make_message(subject=f"u{u} m{i}"), [box.pk])
+        delivery.deliver_to_inboxes([(make_message(subject=f"u{u} m{i}"), [box.pk])
                                 for i in range(200)])
 
 

@@ -92,7 +92,7 @@ def deliver(messages: list[bytes], mailbox_id: int) -> None:
     from mailcore.services import delivery
 
     for start in range(0, len(messages), 100):
-        delivery.deliver_batch([(raw, [mailbox_id]) for raw in messages[start : start + 100]])
+        delivery.deliver_to_inboxes([(raw, [mailbox_id]) for raw in messages[start : start + 100]])
 
 
 def free_port() -> int:

@@ -39,7 +39,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from mailcore.models import Message  # noqa: E402
 from mailcore.services import accounts  # noqa: E402
-from mailcore.services.delivery import deliver_batch  # noqa: E402
+from mailcore.services.delivery import deliver_to_inboxes  # noqa: E402
 from tests.factories import make_message  # noqa: E402
 
 COUNT = int(os.environ.get("BENCH_MESSAGES", "100000"))
@@ -61,14 +61,14 @@ def fill(mailbox_id: int) -> None:
                            body=body, message_id=f"<bench-{i}@remote.test>")
         batch.append((raw, [mailbox_id]))
         if len(batch) == 500:
-            deliver_batch(batch)
+            deliver_to_inboxes(batch)
             batch = []
             done = i + 1
             if done % 10000 == 0:
                 rate = done / (time.perf_counter() - started)
                 print(f"  delivered {done} ({rate:.0f}/s)", flush=True)
     if batch:
-        deliver_batch(batch)
+        deliver_to_inboxes(batch)
 
 
 def measure(client: Client, label: str, url_fn, **headers) -> None:

@@ -23,7 +23,7 @@ from mailcore.exceptions import (
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.message_rows import release_references
-from mailcore.services.quota import add_usage, check_quota
+from mailcore.services.quota import charge
 
 MAX_FOLDER_NAME = 500
 MAX_FOLDER_DEPTH = 20
@@ -62,11 +62,28 @@ def list_folders(mailbox: Mailbox):
     return Folder.objects.filter(mailbox=mailbox).order_by(order, "name")
 
 
+_FOLDER_FIELDS = [f.attname for f in Folder._meta.concrete_fields]
+
+
 def get_folder(mailbox: Mailbox, name: str) -> Folder:
+    """The mailbox's folder of that name (INBOX in any case). Raises ``FolderNotFound``.
+
+    One hand-written query: IMAP SELECT, STATUS and APPEND run it on every call, where the
+    ORM's query building cost more than the query."""
     try:
-        return Folder.objects.get(mailbox=mailbox, name=canonical_name(name))
-    except (Folder.DoesNotExist, InvalidFolderName):
+        canonical = canonical_name(name)
+    except InvalidFolderName:
         raise FolderNotFound(name) from None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_table}"
+            " WHERE mailbox_id = %s AND name = %s",
+            [mailbox.pk, canonical],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise FolderNotFound(name)
+    return Folder.from_db(connection.alias, _FOLDER_FIELDS, row)
 
 
 def get_folder_by_role(mailbox: Mailbox, role: str) -> Folder:
@@ -142,7 +159,7 @@ def delete_folder(mailbox: Mailbox, name: str) -> None:
         size = messages.aggregate(total=Sum("size"))["total"] or 0
         shas = list(messages.values_list("blob_id", flat=True).distinct())
         messages.delete()
-        add_usage(mailbox.pk, -size)
+        charge(mailbox.pk, -size)
         blobstore.delete_unreferenced(shas)
         folder_id = folder.pk
         folder.delete()
@@ -200,10 +217,8 @@ def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     shared, but copies count against the quota. Raises ``QuotaExceeded``."""
     with transaction.atomic():
         rows = _rows(source, uids)
-        check_quota(target.mailbox_id, sum(row.size for row in rows))
-        mapping = _uid_map(rows, _copy_rows(rows, target))
-        add_usage(target.mailbox_id, sum(row.size for row in rows))
-    return mapping
+        charge(target.mailbox_id, sum(row.size for row in rows), enforce=True)
+        return _uid_map(rows, _copy_rows(rows, target))
 
 
 def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) -> list[int]:
@@ -229,7 +244,7 @@ def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) 
                 + ", ".join(["(%s, %s, %s)"] * len(batch)),
                 [value for row in batch for value in (folder.pk, row.uid, modseq)],
             )
-    add_usage(folder.mailbox_id, -sum(row.size for row in rows))
+    charge(folder.mailbox_id, -sum(row.size for row in rows))
     blobstore.delete_unreferenced(row.blob_id for row in rows)
     publish_on_commit(ChangeEvent(folder.mailbox_id, folder.pk, modseq, "expunge"))
     folder.highestmodseq = modseq
@@ -244,7 +259,7 @@ def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     with transaction.atomic():
         rows = _rows(source, uids)
         copies = _copy_rows(rows, target)
-        add_usage(target.mailbox_id, sum(row.size for row in rows))
+        charge(target.mailbox_id, sum(row.size for row in rows))
         moved_to = {row.pk: copy.pk for row, copy in zip(rows, copies, strict=True)}
         _expunge_rows(source, rows, moved_to)
     return _uid_map(rows, copies)

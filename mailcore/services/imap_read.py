@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from mailcore.exceptions import FolderNotFound, InvalidFolderName
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
 from mailcore.services.common import UidRanges, uid_sql
 from mailcore.services.flags import set_flags
-from mailcore.services.folders import canonical_name
+from mailcore.services.folders import get_folder
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft", "keywords")
 
@@ -34,26 +33,6 @@ class FolderSnapshot:
 _MESSAGE = Message._meta.db_table
 _FOLDER = Folder._meta.db_table
 _EXPUNGED = ExpungedMessage._meta.db_table
-_FOLDER_FIELDS = [f.attname for f in Folder._meta.concrete_fields]
-
-
-def get_folder_fast(mailbox: Mailbox, name: str) -> Folder:
-    """:func:`mailcore.services.folders.get_folder` in one hand-written query (SELECT,
-    STATUS and APPEND run it on every call). Raises ``FolderNotFound``."""
-    try:
-        canonical = canonical_name(name)
-    except InvalidFolderName:
-        raise FolderNotFound(name) from None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {_FOLDER} WHERE mailbox_id = %s"
-            " AND name = %s",
-            [mailbox.pk, canonical],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise FolderNotFound(name)
-    return Folder.from_db(connection.alias, _FOLDER_FIELDS, row)
 
 
 class _Cached:
@@ -131,7 +110,7 @@ def select_folder(mailbox: Mailbox, name: str) -> FolderSnapshot:
     The folder row (with HIGHESTMODSEQ) is read before the messages: a change racing with the
     snapshot is then reported again by :func:`changes`, never lost. Keywords once used in the
     folder stay in its FLAGS list (Dovecot keeps them too; RFC 3501 §7.2.6 "flags defined")."""
-    folder = get_folder_fast(mailbox, name)
+    folder = get_folder(mailbox, name)
     with _snapshots_lock:
         cached = _snapshots.get(folder.pk)
     if cached is None or cached.uidvalidity != folder.uidvalidity:
@@ -210,17 +189,6 @@ def load_blobs(shas: list[str]) -> dict[str, bytes]:
         "sha256", "data")}
 
 
-def message_flags(folder_id: int, uids: UidRanges) -> list[tuple]:
-    """``(uid, seen, answered, flagged, deleted, draft, keywords)`` for the UIDs."""
-    from mailcore.services.common import uid_q
-
-    q, recheck = uid_q(uids)
-    rows = Message.objects.filter(q, folder_id=folder_id).order_by("uid").values_list(
-        "uid", *FLAG_COLUMNS
-    )
-    return [row for row in rows if recheck is None or row[0] in recheck]
-
-
 def store_flags(folder: Folder, uids: UidRanges, flags: list[str], mode: str, want_all: bool,
                 unchanged_since: int | None = None):
     """STORE (RFC 3501 §6.4.6): change flags; return ``(modseq or None when nothing changed,
@@ -296,7 +264,7 @@ class StatusInfo:
 
 def folder_status(mailbox: Mailbox, name: str) -> tuple[Folder, StatusInfo]:
     """STATUS (RFC 3501 §6.3.10) from the folder's kept counters, without counting rows."""
-    folder = get_folder_fast(mailbox, name)
+    folder = get_folder(mailbox, name)
     return folder, StatusInfo(
         folder.message_count, folder.unseen_count, folder.uidnext, folder.uidvalidity,
         folder.highestmodseq,

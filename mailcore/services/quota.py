@@ -1,38 +1,66 @@
-"""Quota: a mailbox's stored bytes against its limit."""
+"""Quota: a mailbox's stored bytes against its limit. Every quota decision of every door is here.
+
+The rule (:func:`exceeds`): a mailbox may hold up to ``quota`` bytes; 0 means unlimited. It is
+applied at two moments:
+
+- at RCPT (:func:`check_can_receive`): a mailbox already full refuses the recipient before the
+  data is sent (SMTP 452 4.2.2, RFC 5321 §4.5.3.1.10 and RFC 3463 §3.3), the sender retries later;
+- when bytes are stored (:func:`charge`): delivery, the SMTP group commit, IMAP APPEND and COPY
+  add their bytes and raise ``QuotaExceeded`` when that goes over (IMAP ``[OVERQUOTA]``,
+  RFC 9208 §4.3); the caller's transaction then stores nothing.
+
+Removing mail (EXPUNGE, MOVE's source, folder deletion) charges a negative amount, which never
+raises. Usage is kept in ``Mailbox.used_bytes`` by these statements only."""
+
+from collections.abc import Iterable
 
 from django.db import connection
 
 from mailcore.exceptions import QuotaExceeded
 from mailcore.models import Mailbox
 
-
-def check_quota(mailbox_id: int, extra_bytes: int) -> None:
-    """Raise ``QuotaExceeded`` when adding ``extra_bytes`` would take the mailbox over its quota
-    (0 = unlimited). Call inside the transaction that stores the bytes."""
-    quota, used = Mailbox.objects.values_list("quota", "used_bytes").get(pk=mailbox_id)
-    if quota and used + extra_bytes > quota:
-        raise QuotaExceeded(f"{used + extra_bytes} bytes would exceed the quota of {quota}")
+_MAILBOX = Mailbox._meta.db_table
 
 
-def is_over_quota(mailbox_id: int) -> bool:
-    """True when the mailbox is already full: SMTP answers 452 4.2.2 at RCPT."""
-    quota, used = Mailbox.objects.values_list("quota", "used_bytes").get(pk=mailbox_id)
-    return bool(quota) and used >= quota
+def exceeds(quota: int, used: int) -> bool:
+    """True when ``used`` bytes are more than the mailbox may hold (0 = unlimited)."""
+    return bool(quota) and used > quota
 
 
-def add_usage(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
-    """Add ``delta`` bytes to the mailbox's usage. With ``enforce``, raise ``QuotaExceeded`` when
-    that takes it over its quota; the caller's transaction then stores nothing."""
+def check_can_receive(mailbox_ids: Iterable[int]) -> None:
+    """Raise ``QuotaExceeded`` when any of the mailboxes is full: it could not take one byte
+    more. One query, for the recipients of one RCPT."""
+    ids = list(dict.fromkeys(mailbox_ids))
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT quota, used_bytes FROM {_MAILBOX} WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            ids,
+        )
+        rows = cursor.fetchall()
+    for quota, used in rows:
+        if exceeds(quota, used + 1):
+            raise QuotaExceeded()
+
+
+def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
+    """Add ``delta`` bytes (negative for removed mail) to the mailbox's usage. With ``enforce``,
+    raise ``QuotaExceeded`` when that takes it over its quota; call it inside the transaction
+    that stores the bytes, before storing them, so that nothing is stored then.
+
+    One ``UPDATE ... RETURNING``: the row lock (PostgreSQL) or the write lock (SQLite) it takes
+    makes check and update one step, so two deliveries racing cannot both fit in the last
+    bytes."""
     if not delta:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE mailcore_mailbox SET used_bytes = used_bytes + %s WHERE id = %s"
+            f"UPDATE {_MAILBOX} SET used_bytes = used_bytes + %s WHERE id = %s"
             " RETURNING quota, used_bytes",
             [delta, mailbox_id],
         )
         row = cursor.fetchone()
-    if enforce and delta > 0 and row is not None:
+    if enforce and delta > 0 and row is not None and exceeds(*row):
         quota, used = row
-        if quota and used > quota:
-            raise QuotaExceeded(f"{used} bytes would exceed the quota of {quota}")
+        raise QuotaExceeded(f"{used} bytes would exceed the quota of {quota}")

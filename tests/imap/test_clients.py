@@ -19,7 +19,7 @@ def fill(mailbox, count):
     batch = [(make_message(subject=f"Sync {i}", body=f"Body {i}\n"), [mailbox.pk])
              for i in range(count)]
     for start in range(0, count, 100):
-        delivery.deliver_batch(batch[start : start + 100])
+        delivery.deliver_to_inboxes(batch[start : start + 100])
 
 
 def test_mbsync_syncs_500_messages_down_and_flags_back_up(imap, mailbox, tls_files, tmp_path):

@@ -119,9 +119,9 @@ def test_flag_size_and_date_filters(mailbox, inbox, message_bytes):
 
 
 def test_mail_stored_by_the_batched_intake_path_is_searchable(mailbox):
-    from mailcore.services.intake import deliver_many
+    from mailcore.services.delivery import deliver_to_inboxes
     from tests.factories import make_message
 
-    deliver_many([(make_message(subject="Zanzibar itinerary", body="ferry times"), [mailbox.pk])])
+    deliver_to_inboxes([(make_message(subject="Zanzibar itinerary", body="ferry times"), [mailbox.pk])])
     results = search_messages(mailbox, parse_query("zanzibar ferry"))
     assert [m.subject for m in results] == ["Zanzibar itinerary"]

@@ -11,7 +11,11 @@ no lock (WAL lets them run beside the writer).
 
 Both waits are bounded by the database ``timeout`` option; past it, the transaction goes ahead
 and SQLite's own locking decides, as without this backend. Settings select it for SQLite
-(``ENGINE = "mailcore.db.sqlite3"``)."""
+(``ENGINE = "mailcore.db.sqlite3"``).
+
+It also requires SQLite 3.35 or later (``UPDATE ... RETURNING``, which the store's UID allocator
+and quota charge rely on: one statement each, no fallback). Debian 12 ships 3.40 and its
+Python 3.11 uses it; an older library stops the process at start with a clear message."""
 
 from __future__ import annotations
 
@@ -20,7 +24,23 @@ import os
 import threading
 import time
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.sqlite3 import base
+
+MIN_SQLITE = (3, 35)
+
+
+def check_sqlite_version(version: tuple[int, ...]) -> None:
+    """Raise ``ImproperlyConfigured`` when the SQLite library is older than :data:`MIN_SQLITE`."""
+    if tuple(version[:2]) < MIN_SQLITE:
+        raise ImproperlyConfigured(
+            f"Correio needs SQLite {'.'.join(map(str, MIN_SQLITE))} or later (UPDATE ... "
+            f"RETURNING); this Python uses SQLite {'.'.join(map(str, version))}. Use a newer "
+            "system (Debian 12 ships 3.40) or PostgreSQL (DATABASE_URL)."
+        )
+
+
+check_sqlite_version(base.Database.sqlite_version_info)
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _registry_lock = threading.Lock()

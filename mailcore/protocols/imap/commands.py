@@ -178,7 +178,7 @@ def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
 
 def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: int):
     try:
-        folder = imap_read.get_folder_fast(mailbox, name)
+        folder = folders.get_folder(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
     message = delivery.append_message(

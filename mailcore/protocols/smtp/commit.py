@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailcore.protocols.common.services import call_service
-from mailcore.services.delivery import Delivered
-from mailcore.services.intake import deliver_many
+from mailcore.services.delivery import Delivered, deliver_to_inboxes
 
 
 @dataclass
@@ -29,7 +28,7 @@ class GroupCommitter:
         *,
         window: float = 0.002,
         max_batch: int = 64,
-        deliver: Callable[..., list[list[Delivered]]] = deliver_many,
+        deliver: Callable[..., list[list[Delivered]]] = deliver_to_inboxes,
     ):
         self.window = window
         self.max_batch = max_batch
