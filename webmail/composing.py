@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from mailcore.blobstore import load_blob
+from mailcore.mime.addresses import envelope_to_pairs, parse_address_list
 from mailcore.mime.compose import (
     Attachment,
     ComposeError,
@@ -30,7 +31,6 @@ from mailcore.mime.compose import (
     reply_references,
     reply_subject,
 )
-from mailcore.mime.headers import envelope_to_pairs, parse_address_list
 from mailcore.mime.parse import html_to_text, parse_message, part_text
 from mailcore.models import Mailbox, Message
 from mailcore.services.accounts import owned_addresses

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import F, Q
 from django.utils import timezone
 
-from mailcore.mime.headers import parse_address_list
+from mailcore.mime.addresses import parse_address_list
 from mailcore.models import FolderRole, Mailbox, Message
 from webmail.models import Correspondent, WebmailSettings
 

@@ -18,7 +18,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from mailcore.mime.headers import parse_address_list
+from mailcore.mime.addresses import parse_address_list
 
 # 7-bit output: headers RFC 2047-encoded, bodies QP or base64, CRLF line ends, 78-column folding.
 OUTGOING = email_policy.default.clone(cte_type="7bit", linesep="\r\n", max_line_length=78)

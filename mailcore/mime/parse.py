@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from mailcore.mime.addresses import build_envelope, envelope_to_pairs
 from mailcore.mime.headers import (
     B64_NOT_ALPHABET,
-    build_envelope,
     codec_for,
     decode_base64,
     decode_bytes,
     decode_header_value,
-    envelope_to_pairs,
     get_param,
     header_bytes_to_str,
 )

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 
+from mailcore.mime.addresses import build_envelope
 from mailcore.mime.headers import (
-    build_envelope,
     find_header_end,
     get_param,
     header_bytes_to_str,

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import transaction
 
+from mailcore.mime.addresses import parse_address_list
 from mailcore.mime.fields import first_header
-from mailcore.mime.headers import parse_address_list, split_header_block
+from mailcore.mime.headers import split_header_block
 from mailcore.models import DkimKey, Domain
 
 logger = logging.getLogger("correio.dkim")

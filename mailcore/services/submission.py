@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import transaction
 
 from mailcore.exceptions import MailError, SenderNotOwned
+from mailcore.mime.addresses import parse_address_list
 from mailcore.mime.fields import first_header
-from mailcore.mime.headers import parse_address_list, split_header_block
+from mailcore.mime.headers import split_header_block
 from mailcore.models import Mailbox
 from mailcore.services import accounts
 from mailcore.services.outbound import (
