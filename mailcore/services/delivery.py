@@ -24,11 +24,12 @@ from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.exceptions import FolderNotFound, MessageTooLarge
 from mailcore.mime.parse import ParsedMessage, parse_message
 from mailcore.models import Folder, FolderRole, Message
-from mailcore.services import pop3, search
+from mailcore.services import pop3
 from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
 from mailcore.services.message_rows import message_fields, thread_id
 from mailcore.services.quota import charge
+from mailcore.services.search.index import index_blobs
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _store(
         blobstore.store_blob(message.raw, sha)
     if blobs:
         pop3.record_sizes([(sha, m.raw) for sha, m in blobs.items()])
-        search.index_blobs([(sha, m.raw, m.parsed) for sha, m in blobs.items()])
+        index_blobs([(sha, m.raw, m.parsed) for sha, m in blobs.items()])
     rows: list[tuple[int, Message]] = []
     for (mailbox_id, folder_id), indexes in per_folder.items():
         unseen = sum(1 for i in indexes if not messages[i].flags.system.get("seen"))

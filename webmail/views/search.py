@@ -8,7 +8,8 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from mailcore.models import Folder
-from mailcore.services.search import parse_query, search_messages
+from mailcore.services.search.messages import search_messages
+from mailcore.services.search.query import parse_query
 from webmail.views.common import TEMPLATE, mailbox_required, page_of, render_partials
 from webmail.views.folder import mail_context
 

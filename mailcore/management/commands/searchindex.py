@@ -3,7 +3,7 @@ index existed). Delivery indexes new mail itself; this is for upgrades."""
 
 from django.core.management.base import BaseCommand
 
-from mailcore.services.search import index_missing
+from mailcore.services.search.index import index_missing
 
 
 class Command(BaseCommand):

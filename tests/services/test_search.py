@@ -1,5 +1,5 @@
-"""The one search interface in mailcore: Gmail-style parsing, the full-text index maintained at
-delivery and append (and through moves, copies and deletion), and the filters IMAP can reuse."""
+"""The webmail's search (mailcore.services.search): Gmail-style parsing, and the full-text index
+maintained at delivery and append (and through moves, copies and deletion)."""
 
 from datetime import date
 
@@ -8,13 +8,9 @@ import pytest
 from mailcore.models import SearchDocument
 from mailcore.services.delivery import append_message, deliver_message
 from mailcore.services.folders import expunge, move_messages
-from mailcore.services.search import (
-    TextTerm,
-    index_missing,
-    parse_query,
-    search_messages,
-    text_q,
-)
+from mailcore.services.search.index import index_missing
+from mailcore.services.search.messages import search_messages
+from mailcore.services.search.query import parse_query
 
 pytestmark = pytest.mark.django_db
 
@@ -88,15 +84,6 @@ def test_one_stored_copy_is_one_document_but_each_mailbox_sees_only_its_own(
     assert SearchDocument.objects.count() == 2
     assert search_messages(two, parse_query("news")).count() == 1
     assert search_messages(one, parse_query("news")).count() == 2
-
-
-def test_text_q_filters_any_message_queryset_for_imap(mailbox, inbox, message_bytes):
-    deliver_message(message_bytes(sender="Zed <zed@remote.test>", body="pineapple"),
-                    [mailbox.address])
-    deliver_message(message_bytes(body="banana"), [mailbox.address])
-    rows = inbox.messages.filter(text_q([TextTerm(["pineapple"], "body")]))
-    assert rows.count() == 1
-    assert inbox.messages.filter(text_q([TextTerm(["zed"], "from_text")])).count() == 1
 
 
 def test_index_missing_indexes_mail_stored_before_the_index(mailbox, message_bytes):

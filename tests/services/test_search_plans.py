@@ -7,10 +7,11 @@ import pytest
 from django.db import connection
 
 from mailcore.models import SearchDocument
-from mailcore.services import search
 from mailcore.services.delivery import append_message, deliver_message
 from mailcore.services.folders import copy_messages
-from mailcore.services.search import parse_query, search_messages
+from mailcore.services.search import plans
+from mailcore.services.search.messages import search_messages
+from mailcore.services.search.query import parse_query
 from webmail.views.common import encode_cursor, page_of
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +26,10 @@ QUERIES = [
 
 def force(monkeypatch, plan: str) -> None:
     if plan == "walk":
-        monkeypatch.setattr(search, "_few_matches", lambda terms, scope, mailbox: None)
+        monkeypatch.setattr(plans, "_few_matches", lambda terms, scope, mailbox: None)
     else:
-        monkeypatch.setattr(search, "FEW_DOCUMENTS", 10**9)
-        monkeypatch.setattr(search, "SAMPLE_HITS", 10**9)
+        monkeypatch.setattr(plans, "FEW_DOCUMENTS", 10**9)
+        monkeypatch.setattr(plans, "SAMPLE_HITS", 10**9)
 
 
 @pytest.fixture
@@ -122,9 +123,9 @@ def test_a_word_in_few_documents_is_answered_from_them_and_a_common_one_by_walki
         append_message(inbox, message_bytes(subject=f"common {i}", body="everywhere"))
     append_message(inbox, message_bytes(subject="rare one", body="everywhere"))
     # SQLite counts the matching documents; PostgreSQL tests the newest messages in scope.
-    monkeypatch.setattr(search, "FEW_DOCUMENTS", 3)
-    monkeypatch.setattr(search, "SAMPLE_ROWS", 4)
-    monkeypatch.setattr(search, "SAMPLE_HITS", 2)
+    monkeypatch.setattr(plans, "FEW_DOCUMENTS", 3)
+    monkeypatch.setattr(plans, "SAMPLE_ROWS", 4)
+    monkeypatch.setattr(plans, "SAMPLE_HITS", 2)
     common = search_messages(mailbox, parse_query("everywhere"))
     rare = search_messages(mailbox, parse_query("rare"))
     assert walks(common) and not walks(rare)
