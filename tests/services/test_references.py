@@ -1,6 +1,8 @@
 """Rows referring to messages (a reply or forward being written) never block the store: the raw
 deletes of EXPUNGE and MOVE do what the keys' ``on_delete`` says (issue 16 item 2)."""
 
+from pathlib import Path
+
 import pytest
 
 from mailcore.models import Message
@@ -80,3 +82,18 @@ def test_more_references_than_one_statement_holds_are_all_released(mailbox, orig
     assert Composition.objects.get().replied_id == original.pk
     release_references(pks)
     assert Composition.objects.get().replied_id is None
+
+
+def test_the_store_deletes_message_rows_by_hand_in_one_place_only():
+    """Every raw ``DELETE`` must apply the ORM's ``on_delete`` itself (STYLE.md, rules learnt
+    the hard way): the one in folders._expunge_rows does, through release_references. A new
+    one must do the same and be listed here."""
+    root = Path(__file__).resolve().parents[2]
+    found = {
+        str(path.relative_to(root))
+        for base in ("mailcore", "webmail")
+        for path in (root / base).rglob("*.py")
+        if "migrations" not in path.parts and "DELETE FROM" in path.read_text()
+    }
+    assert found == {"mailcore/services/folders.py"}
+    assert "release_references(" in (root / "mailcore/services/folders.py").read_text()
