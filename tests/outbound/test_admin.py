@@ -5,7 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from mailcore.models import Blob, DkimKey, Message, OutboundMessage, OutboundRecipient
-from mailcore.services import outbound
+from mailcore.services.outbound.queue import enqueue_outbound
+from mailcore.services.outbound.relay import deliver_outbound
 from tests.factories import make_message
 from tests.outbound.sink import Behaviour
 
@@ -23,10 +24,10 @@ def test_the_queue_lists_filter_by_state_and_show_each_recipients_history(
     admin_client, mailbox, remote_mx
 ):
     remote_mx("remote.test", behaviour=Behaviour(data_replies=["451 4.3.0 greylisted"]))
-    deferred = outbound.enqueue_outbound(make_message(subject="Waiting one"), SENDER,
+    deferred = enqueue_outbound(make_message(subject="Waiting one"), SENDER,
                                          ["x@remote.test"]).outbound_id
-    outbound.deliver_outbound(deferred)
-    outbound.enqueue_outbound(make_message(subject="Fresh one"), SENDER, ["y@remote.test"])
+    deliver_outbound(deferred)
+    enqueue_outbound(make_message(subject="Fresh one"), SENDER, ["y@remote.test"])
     page = admin_client.get("/admin/mailcore/outboundmessage/").content.decode()
     assert "Waiting one" in page and "Fresh one" in page and "1 deferred" in page
     page = admin_client.get("/admin/mailcore/outboundmessage/?state=deferred").content.decode()
@@ -43,15 +44,15 @@ def test_the_queue_lists_filter_by_state_and_show_each_recipients_history(
 
 def test_retry_bounce_and_delete_actions(admin_client, mailbox, remote_mx):
     far = remote_mx("remote.test", behaviour=Behaviour(data_replies=["451 4.3.0 later"]))
-    first = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test"]).outbound_id
-    outbound.deliver_outbound(first)
+    first = enqueue_outbound(make_message(), SENDER, ["a@remote.test"]).outbound_id
+    deliver_outbound(first)
     url = "/admin/mailcore/outboundmessage/"
     admin_client.post(url, {"action": "retry_now", "_selected_action": [first]})
-    outbound.deliver_outbound(first)
+    deliver_outbound(first)
     assert OutboundRecipient.objects.get(message_id=first).state == "delivered"
     assert len(far.received) == 1
 
-    second = outbound.enqueue_outbound(make_message(), SENDER, ["b@remote.test"]).outbound_id
+    second = enqueue_outbound(make_message(), SENDER, ["b@remote.test"]).outbound_id
     admin_client.post(url, {"action": "bounce_now", "_selected_action": [second]})
     assert OutboundRecipient.objects.get(message_id=second).state == "bounced"
     assert Message.objects.filter(mailbox=mailbox, subject__startswith="Undelivered").exists()

@@ -21,7 +21,7 @@ from mailcore.protocols.smtp.trace import (
     tls_description,
     with_protocol,
 )
-from mailcore.services.outbound import forward_message
+from mailcore.services.outbound.queue import forward_message
 from mailcore.services.recipients import check_recipient
 
 
