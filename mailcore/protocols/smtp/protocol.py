@@ -12,7 +12,11 @@ collecting too many errors are cut off, and DATA is read with bounded memory: on
 
 The policy (``ListenerPolicy``) makes the same class serve the MX port and, with AUTH and relay
 enabled, the submission ports; handler hooks (``handle_RCPT``, ``handle_DATA``...) do the
-service calls."""
+service calls.
+
+The aiosmtpd internals this class reaches (``_call_handler_hook``, ``_reader._buffer``...) are
+listed, each with its reason, in :mod:`mailcore.protocols.smtp.aiosmtpd_private`; add any new
+one there (a test checks)."""
 
 import asyncio
 import collections
