@@ -14,7 +14,7 @@ from mailcore import tasks
 from mailcore.exceptions import SenderNotOwned, UnknownRecipient
 from mailcore.models import DeliveryAttempt, OutboundMessage, OutboundRecipient
 from mailcore.protocols.common.services import close_connections
-from mailcore.protocols.smtp.submission import SubmissionCommitter
+from mailcore.protocols.smtp.commit import submission_committer
 from mailcore.services import submission
 from mailcore.services.outbound.queue import EnqueueResult, enqueue_outbound
 from mailcore.services.outbound.relay import deliver_outbound, relay_batch
@@ -176,7 +176,7 @@ def test_the_submission_listener_commits_messages_finishing_together_in_one_batc
     raw = make_message(sender=SENDER)
 
     async def main():
-        committer = SubmissionCommitter()
+        committer = submission_committer()
         items = [submission.Submission(mailbox, SENDER, (f"r{n}@remote.test",), raw)
                  for n in range(8)]
         items.append(submission.Submission(mailbox, "else@example.test", ("x@remote.test",),
