@@ -13,9 +13,11 @@ import trustme
 from mailcore.models import Alias, Message, OutboundMessage, OutboundRecipient
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.smtp.server import start_servers
+from mailcore.services.outbound.relay import deliver_outbound
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.listeners import run_listener
+from tests.outbound.sink import Behaviour
 from tests.smtp.conftest import Wire, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,3 +260,29 @@ def test_the_mx_forwards_a_remote_alias_destination_through_the_queue(start_mail
     [entry] = queued("partner@remote.test")
     assert entry.message.mail_from == "sender@elsewhere.test"
     assert entry.state == "queued" and b"Received: from " in bytes(entry.message.blob.data)
+
+
+def stored_inbox(address: str) -> list[bytes]:
+    return [bytes(m.blob.data) for m in Message.objects.filter(
+        mailbox__address=address, folder__role="inbox").select_related("blob").order_by("uid")]
+
+
+def test_final_delivery_writes_the_reverse_path_and_a_stored_dsn_has_the_null_one(
+    start_mail, users, remote_mx
+):
+    """RFC 5321 §4.4: the server making final delivery records the reverse-path in
+    Return-Path, ``<>`` for a DSN (RFC 3464 §2, sent from the null sender) (issue 15)."""
+    remote_mx("remote.test", behaviour=Behaviour(
+        rcpt_replies={"nobody@remote.test": ["550 5.1.1 <nobody@remote.test>: no such user"]}))
+    _, port, _ = start_mail()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.login("demo@example.test", PASSWORD)
+        client.sendmail("demo@example.test", ["nobody@remote.test", "alice@example.test"],
+                        make_message(sender="demo@example.test", subject="Lost one"))
+    [local_copy] = stored_inbox("alice@example.test")
+    assert local_copy.startswith(b"Return-Path: <demo@example.test>\r\nReceived: from ")
+    [entry] = queued("nobody@remote.test")
+    report = deliver_outbound(entry.message_id)  # the worker's pass, as a plain call
+    assert report.bounced == 1
+    [dsn] = stored_inbox("demo@example.test")
+    assert dsn.startswith(b"Return-Path: <>\r\n")

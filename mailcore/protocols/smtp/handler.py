@@ -14,13 +14,13 @@ from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
+from mailcore.mime.trace import return_path_header
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.smtp.commit import BatchCommitter
 from mailcore.protocols.smtp.replies import MailLoop, reply_for
 from mailcore.protocols.smtp.trace import (
     count_received,
     received_header,
-    return_path_header,
     tls_description,
     with_protocol,
 )

@@ -19,6 +19,7 @@ from mailcore import blobstore
 from mailcore.exceptions import InvalidAddress, MessageTooLarge
 from mailcore.mime.fields import first_header
 from mailcore.mime.headers import decode_header_value, split_header_block
+from mailcore.mime.trace import with_return_path
 from mailcore.models import Mailbox, OutboundMessage, OutboundRecipient
 from mailcore.services.accounts import is_local_domain, normalize_address
 from mailcore.services.delivery import Delivered, deliver_message
@@ -131,7 +132,9 @@ def enqueue_outbound(
                 local_domains[domain] = is_local_domain(domain)
             (local if local_domains[domain] and not held else remote).append(address)
         if local:
-            delivery = deliver_message(raw, local, enforce_quota=enforce_quota)
+            # Final delivery writes the reverse-path (RFC 5321 §4.4), <> for a DSN.
+            delivery = deliver_message(with_return_path(raw, sender), local,
+                                       enforce_quota=enforce_quota)
             result.delivered = delivery.delivered
             remote.extend(a for a in delivery.remote if a not in remote)
         if remote:

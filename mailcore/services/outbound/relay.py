@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from mailcore.exceptions import MailboxInactive, MailError, QuotaExceeded, UnknownRecipient
 from mailcore.mime.dsn import DsnRecipient, build_dsn, status_from_reply
+from mailcore.mime.trace import with_return_path
 from mailcore.mime.wire import clean_message, downgrade_to_7bit, has_eight_bit, header_has_eight_bit
 from mailcore.models import Blob, DeliveryAttempt, OutboundMessage, OutboundRecipient
 from mailcore.models.outbound import PENDING_STATES, RecipientState
@@ -276,7 +277,9 @@ def _pass(claimed: list[int], token: str, now: datetime, limit: int, byte_room: 
                     continue
                 raw = bytes(blobs[message.blob_id])
                 if key == LOCAL_ROUTE:
-                    results = _deliver_local(raw, recipients)
+                    # Final delivery writes the reverse-path (RFC 5321 §4.4).
+                    results = _deliver_local(with_return_path(raw, message.mail_from),
+                                             recipients)
                 elif time.monotonic() >= deadline:
                     break  # out of time: the rest stays due, for a new task
                 else:
