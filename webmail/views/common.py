@@ -29,7 +29,7 @@ from mailcore.exceptions import (
     MailError,
     QuotaExceeded,
 )
-from mailcore.models import Folder, Mailbox, Message
+from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.mailboxes import list_folders
 from webmail.models import WebmailSettings
 
@@ -175,6 +175,31 @@ def live_signature(mailbox_id: int) -> str:
 
 
 # --- Rendering ---------------------------------------------------------------------------------
+
+
+def mail_context(request, *, folder=None, page=None, list_url="", query="", scope="folder",
+                 **extra) -> dict:
+    """The context of the mail page (folders, the list, the reading pane), which every view
+    rendering the page or one of its partials starts from."""
+    mailbox = request.mailbox
+    if folder is not None:
+        folder.refresh_from_db(fields=["highestmodseq", "uidnext", "unseen_count",
+                                       "message_count"])
+    context = {
+        "mailbox": mailbox,
+        "prefs": user_settings(mailbox),
+        "folders": folder_items(mailbox),
+        "folder": folder,
+        "page": page,
+        "list_url": list_url,
+        "query": query,
+        "scope": scope,
+        "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
+        "live_sig": live_signature(mailbox.pk),
+        "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
+    }
+    context.update(extra)
+    return context
 
 
 def render_partials(request, names: list[str], context: dict, status: int = 200) -> HttpResponse:

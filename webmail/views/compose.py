@@ -29,12 +29,12 @@ from webmail.reading import clean_filename
 from webmail.views.common import (
     TEMPLATE,
     error_text,
+    mail_context,
     mailbox_required,
     owned_message,
     page_of,
     user_settings,
 )
-from webmail.views.folder import mail_context
 
 COMPOSE_TEMPLATE = "webmail/compose.html"
 MAX_UPLOADS = 50

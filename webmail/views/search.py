@@ -9,8 +9,13 @@ from django.urls import reverse
 
 from mailcore.models import Folder
 from mailcore.services.search import parse_query, search_messages
-from webmail.views.common import TEMPLATE, mailbox_required, page_of, render_partials
-from webmail.views.folder import mail_context
+from webmail.views.common import (
+    TEMPLATE,
+    mail_context,
+    mailbox_required,
+    page_of,
+    render_partials,
+)
 
 
 @mailbox_required

@@ -32,13 +32,13 @@ from webmail.models import ComposeState, Composition
 from webmail.views.common import (
     TEMPLATE,
     error_text,
+    mail_context,
     mailbox_required,
     owned_message,
     render_partials,
     user_settings,
 )
 from webmail.views.compose import COMPOSE_TEMPLATE, owned_composition, render_compose, save_now
-from webmail.views.folder import mail_context
 
 MAX_SCHEDULE = timedelta(days=365)
 # Which compose field a refusal from the queue is about.
