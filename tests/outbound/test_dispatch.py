@@ -1,6 +1,7 @@
-"""Publishing tasks by name (mailcore/services/dispatch.py): what reaches a real broker (the
-embedded filesystem transport, in a fresh process) names the task the worker registers, with
-the arguments the worker expects; and the service layer never imports the task module."""
+"""Tasks and publishing them by name (mailcore/tasks.py, mailcore/services/dispatch.py): what
+reaches a real broker (the embedded filesystem transport, in a fresh process) names the task
+the worker registers, with the arguments the worker expects; the tasks run as plain functions;
+and the service layer never imports the task module."""
 
 import ast
 import json
@@ -12,6 +13,9 @@ from pathlib import Path
 
 from mailcore import tasks
 from mailcore.services import dispatch
+from mailcore.services.outbound.queue import enqueue_outbound
+from tests.factories import make_message
+from tests.outbound.helpers import SENDER
 from webmail.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +79,14 @@ def test_no_service_module_imports_the_tasks_module():
             if any(n == "mailcore.tasks" for n in names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_the_celery_tasks_run_as_plain_functions(mailbox, remote_mx):
+    from mailcore import tasks
+
+    far = remote_mx("remote.test")
+    result = enqueue_outbound(make_message(), SENDER, ["x@remote.test"])
+    assert tasks.deliver_outbound(result.outbound_id) == {
+        "claimed": True, "delivered": 1, "deferred": 0, "bounced": 0, "expired": 0}
+    assert len(far.received) == 1
+    assert tasks.cleanup_outbound() == 0

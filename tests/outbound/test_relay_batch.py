@@ -1,22 +1,16 @@
-"""Batched delivery passes and grouped submission (the relay throughput work): a pass takes the
-due messages for its destinations along, over one SMTP session, recording each destination in
-one transaction; the lock rules still hold for every message of a batch; and the submission
-listener queues messages finishing together in one transaction, each failing alone."""
+"""Batched delivery passes (services/outbound/relay.py, the relay throughput work): a pass takes
+the due messages for its destinations along, over one SMTP session, recording each destination
+in one transaction; the lock rules still hold for every message of a batch. (Grouped
+submission is tested with the submission service and its door.)"""
 
-import asyncio
 import time
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from mailcore import tasks
-from mailcore.exceptions import SenderNotOwned, UnknownRecipient
 from mailcore.models import DeliveryAttempt, OutboundMessage, OutboundRecipient
-from mailcore.protocols.common.services import close_connections
-from mailcore.protocols.smtp.commit import submission_committer
-from mailcore.services import submission
-from mailcore.services.outbound.queue import EnqueueResult, enqueue_outbound
+from mailcore.services.outbound.queue import enqueue_outbound
 from mailcore.services.outbound.relay import deliver_outbound, relay_batch
 from mailcore.transports import reset_transport
 from tests.factories import make_message
@@ -154,45 +148,6 @@ def test_mixed_results_in_one_batch_are_each_recorded_with_their_own_dsn(mailbox
         "Undelivered Mail Returned to Sender"]
     assert OutboundMessage.objects.get(pk=busy).finished is False
     assert OutboundMessage.objects.get(pk=gone).finished is True
-
-
-def test_grouped_submissions_fail_one_by_one_and_queue_the_rest(mailbox, make_mailbox):
-    raw = make_message(sender=SENDER)
-    items = [
-        submission.Submission(mailbox, SENDER, ("a@remote.test",), raw),
-        submission.Submission(mailbox, "someone@example.test", ("b@remote.test",), raw),
-        submission.Submission(mailbox, SENDER, ("nobody@example.test", "c@remote.test"), raw),
-        submission.Submission(mailbox, SENDER, ("d@remote.test",), raw),
-    ]
-    first, not_owned, unknown, last = submission.submit_many(items)
-    assert isinstance(not_owned, SenderNotOwned) and isinstance(unknown, UnknownRecipient)
-    assert isinstance(first, EnqueueResult) and isinstance(last, EnqueueResult)
-    queued = OutboundRecipient.objects.values_list("address", flat=True)
-    assert sorted(queued) == ["a@remote.test", "d@remote.test"]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_submission_listener_commits_messages_finishing_together_in_one_batch(mailbox):
-    raw = make_message(sender=SENDER)
-
-    async def main():
-        committer = submission_committer()
-        items = [submission.Submission(mailbox, SENDER, (f"r{n}@remote.test",), raw)
-                 for n in range(8)]
-        items.append(submission.Submission(mailbox, "else@example.test", ("x@remote.test",),
-                                           raw))
-        results = await asyncio.gather(*(committer.submit(i) for i in items),
-                                        return_exceptions=True)
-        return committer, results
-
-    try:
-        committer, results = asyncio.run(main())
-    finally:
-        close_connections()
-    assert (committer.batches, committer.messages) == (1, 9)
-    assert all(isinstance(r, EnqueueResult) for r in results[:8])
-    assert isinstance(results[8], SenderNotOwned)
-    assert OutboundMessage.objects.count() == 8
 
 
 def test_a_spent_task_still_takes_what_is_due_at_its_destination(mailbox, remote_mx):

@@ -1,7 +1,9 @@
-"""The submission listeners end to end with real clients (smtplib, swaks, raw sockets): AUTH
-only over TLS or from loopback, every reply code of the rules, the queue behind them, and the MX
-forwarding to remote alias destinations through the queue."""
+"""The submission door (ports 587 and 465) end to end with real clients (smtplib, swaks, raw
+sockets): AUTH only over TLS or from loopback, every reply code of the rules, the group commit
+and the queue behind them, and the MX forwarding to remote alias destinations through the
+queue. The MX door's own tests are the other modules of this folder."""
 
+import asyncio
 import base64
 import contextlib
 import smtplib
@@ -10,13 +12,20 @@ import ssl
 import pytest
 import trustme
 
+from mailcore.exceptions import SenderNotOwned
 from mailcore.models import Alias, Message, OutboundMessage, OutboundRecipient
 from mailcore.protocols.common.config import ListenerConfig
+from mailcore.protocols.common.services import close_connections
+from mailcore.protocols.smtp.commit import submission_committer
 from mailcore.protocols.smtp.server import start_servers
+from mailcore.services import submission
+from mailcore.services.outbound.queue import EnqueueResult
 from mailcore.services.outbound.relay import deliver_outbound
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.listeners import run_listener
+from tests.outbound.conftest import fresh_transport, remote_mx  # noqa: F401 (fixtures)
+from tests.outbound.helpers import SENDER
 from tests.outbound.sink import Behaviour
 from tests.smtp.conftest import Wire, swaks
 
@@ -268,7 +277,7 @@ def stored_inbox(address: str) -> list[bytes]:
 
 
 def test_final_delivery_writes_the_reverse_path_and_a_stored_dsn_has_the_null_one(
-    start_mail, users, remote_mx
+    start_mail, users, remote_mx  # noqa: F811 (the fixture imported above)
 ):
     """RFC 5321 §4.4: the server making final delivery records the reverse-path in
     Return-Path, ``<>`` for a DSN (RFC 3464 §2, sent from the null sender) (issue 15)."""
@@ -286,3 +295,27 @@ def test_final_delivery_writes_the_reverse_path_and_a_stored_dsn_has_the_null_on
     assert report.bounced == 1
     [dsn] = stored_inbox("demo@example.test")
     assert dsn.startswith(b"Return-Path: <>\r\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_submission_listener_commits_messages_finishing_together_in_one_batch(mailbox):
+    raw = make_message(sender=SENDER)
+
+    async def main():
+        committer = submission_committer()
+        items = [submission.Submission(mailbox, SENDER, (f"r{n}@remote.test",), raw)
+                 for n in range(8)]
+        items.append(submission.Submission(mailbox, "else@example.test", ("x@remote.test",),
+                                           raw))
+        results = await asyncio.gather(*(committer.submit(i) for i in items),
+                                        return_exceptions=True)
+        return committer, results
+
+    try:
+        committer, results = asyncio.run(main())
+    finally:
+        close_connections()
+    assert (committer.batches, committer.messages) == (1, 9)
+    assert all(isinstance(r, EnqueueResult) for r in results[:8])
+    assert isinstance(results[8], SenderNotOwned)
+    assert OutboundMessage.objects.count() == 8
