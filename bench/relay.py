@@ -209,7 +209,8 @@ def run(broker: str, count: int, redis_url: str | None, via: str, pace: float = 
         django.setup()
         from django.db import connections
 
-        from mailcore.services import accounts, outbound
+        from mailcore.services import accounts
+        from mailcore.services.outbound import queue as outbound
 
         if not accounts.is_local_domain("example.test"):
             accounts.create_domain("example.test")

@@ -92,7 +92,9 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runsmtp"],
         cwd=ROOT,
-        env={**env, "CORREIO_SMTP_ADDR": "127.0.0.1:0"},
+        # Only the MX: a submission port's fixed default may be taken by another run.
+        env={**env, "CORREIO_SMTP_ADDR": "127.0.0.1:0", "CORREIO_SUBMISSION_ADDR": "",
+             "CORREIO_SUBMISSIONS_ADDR": ""},
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -6,8 +6,9 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
 from mailcore.models import DkimKey, OutboundMessage, OutboundRecipient, RecipientState
-from mailcore.services import outbound
 from mailcore.services.dkim import generate_dkim_key
+from mailcore.services.outbound import admin as outbound_admin
+from mailcore.services.outbound.queue import delete_outbound
 
 
 class RecipientStateFilter(admin.SimpleListFilter):
@@ -64,17 +65,17 @@ class QueueActions:
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        count = outbound.retry_now(self._message_ids(queryset))
+        count = outbound_admin.retry_now(self._message_ids(queryset))
         messages.success(request, f"{count} recipient(s) will be retried now.")
 
     @admin.action(description="Bounce now (DSN to the sender)")
     def bounce_now(self, request, queryset):
-        count = outbound.bounce_now(self._message_ids(queryset))
+        count = outbound_admin.bounce_now(self._message_ids(queryset))
         messages.success(request, f"{count} recipient(s) bounced.")
 
     @admin.action(description="Delete from the queue (no DSN)")
     def delete_from_queue(self, request, queryset):
-        count = outbound.delete_outbound(self._message_ids(queryset))
+        count = delete_outbound(self._message_ids(queryset))
         messages.success(request, f"{count} message(s) deleted from the queue.")
 
 

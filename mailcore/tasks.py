@@ -1,41 +1,43 @@
 """Celery tasks: thin wrappers that take ids and call one service each (STYLE.md).
 
-Delivery is at-least-once (late acks, requeue on a lost worker, see webmail/settings.py) and
-idempotent: the queue rows are the truth, a pass takes its messages' locks with a conditional
-update, and recipients already delivered are never tried again."""
+They are registered under the names in :mod:`mailcore.services.dispatch`, which publishes them
+by name. Delivery is at-least-once (late acks, requeue on a lost worker, see
+webmail/settings.py) and idempotent: the queue rows are the truth, a pass takes its messages'
+locks with a conditional update, and recipients already delivered are never tried again."""
 
 from celery import shared_task
 
-from mailcore.services import outbound
+from mailcore.services import dispatch
+from mailcore.services.outbound import admin, relay
 
 
-def _summary(report: outbound.RunReport) -> dict:
+def _summary(report: relay.RunReport) -> dict:
     if report.more:
-        outbound.dispatch_many(report.leftover)
+        dispatch.dispatch_many(report.leftover)
     return {"claimed": report.claimed, "delivered": report.delivered,
             "deferred": report.deferred, "bounced": report.bounced, "expired": report.expired}
 
 
-@shared_task(name="mailcore.tasks.deliver_outbound", bind=True)
+@shared_task(name=dispatch.DELIVER_OUTBOUND, bind=True)
 def deliver_outbound(self, message_id: int) -> dict:
     # The task id is the lock token: a task redelivered after its worker died takes back the
     # locks its first run held instead of waiting for the lease to run out.
     token = getattr(self.request, "id", None)
-    return _summary(outbound.deliver_outbound(message_id, token=token))
+    return _summary(relay.deliver_outbound(message_id, token=token))
 
 
-@shared_task(name="mailcore.tasks.deliver_outbound_batch", bind=True)
+@shared_task(name=dispatch.DELIVER_OUTBOUND_BATCH, bind=True)
 def deliver_outbound_batch(self, message_ids: list[int]) -> dict:
     """Several messages queued together (a submission group commit), in one pass."""
     token = getattr(self.request, "id", None)
-    return _summary(outbound.deliver_batch(message_ids, token=token))
+    return _summary(relay.relay_batch(message_ids, token=token))
 
 
-@shared_task(name="mailcore.tasks.sweep_outbound")
+@shared_task(name=dispatch.SWEEP_OUTBOUND)
 def sweep_outbound() -> int:
-    return outbound.sweep_outbound()
+    return admin.sweep_outbound()
 
 
-@shared_task(name="mailcore.tasks.cleanup_outbound")
+@shared_task(name=dispatch.CLEANUP_OUTBOUND)
 def cleanup_outbound() -> int:
-    return outbound.cleanup_outbound()
+    return admin.cleanup_outbound()

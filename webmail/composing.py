@@ -5,7 +5,11 @@ message, or reopened from a draft; and turning a composition into a
 A composition keeps the fields exactly as typed. Strict conversion (for Send) reports every bad
 field; lenient conversion (for the copy saved in Drafts) keeps what it can, so autosave never
 refuses to keep someone's text. Replies follow RFC 5322 §3.6.3 (who) and §3.6.4 (In-Reply-To,
-References); the signature goes under the RFC 3676 §4.3 separator "-- "."""
+References); the signature goes under the RFC 3676 §4.3 separator "-- ".
+
+This module also owns every change of a composition's state (what was typed, its copy in
+Drafts, sent or scheduled, taken back, discarded, its attachments): the compose and sending
+views only check ownership, call one function here and render."""
 
 from __future__ import annotations
 
@@ -18,11 +22,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from mailcore.blobstore import load_blob
+from mailcore.exceptions import MailError
 from mailcore.mime.addresses import envelope_to_pairs, parse_address_list
 from mailcore.mime.compose import (
     Attachment,
     ComposeError,
     Draft,
+    build_message,
     forward_subject,
     forward_text,
     parse_recipients,
@@ -33,8 +39,10 @@ from mailcore.mime.compose import (
 )
 from mailcore.mime.parse import html_to_text, parse_message, part_text
 from mailcore.models import Mailbox, Message
+from mailcore.services import sending
 from mailcore.services.accounts import owned_addresses
-from webmail import reading
+from mailcore.services.drafts import discard_draft, save_draft
+from webmail import contacts, reading
 from webmail.models import ComposeState, Composition, Upload, WebmailSettings
 
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
@@ -330,3 +338,133 @@ def mentions_attachment(text: str) -> bool:
 
 def has_attachments(composition: Composition) -> bool:
     return bool(composition.forwarded_id) or composition.uploads.exists()
+
+
+# --- State changes ------------------------------------------------------------------------------
+# Every change of a composition's state (typed fields, the copy in Drafts, sent, taken back,
+# discarded, attachments) happens here; the views check ownership, call one of these, render.
+
+
+class AttachmentRefused(Exception):
+    """An upload that would break a limit; ``message`` is for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def attachment_limit() -> int:
+    """What the attachments may weigh together: base64 grows data by a third, and the whole
+    message must stay under the size limit (a little room left for headers and text)."""
+    return max(0, settings.CORREIO_MAX_MESSAGE_SIZE * 3 // 4 - 64 * 1024)
+
+
+def fill(composition: Composition, data: dict, *, save: bool = True) -> None:
+    """Copy what was typed (a compose form's cleaned data) into the composition. Line ends as
+    the browser sent them become plain ``\\n``; the MIME layer writes CRLF."""
+    for name in ("to", "cc", "bcc", "subject"):
+        setattr(composition, name, data.get(name) or "")
+    composition.from_addr = data.get("from_addr") or composition.from_addr
+    composition.body = (data.get("body") or "").replace("\r\n", "\n").replace("\r", "\n")
+    if save:
+        composition.save()
+
+
+def save_to_drafts(composition: Composition, mailbox: Mailbox):
+    """Save the composition to Drafts if it changed since the last save; the time it was saved,
+    or None when nothing changed. Raises what ``save_draft`` raises (``QuotaExceeded``...) and
+    ``ComposeError``; the composition row keeps the text either way."""
+    digest = content_hash(composition)
+    if digest == composition.saved_hash and composition.draft_uid:
+        composition.save()
+        return None
+    draft, _ = to_draft(composition, strict=False, mailbox=mailbox)
+    raw = build_message(draft, hostname=settings.CORREIO_HOSTNAME, include_bcc=True)
+    message = save_draft(mailbox, raw, replace_uid=composition.draft_uid)
+    composition.draft_uid = message.uid
+    composition.saved_hash = digest
+    composition.saved_at = timezone.now()
+    composition.save()
+    return composition.saved_at
+
+
+def send(composition: Composition, mailbox: Mailbox, draft: Draft, *, hold_until,
+         later: bool) -> None:
+    """Queue the checked ``draft`` of this composition, held until ``hold_until`` (the undo
+    window, or the "send later" time), and mark the composition sent or scheduled. Raises what
+    :func:`mailcore.services.sending.send_draft` raises; then nothing changes."""
+    result = sending.send_draft(
+        mailbox, draft, hold_until=hold_until, draft_uid=composition.draft_uid,
+        answered=composition.replied if composition.replied_id else None,
+    )
+    composition.state = ComposeState.SCHEDULED if later else ComposeState.SENDING
+    composition.outbound_id = result.outbound_id
+    composition.send_at = hold_until if later else None
+    composition.draft_uid = None
+    composition.saved_hash = ""
+    composition.save()
+    contacts.remember_recipients(mailbox, [*draft.to, *draft.cc, *draft.bcc])
+
+
+def take_back(composition: Composition, mailbox: Mailbox) -> bool:
+    """Undo a send (or cancel a scheduled one) while the queue still holds it: the composition
+    is being written again, with its copy back in Drafts. False when it has left."""
+    if composition.state not in (ComposeState.SENDING, ComposeState.SCHEDULED):
+        return False
+    unanswer = None
+    if composition.replied_id and not composition.replied_was_answered:
+        unanswer = Message.objects.filter(pk=composition.replied_id,
+                                          mailbox=mailbox).select_related("folder").first()
+    if not sending.take_back(mailbox, composition.outbound_id,
+                             message_id=composition.message_id, unanswer=unanswer):
+        return False
+    composition.state = ComposeState.EDITING
+    composition.outbound_id = None
+    composition.save()
+    try:
+        save_to_drafts(composition, mailbox)
+    except (MailError, ComposeError):
+        pass  # the text is in the composition; the Drafts copy follows at the next save
+    return True
+
+
+def discard(composition: Composition, mailbox: Mailbox) -> None:
+    """Drop a composition being written, and its copy in Drafts."""
+    if composition.state == ComposeState.EDITING:
+        discard_draft(mailbox, composition.draft_uid)
+        composition.delete()
+
+
+def attach(composition: Composition, files, *, max_uploads: int) -> None:
+    """Add uploaded files; ``AttachmentRefused`` at the first one over a limit (those before
+    it stay attached)."""
+    used = sum(composition.uploads.values_list("size", flat=True))
+    count = composition.uploads.count()
+    limit = attachment_limit()
+    for upload in files:
+        if count >= max_uploads:
+            raise AttachmentRefused(f"At most {max_uploads} attachments.")
+        if used + upload.size > limit:
+            raise AttachmentRefused(
+                f"{reading.clean_filename(upload.name)} is too large: attachments may total "
+                f"{limit // (1024 * 1024)} MB.")
+        data = upload.read()
+        Upload.objects.create(
+            composition=composition,
+            filename=reading.clean_filename(upload.name or "attachment"),
+            content_type=(upload.content_type or "application/octet-stream")[:255],
+            size=len(data),
+            data=data,
+        )
+        used += len(data)
+        count += 1
+    composition.save(update_fields=["updated"])
+
+
+def detach(composition: Composition, upload_id: int) -> None:
+    """Remove one upload; ``0`` removes the forwarded message attached whole."""
+    if upload_id == 0:
+        composition.forwarded = None
+        composition.save(update_fields=["forwarded", "updated"])
+    else:
+        Upload.objects.filter(pk=upload_id, composition=composition).delete()

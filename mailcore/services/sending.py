@@ -6,7 +6,7 @@ message replied to, all in one transaction; taking it back while the queue still
 Every message is queued with a hold time (the undo window, or the chosen "send later" time), so
 local recipients also go through the queue and get a delivery record like remote ones. A
 delivery task is published for the end of the hold when it is near; the periodic sweep
-(``outbound.sweep_outbound``, Celery beat) sends held mail that is due in any case, so mail
+(``outbound.admin.sweep_outbound``, Celery beat) sends held mail that is due in any case, so mail
 goes at its time with the browser closed and without a broker task surviving for days."""
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from django.utils import timezone
 from mailcore.blobstore import load_blob
 from mailcore.mime.compose import Draft, build_message
 from mailcore.models import FolderRole, Mailbox, Message, OutboundMessage
-from mailcore.models.outbound import PENDING_STATES, RecipientState
-from mailcore.services import outbound, submission
+from mailcore.models.outbound import RecipientState
+from mailcore.services import submission
 from mailcore.services.delivery import append_message
+from mailcore.services.dispatch import dispatch_at
 from mailcore.services.drafts import discard_draft
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import expunge, get_folder_by_role
+from mailcore.services.outbound.queue import cancel_held, enqueue_outbound
 
-# A hold ending sooner than this gets a delivery task timed for its end; a longer one is left
-# to the sweep (a broker holding an ETA task for days is fragile, e.g. Redis's visibility
-# timeout hands it out again every hour).
-TIMED_DISPATCH_WITHIN = timedelta(minutes=15)
 MAX_DSN_CANDIDATES = 50
 
 
@@ -66,7 +64,7 @@ def send_draft(
     submission.check_from_header(mailbox, raw)
     sent_folder = get_folder_by_role(mailbox, FolderRole.SENT)
     with transaction.atomic():
-        queued = outbound.enqueue_outbound(
+        queued = enqueue_outbound(
             raw, sender, recipients, mailbox=mailbox, hold_until=hold_until
         )
         sent = append_message(sent_folder, copy, flags=["\\Seen"], internal_date=now,
@@ -80,32 +78,13 @@ def send_draft(
     return SendResult(queued.outbound_id, sent, hold_until)
 
 
-def dispatch_at(outbound_id: int, when: datetime) -> None:
-    """Publish a delivery task for the end of a short hold. A broker failure is only logged
-    (by ``outbound.dispatch``'s rules): the sweep sends the message when due anyway."""
-    from mailcore import tasks
-
-    delay = when - timezone.now()
-    if delay > TIMED_DISPATCH_WITHIN:
-        return
-    if delay <= timedelta(0):
-        outbound.dispatch(outbound_id)
-        return
-    try:
-        tasks.deliver_outbound.apply_async((outbound_id,), countdown=delay.total_seconds(),
-                                           retry=True, retry_policy={"max_retries": 2})
-    except Exception:
-        outbound.logger.warning("could not publish the timed delivery of outbound %s; the "
-                                "sweep will", outbound_id, exc_info=True)
-
-
 def take_back(mailbox: Mailbox, outbound_id: int, *, message_id: str,
               unanswer: Message | None = None) -> bool:
     """Undo a send (or cancel a scheduled one) while the queue still holds it: the queue entry
     and the Sent copy go, and ``\\Answered`` is taken off ``unanswer``. False (and nothing
     changes) when the message has left or is leaving."""
     with transaction.atomic():
-        if not outbound.cancel_held(outbound_id, mailbox):
+        if not cancel_held(outbound_id, mailbox):
             return False
         sent_folder = get_folder_by_role(mailbox, FolderRole.SENT)
         uids = list(
@@ -116,23 +95,6 @@ def take_back(mailbox: Mailbox, outbound_id: int, *, message_id: str,
             expunge(sent_folder, uids, only_deleted=False)
         if unanswer is not None:
             set_flags(unanswer.folder, [unanswer.uid], ["\\Answered"], "remove")
-    return True
-
-
-def reschedule(mailbox: Mailbox, outbound_id: int, when: datetime) -> bool:
-    """Move a held message's sending time. False when it has left or is leaving."""
-    with transaction.atomic():
-        held = OutboundMessage.objects.select_for_update().filter(
-            pk=outbound_id, mailbox=mailbox, hold_until__gt=timezone.now(),
-            locked_until__isnull=True,
-        ).first()
-        if held is None:
-            return False
-        held.hold_until = when
-        held.save(update_fields=["hold_until"])
-        held.recipients.filter(state__in=PENDING_STATES, attempts=0).update(next_attempt=when)
-        if settings.CORREIO_OUTBOUND_DISPATCH:
-            transaction.on_commit(lambda: dispatch_at(outbound_id, when))
     return True
 
 

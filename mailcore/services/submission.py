@@ -23,11 +23,11 @@ from mailcore.mime.fields import first_header
 from mailcore.mime.headers import split_header_block
 from mailcore.models import Mailbox
 from mailcore.services import accounts
-from mailcore.services.outbound import (
+from mailcore.services.dispatch import dispatch_many
+from mailcore.services.outbound.queue import (
     EnqueueResult,
     address_domain,
     check_address,
-    dispatch_many,
     enqueue_outbound,
 )
 
@@ -118,7 +118,7 @@ def submit_many(items: Sequence[Submission]) -> list[EnqueueResult | MailError]:
     """Check and queue several submitted messages in ONE transaction, each in a savepoint of
     its own: a message refused (sender not owned, unknown local recipient, full mailbox) is
     returned as its error and leaves nothing behind, the others are queued. After the commit,
-    one delivery task carries every queued message (:func:`outbound.dispatch_many`). Any other
+    one delivery task carries every queued message (:func:`dispatch_many`). Any other
     error fails the whole batch (nothing is queued) and is raised."""
     results: list[EnqueueResult | MailError] = []
     queued: list[int] = []

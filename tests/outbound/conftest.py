@@ -3,6 +3,7 @@ remote MX hosts, and the routes that point remote domains at them."""
 
 import pytest
 
+from mailcore.services.dkim import forget_cached_keys
 from mailcore.transports import reset_transport
 from tests.outbound.sink import Behaviour, RecordingHandler, serve_in_thread, start_sink
 
@@ -10,14 +11,17 @@ from tests.outbound.sink import Behaviour, RecordingHandler, serve_in_thread, st
 @pytest.fixture(autouse=True)
 def fresh_transport(settings):
     """Relay settings change per test; the transport is rebuilt from them each time. Short
-    timeouts keep the failure cases quick."""
+    timeouts keep the failure cases quick. The DKIM key cache is emptied too: a key made in a
+    test's rolled-back transaction never reaches the on-commit hook that would forget it."""
     settings.CORREIO_MX_OVERRIDES = {}
     settings.CORREIO_RELAY_COMMAND_TIMEOUT = 10
     settings.CORREIO_RELAY_DATA_TERM_TIMEOUT = 10
     settings.CORREIO_RELAY_CONNECT_TIMEOUT = 5
     reset_transport()
+    forget_cached_keys()
     yield
     reset_transport()
+    forget_cached_keys()
 
 
 class Remote:

@@ -12,8 +12,9 @@ import trustme
 from aiosmtpd.smtp import AuthResult
 
 from mailcore.models import OutboundRecipient
-from mailcore.services import outbound
 from mailcore.services.dkim import generate_dkim_key
+from mailcore.services.outbound.queue import enqueue_outbound
+from mailcore.services.outbound.relay import deliver_outbound
 from mailcore.transports import reset_transport
 from tests.factories import make_message
 from tests.outbound.sink import (
@@ -48,8 +49,8 @@ def test_what_goes_out_is_clean_smtp_whatever_the_stored_message_holds(mailbox, 
     with serve_in_thread(lambda: start_raw(recorder)) as raw_mx:
         settings.CORREIO_MX_OVERRIDES = {"remote.test": [("127.0.0.1", raw_mx.port)]}
         reset_transport()
-        result = outbound.enqueue_outbound(stored, SENDER, ["x@remote.test"])
-        outbound.deliver_outbound(result.outbound_id)
+        result = enqueue_outbound(stored, SENDER, ["x@remote.test"])
+        deliver_outbound(result.outbound_id)
     assert only_recipient(result.outbound_id).state == "delivered"
     [payload] = recorder.payloads
     assert payload.endswith(b"\r\n.\r\n")
@@ -70,8 +71,8 @@ def test_an_8bit_body_goes_as_8bitmime_where_offered(mailbox, remote_mx):
     raw = make_message(sender=SENDER, body="Olá, não é só ASCII.\n").replace(
         b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: 8bit")
     raw = make_8bit(raw)
-    result = outbound.enqueue_outbound(raw, SENDER, ["x@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(raw, SENDER, ["x@remote.test"])
+    deliver_outbound(result.outbound_id)
     [got] = far.received
     assert "BODY=8BITMIME" in got.mail_options
     assert "não é só".encode() in got.data
@@ -80,8 +81,8 @@ def test_an_8bit_body_goes_as_8bitmime_where_offered(mailbox, remote_mx):
 def test_an_8bit_body_is_downgraded_for_a_server_without_8bitmime(mailbox, remote_mx):
     far = remote_mx("remote.test", behaviour=Behaviour(drop_extensions=("8BITMIME",)))
     raw = make_8bit(make_message(sender=SENDER, body="Olá, não é só ASCII.\n"))
-    result = outbound.enqueue_outbound(raw, SENDER, ["x@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(raw, SENDER, ["x@remote.test"])
+    deliver_outbound(result.outbound_id)
     [got] = far.received
     assert "BODY=8BITMIME" not in got.mail_options
     assert all(byte < 0x80 for byte in got.data)
@@ -100,8 +101,8 @@ def make_8bit(raw: bytes) -> bytes:
 def test_a_message_needing_smtputf8_bounces_at_a_server_without_it(mailbox, remote_mx):
     remote_mx("remote.test", behaviour=Behaviour(drop_extensions=("SMTPUTF8",)))
     raw = "From: demo@example.test\r\nTo: x@remote.test\r\nSubject: Olá\r\n\r\nhi\r\n".encode()
-    result = outbound.enqueue_outbound(raw, SENDER, ["x@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(raw, SENDER, ["x@remote.test"])
+    deliver_outbound(result.outbound_id)
     recipient = only_recipient(result.outbound_id)
     assert recipient.state == "bounced" and "5.6.7" in recipient.last_reply
 
@@ -109,8 +110,8 @@ def test_a_message_needing_smtputf8_bounces_at_a_server_without_it(mailbox, remo
 def test_a_message_needing_smtputf8_uses_it_where_offered(mailbox, remote_mx):
     far = remote_mx("remote.test")
     raw = "From: demo@example.test\r\nTo: josé@remote.test\r\nSubject: Olá\r\n\r\nhi\r\n".encode()
-    result = outbound.enqueue_outbound(raw, SENDER, ["josé@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(raw, SENDER, ["josé@remote.test"])
+    deliver_outbound(result.outbound_id)
     [got] = far.received
     assert "SMTPUTF8" in got.mail_options and got.rcpt_tos == ["josé@remote.test"]
 
@@ -120,8 +121,8 @@ def test_starttls_is_used_when_the_far_side_offers_it(mailbox, remote_mx):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("mx.remote.test").configure_cert(context)
     far = remote_mx("remote.test", tls_context=context)
-    result = outbound.enqueue_outbound(make_message(), SENDER, ["x@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(make_message(), SENDER, ["x@remote.test"])
+    deliver_outbound(result.outbound_id)
     [got] = far.received
     assert got.peer_tls is True
 
@@ -130,8 +131,8 @@ def test_mail_from_a_domain_with_a_key_is_dkim_signed_and_verifies(mailbox, remo
     far = remote_mx("remote.test")
     key = generate_dkim_key(mailbox.domain)
     raw = make_message(sender="Demo <demo@example.test>", subject="Signed")
-    result = outbound.enqueue_outbound(raw, SENDER, ["x@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(raw, SENDER, ["x@remote.test"])
+    deliver_outbound(result.outbound_id)
     [got] = far.received
     assert got.data.startswith(b"DKIM-Signature: ")
     signature = got.data.split(b"\r\n\r\n", 1)[0]
@@ -161,14 +162,14 @@ def test_a_smarthost_with_auth_takes_everything(mailbox, settings):
         settings.CORREIO_SMARTHOST_USER = "relayuser"
         settings.CORREIO_SMARTHOST_PASSWORD = "s3cret"
         reset_transport()
-        result = outbound.enqueue_outbound(make_message(), SENDER,
+        result = enqueue_outbound(make_message(), SENDER,
                                            ["a@one.test", "b@two.test"])
-        outbound.deliver_outbound(result.outbound_id)
+        deliver_outbound(result.outbound_id)
         # The same relay refusing the password defers, it does not bounce.
         settings.CORREIO_SMARTHOST_PASSWORD = "wrong"
         reset_transport()
-        second = outbound.enqueue_outbound(make_message(), SENDER, ["c@three.test"])
-        outbound.deliver_outbound(second.outbound_id)
+        second = enqueue_outbound(make_message(), SENDER, ["c@three.test"])
+        deliver_outbound(second.outbound_id)
     [got] = handler.received
     assert sorted(got.rcpt_tos) == ["a@one.test", "b@two.test"]  # one transaction for both
     assert got.login == b"relayuser"
@@ -209,8 +210,8 @@ def dns_world(settings):
 
 def test_mx_hosts_are_tried_in_preference_order_until_one_answers(mailbox, dns_world):
     primary, backup = dns_world
-    result = outbound.enqueue_outbound(make_message(), SENDER, ["x@pref.test", "y@best.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(make_message(), SENDER, ["x@pref.test", "y@best.test"])
+    deliver_outbound(result.outbound_id)
     assert [r.rcpt_tos for r in backup.received] == [["x@pref.test"]]  # 10 was down, 20 took it
     assert [r.rcpt_tos for r in primary.received] == [["y@best.test"]]  # 5 beats 50
     states = dict(OutboundRecipient.objects.values_list("address", "last_host"))
@@ -219,8 +220,8 @@ def test_mx_hosts_are_tried_in_preference_order_until_one_answers(mailbox, dns_w
 
 def test_a_domain_without_mx_is_reached_at_its_own_address(mailbox, dns_world):
     primary, _ = dns_world
-    result = outbound.enqueue_outbound(make_message(), SENDER, ["x@plain.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(make_message(), SENDER, ["x@plain.test"])
+    deliver_outbound(result.outbound_id)
     assert [r.rcpt_tos for r in primary.received] == [["x@plain.test"]]
 
 
@@ -230,8 +231,8 @@ def test_a_domain_without_mx_is_reached_at_its_own_address(mailbox, dns_world):
     ("x@empty.test", "5.4.4"),  # neither MX nor address
 ])
 def test_undeliverable_domains_bounce_at_once(mailbox, dns_world, address, status):
-    result = outbound.enqueue_outbound(make_message(), SENDER, [address])
-    outbound.deliver_outbound(result.outbound_id)
+    result = enqueue_outbound(make_message(), SENDER, [address])
+    deliver_outbound(result.outbound_id)
     recipient = only_recipient(result.outbound_id)
     assert recipient.state == "bounced" and recipient.last_reply.startswith(status)
 
@@ -247,8 +248,8 @@ def test_a_dns_server_that_does_not_answer_defers(mailbox, settings):
         from mailcore.transports import get_transport
 
         get_transport().resolver.lifetime = 1.0
-        result = outbound.enqueue_outbound(make_message(), SENDER, ["x@slow.test"])
-        outbound.deliver_outbound(result.outbound_id)
+        result = enqueue_outbound(make_message(), SENDER, ["x@slow.test"])
+        deliver_outbound(result.outbound_id)
     finally:
         quiet.close()
     recipient = only_recipient(result.outbound_id)
@@ -258,8 +259,8 @@ def test_a_dns_server_that_does_not_answer_defers(mailbox, settings):
 def test_messages_to_one_host_share_a_session(mailbox, remote_mx):
     far = remote_mx("remote.test")
     for n in range(3):
-        result = outbound.enqueue_outbound(make_message(), SENDER, [f"x{n}@remote.test"])
-        outbound.deliver_outbound(result.outbound_id)
+        result = enqueue_outbound(make_message(), SENDER, [f"x{n}@remote.test"])
+        deliver_outbound(result.outbound_id)
     assert [r.rcpt_tos for r in far.received] == [[f"x{n}@remote.test"] for n in range(3)]
     assert far.handler.sessions == 1
 
@@ -270,11 +271,11 @@ def test_a_kept_session_the_far_side_closed_is_replaced_without_losing_the_messa
     import time
 
     far = remote_mx("remote.test", behaviour=Behaviour(idle_timeout=0.3))
-    first = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test"])
-    outbound.deliver_outbound(first.outbound_id)
+    first = enqueue_outbound(make_message(), SENDER, ["a@remote.test"])
+    deliver_outbound(first.outbound_id)
     time.sleep(0.8)  # the server says 421 and hangs up on the idle session
-    second = outbound.enqueue_outbound(make_message(), SENDER, ["b@remote.test"])
-    outbound.deliver_outbound(second.outbound_id)
+    second = enqueue_outbound(make_message(), SENDER, ["b@remote.test"])
+    deliver_outbound(second.outbound_id)
     assert only_recipient(second.outbound_id).state == "delivered"
     assert [r.rcpt_tos for r in far.received] == [["a@remote.test"], ["b@remote.test"]]
     assert far.handler.sessions == 2
@@ -285,16 +286,16 @@ def test_pipelined_commands_are_answered_in_order(mailbox, remote_mx):
         add_extensions=("PIPELINING",),
         rcpt_replies={"no@remote.test": ["550 5.1.1 no such user"],
                       "later@remote.test": ["452 4.2.2 over quota"]}))
-    result = outbound.enqueue_outbound(
+    result = enqueue_outbound(
         make_message(), SENDER, ["yes@remote.test", "no@remote.test", "later@remote.test"])
-    outbound.deliver_outbound(result.outbound_id)
+    deliver_outbound(result.outbound_id)
     states = dict(OutboundRecipient.objects.values_list("address", "state"))
     assert states == {"yes@remote.test": "delivered", "no@remote.test": "bounced",
                       "later@remote.test": "deferred"}
     assert [r.rcpt_tos for r in far.received] == [["yes@remote.test"]]
     # Nobody accepted: DATA is refused (or emptied) and nothing is delivered.
-    refused = outbound.enqueue_outbound(make_message(), SENDER, ["no@remote.test"])
+    refused = enqueue_outbound(make_message(), SENDER, ["no@remote.test"])
     far.behaviour.rcpt_replies["no@remote.test"] = ["550 5.1.1 no such user"]
-    outbound.deliver_outbound(refused.outbound_id)
+    deliver_outbound(refused.outbound_id)
     assert only_recipient(refused.outbound_id).state == "bounced"
     assert len(far.received) == 1

@@ -4,9 +4,11 @@ From header), to anyone; missing Date and Message-ID are added."""
 import pytest
 
 from mailcore.exceptions import InvalidAddress, SenderNotOwned, UnknownRecipient
-from mailcore.models import Alias, OutboundMessage
+from mailcore.models import Alias, OutboundMessage, OutboundRecipient
 from mailcore.services import submission
+from mailcore.services.outbound.queue import EnqueueResult
 from tests.factories import make_message
+from tests.outbound.helpers import SENDER
 
 
 def test_a_user_may_send_as_the_mailbox_and_as_an_alias_of_their_own(mailbox):
@@ -58,3 +60,18 @@ def test_missing_date_and_message_id_are_added(mailbox):
     full = make_message(sender="demo@example.test")
     result = submission.submit_message(mailbox, "demo@example.test", ["x@remote.test"], full)
     assert bytes(OutboundMessage.objects.get(pk=result.outbound_id).blob.data) == full
+
+
+def test_grouped_submissions_fail_one_by_one_and_queue_the_rest(mailbox, make_mailbox):
+    raw = make_message(sender=SENDER)
+    items = [
+        submission.Submission(mailbox, SENDER, ("a@remote.test",), raw),
+        submission.Submission(mailbox, "someone@example.test", ("b@remote.test",), raw),
+        submission.Submission(mailbox, SENDER, ("nobody@example.test", "c@remote.test"), raw),
+        submission.Submission(mailbox, SENDER, ("d@remote.test",), raw),
+    ]
+    first, not_owned, unknown, last = submission.submit_many(items)
+    assert isinstance(not_owned, SenderNotOwned) and isinstance(unknown, UnknownRecipient)
+    assert isinstance(first, EnqueueResult) and isinstance(last, EnqueueResult)
+    queued = OutboundRecipient.objects.values_list("address", flat=True)
+    assert sorted(queued) == ["a@remote.test", "d@remote.test"]

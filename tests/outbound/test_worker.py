@@ -22,7 +22,7 @@ from kombu import Connection
 
 from mailcore import tasks
 from mailcore.models import OutboundRecipient
-from mailcore.services import outbound
+from mailcore.services.outbound.queue import enqueue_outbound
 from tests.factories import make_message
 from tests.outbound.sink import Behaviour, RecordingHandler, serve_in_thread, start_sink
 
@@ -188,7 +188,7 @@ def test_a_worker_process_killed_mid_delivery_is_replaced_and_delivers_exactly_o
 ):
     handler, port = sink
     cluster = Cluster(tmp_path, broker, {"remote.test": port, "other.test": port})
-    result = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test", "b@other.test"])
+    result = enqueue_outbound(make_message(), SENDER, ["a@remote.test", "b@other.test"])
     try:
         worker = cluster.start("worker")
         cluster.publish(result.outbound_id)
@@ -215,7 +215,7 @@ def test_a_whole_worker_killed_mid_delivery_is_recovered_by_the_sweep_exactly_on
     cluster = Cluster(tmp_path, broker, {"remote.test": port},
                       CORREIO_OUTBOUND_LOCK_SECONDS="6", CORREIO_RELAY_ATTEMPT_DEADLINE="5",
                       CORREIO_RELAY_DATA_TERM_TIMEOUT="5")
-    result = outbound.enqueue_outbound(make_message(), SENDER, ["a@remote.test"])
+    result = enqueue_outbound(make_message(), SENDER, ["a@remote.test"])
     try:
         first = cluster.start("worker")
         cluster.publish(result.outbound_id)
@@ -281,7 +281,7 @@ def test_redis_restarted_while_mail_is_queued_loses_nothing_and_duplicates_nothi
         ids = []
 
         def send(n: int) -> None:
-            result = outbound.enqueue_outbound(make_message(), SENDER, [f"r{n}@remote.test"])
+            result = enqueue_outbound(make_message(), SENDER, [f"r{n}@remote.test"])
             ids.append(result.outbound_id)
 
         try:
@@ -313,7 +313,7 @@ def test_queueing_with_the_broker_down_neither_fails_nor_hangs(tmp_path):
     dead = f"redis://127.0.0.1:{free_port()}/0"
     code = (
         "import time, django; django.setup()\n"
-        "from mailcore.services.outbound import dispatch\n"
+        "from mailcore.services.dispatch import dispatch\n"
         "start = time.monotonic(); dispatch(1); print(round(time.monotonic() - start, 2))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CORREIO_", "CELERY_"))}

@@ -6,7 +6,7 @@ import smtplib
 
 import pytest
 
-from tests.smtp.conftest import HOSTNAME, Wire
+from tests.smtp.conftest import HOSTNAME, Wire, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ENHANCED = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
@@ -136,3 +136,36 @@ def test_every_error_reply_carries_an_enhanced_status_code(wire):
     ]
     for reply in replies:
         assert ENHANCED.match(reply), reply
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x7f", "\r", "\t"])
+def test_a_control_character_in_mail_from_or_rcpt_to_gets_501_5_5_2(wire, char):
+    assert wire.cmd(f"MAIL FROM:<a{char}b@remote.test>").startswith("501 5.5.2 ")
+    assert wire.cmd("MAIL FROM:<a@remote.test>") == "250 2.1.0 OK"
+    assert wire.cmd(f"RCPT TO:<de{char}mo@example.test>").startswith("501 5.5.2 ")
+    if char != "\t":  # a TAB between parameters is tolerated; in a parameter, not
+        assert wire.cmd(f"RCPT TO:<demo@example.test> X=a{char}b").startswith("501 5.5.2 ")
+    assert wire.cmd("RCPT TO:<demo@example.test>") == "250 2.1.5 OK"
+
+
+def test_smtplib_with_a_nul_in_the_sender_is_refused_and_nothing_is_stored(port):
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.ehlo("client.remote.test")
+        code, message = client.mail("evil\x00@remote.test")
+        assert (code, message[:5]) == (501, b"5.5.2")
+        code, _ = client.rcpt("demo@example.test")
+        assert code == 503  # no transaction was opened
+    assert stored("demo@example.test") == []
+
+
+@pytest.mark.slow
+def test_one_session_may_send_more_than_a_thousand_messages(port):
+    """Postfix has no per-session cap on transactions (issue 15): 1,001 messages over one
+    connection are all accepted, none cut with 421."""
+    message = b"Subject: many\r\n\r\nshort\r\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.remote.test")
+        for _ in range(1001):
+            client.sendmail("s@remote.test", ["demo@example.test"], message)
+        assert client.noop()[0] == 250
+    assert len(stored("demo@example.test")) == 1001

@@ -41,6 +41,10 @@ def start_runsmtp() -> tuple[subprocess.Popen, int]:
         **os.environ,
         "DATABASE_URL": database_url(),
         "CORREIO_SMTP_ADDR": "127.0.0.1:0",
+        # Only the MX: the submission ports' fixed defaults may be taken by another run on
+        # this machine, and a failed bind stops runsmtp.
+        "CORREIO_SUBMISSION_ADDR": "",
+        "CORREIO_SUBMISSIONS_ADDR": "",
         "CORREIO_TLS_CERT": "",
         "CORREIO_TLS_KEY": "",
     }

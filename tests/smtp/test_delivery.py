@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from mailcore.models import Blob, Folder, Mailbox, Message
-from mailcore.protocols.smtp.commit import GroupCommitter
+from mailcore.protocols.smtp.commit import intake_committer
 from tests.factories import make_message
 from tests.smtp.conftest import HOSTNAME, Wire, body_of, stored, swaks
 
@@ -225,7 +225,7 @@ def test_a_storage_failure_answers_451_and_stores_nothing(wire, local, failing_s
 def test_one_failing_message_does_not_fail_others_committed_with_it(
     start_smtp, local, failing_storage
 ):
-    committer = GroupCommitter(window=0.2)  # wide, so that all messages share one batch
+    committer = intake_committer(window=0.2)  # wide, so that all messages share one batch
     port = start_smtp(committer=committer).port
     results: dict[str, object] = {}
 
@@ -253,7 +253,7 @@ def test_one_failing_message_does_not_fail_others_committed_with_it(
 
 
 def test_concurrent_messages_are_committed_in_shared_batches(start_smtp, local):
-    committer = GroupCommitter(window=0.05)
+    committer = intake_committer(window=0.05)
     port = start_smtp(committer=committer).port
     errors = []
 

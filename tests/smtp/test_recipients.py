@@ -7,7 +7,7 @@ import pytest
 
 from mailcore.models import Blob, Mailbox, Message
 from tests.factories import make_message
-from tests.smtp.conftest import make_alias, stored
+from tests.smtp.conftest import make_alias, stored, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,6 +79,16 @@ def test_bare_postmaster_is_accepted_and_delivered_to_the_domains_postmaster(
     assert in_transaction.cmd("DATA").startswith("354")
     assert in_transaction.cmd(b"Subject: hi\r\n\r\nhello\r\n.").startswith("250 2.0.0")
     assert len(stored("postmaster@example.test")) == 1
+
+
+def test_smtplib_and_swaks_reach_the_bare_postmaster(port, local, make_mailbox):
+    """RFC 5321 §4.5.1: ``RCPT TO:<postmaster>`` without a domain must be accepted (issue 15)."""
+    make_mailbox("postmaster@example.test")
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        assert client.sendmail("s@remote.test", ["postmaster"], make_message()) == {}
+    result = swaks(port, "--to", "postmaster", "--from", "s@remote.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(stored("postmaster@example.test")) == 2
 
 
 def test_refused_recipients_do_not_spoil_the_accepted_ones(port, local):

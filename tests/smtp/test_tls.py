@@ -1,5 +1,6 @@
 """STARTTLS on the MX listener (RFC 3207), with certificates from trustme."""
 
+import re
 import smtplib
 import ssl
 
@@ -50,6 +51,8 @@ def test_starttls_is_advertised_and_upgrades_the_session(tls_port, client_contex
     head = raw.split(b"\r\n\r\n")[0]
     assert b" with ESMTPS id " in head
     assert b"(using TLSv1." in head
+    # The cipher's key size is a nested comment (RFC 5322 §3.2.2), kept as Postfix writes it.
+    assert re.search(rb"\(using TLSv1\.[23] with cipher [A-Z0-9_-]+ \((\d+)/\1 bits\)\)", head), head
 
 
 def test_the_certificate_verifies_against_the_configured_name(tls_port, client_context):

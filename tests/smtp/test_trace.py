@@ -1,11 +1,11 @@
 """Trace headers (RFC 5321 §4.4) and the reply table, as plain functions."""
 
 from mailcore.exceptions import AliasLoop, AuthThrottled, QuotaExceeded, UnknownRecipient
+from mailcore.mime.trace import return_path_header, with_return_path
 from mailcore.protocols.smtp.replies import TEMPORARY_FAILURE, reply_for
 from mailcore.protocols.smtp.trace import (
     count_received,
     received_header,
-    return_path_header,
     with_protocol,
 )
 
@@ -38,9 +38,26 @@ def test_a_hostile_helo_name_cannot_break_or_fold_our_received_field():
     assert all(line.startswith("\t") for line in lines[1:-1]) and lines[-1] == ""
 
 
+def test_the_tls_comment_keeps_balanced_nested_parentheses_and_nothing_that_breaks_out():
+    def comment(tls: str) -> str:
+        header = received_header(helo="c", peer_ip="192.0.2.1", hostname="h", protocol="ESMTPS",
+                                 queue_id="Q", recipients=[], tls=tls).decode()
+        return header.split("\r\n")[1]
+
+    text = "using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+    assert comment(text) == f"\t({text})"
+    # Unbalanced, or a quoted-pair that would escape the closing parenthesis: neutralised.
+    assert comment("x) Bcc: y (z") == "\t(x? Bcc: y ?z)"
+    assert comment("a (b\\)") == "\t(a (b?))"
+    assert comment("a\r\nBcc: b") == "\t(a??Bcc: b)"
+
+
 def test_return_path_keeps_the_reverse_path_or_the_null_path():
     assert return_path_header("a@b.test") == b"Return-Path: <a@b.test>\r\n"
     assert return_path_header("") == b"Return-Path: <>\r\n"
+    assert with_return_path(b"Subject: x\r\n\r\n", "") == b"Return-Path: <>\r\nSubject: x\r\n\r\n"
+    ours = b"Return-Path: <a@b.test>\r\nReceived: by us\r\n\r\n"
+    assert with_return_path(ours, "c@d.test") == ours
 
 
 def test_errors_map_to_replies_by_class_and_anything_else_is_a_temporary_failure():

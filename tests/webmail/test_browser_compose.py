@@ -16,7 +16,8 @@ import pytest
 from django.utils import timezone
 
 from mailcore.models import Message, OutboundMessage, OutboundRecipient
-from mailcore.services import outbound
+from mailcore.services.outbound.admin import due_message_ids
+from mailcore.services.outbound.relay import deliver_outbound
 from tests.webmail.test_browser import ARGS, CHROMIUM, SHOTS, Watch, login
 from webmail.models import WebmailSettings
 
@@ -55,9 +56,9 @@ def run_due_deliveries(release=False) -> int:
         past = timezone.now() - timedelta(seconds=1)
         OutboundMessage.objects.filter(finished=False).update(hold_until=past)
         OutboundRecipient.objects.filter(attempts=0).update(next_attempt=past)
-    ids = outbound.due_message_ids()
+    ids = due_message_ids()
     for message_id in ids:
-        outbound.deliver_outbound(message_id)
+        deliver_outbound(message_id)
     return len(ids)
 
 

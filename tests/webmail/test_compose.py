@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from mailcore.blobstore import load_blob
 from mailcore.models import Message, OutboundMessage, OutboundRecipient
-from mailcore.services import outbound
 from mailcore.services.delivery import append_message
+from mailcore.services.outbound.admin import due_message_ids
+from mailcore.services.outbound.relay import deliver_outbound
 from tests.factories import make_message
 from tests.outbound.conftest import fresh_transport, remote_mx  # noqa: F401 (fixtures)
 from tests.webmail.conftest import HX
@@ -58,8 +59,8 @@ def release_and_deliver():
     """The undo window is over: make held mail due and run the worker's pass on it."""
     OutboundMessage.objects.update(hold_until=timezone.now() - timedelta(seconds=1))
     OutboundRecipient.objects.update(next_attempt=timezone.now() - timedelta(seconds=1))
-    for message_id in outbound.due_message_ids():
-        outbound.deliver_outbound(message_id)
+    for message_id in due_message_ids():
+        deliver_outbound(message_id)
 
 
 # --- Opening -----------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_a_new_message_is_queued_held_for_undo_with_a_copy_in_sent_that_parses_b
     assert Composition.objects.get(pk=cid).state == ComposeState.SENDING
     # Held: bob has nothing yet, and the worker leaves it alone until the hold ends.
     assert folder_messages(bob, "inbox") == []
-    assert outbound.due_message_ids() == []
+    assert due_message_ids() == []
 
 
 def test_after_the_undo_window_local_recipients_get_it_through_the_queue_as_delivered(
@@ -493,7 +494,7 @@ def test_send_later_holds_the_message_until_its_time_in_the_browsers_time_zone(w
     entry = OutboundMessage.objects.get()
     assert entry.hold_until == when + timedelta(hours=3)
     assert Composition.objects.get(pk=cid).state == ComposeState.SCHEDULED
-    assert outbound.due_message_ids() == []
+    assert due_message_ids() == []
 
 
 def test_send_later_in_the_past_or_without_a_time_is_an_error(web):
@@ -536,7 +537,7 @@ def test_scheduled_mail_goes_at_its_time_through_the_sweep_with_no_browser(
 ):
     cid = new(web)
     schedule(web, cid, to="bob@example.test")
-    assert outbound.due_message_ids() == []
+    assert due_message_ids() == []
     release_and_deliver()
     assert [m.subject for m in folder_messages(bob, "inbox")] == ["Scheduled"]
 

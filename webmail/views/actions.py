@@ -23,12 +23,12 @@ from webmail.forms import ActionForm
 from webmail.views.common import (
     LIST_COLUMNS,
     error_text,
+    mail_context,
     mailbox_required,
     owned_folder,
     page_of,
     render_partials,
 )
-from webmail.views.folder import mail_context
 
 FLAG_ACTIONS = {
     "read": ("\\Seen", "add"),

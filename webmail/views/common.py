@@ -12,11 +12,11 @@ from functools import wraps
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from mailcore.exceptions import (
     AuthFailed,
@@ -29,9 +29,10 @@ from mailcore.exceptions import (
     MailError,
     QuotaExceeded,
 )
-from mailcore.models import Folder, Mailbox, Message
-from mailcore.services.folders import list_folders
-from webmail.models import WebmailSettings
+from mailcore.models import Folder, FolderRole, Mailbox, Message
+from mailcore.services.folders import get_folder_by_role, list_folders
+from webmail import composing
+from webmail.models import Composition, WebmailSettings
 
 TEMPLATE = "webmail/mail.html"
 # Columns the message list shows: never the JSON envelope and structure, never the blob.
@@ -175,6 +176,83 @@ def live_signature(mailbox_id: int) -> str:
 
 
 # --- Rendering ---------------------------------------------------------------------------------
+
+COMPOSE_TEMPLATE = "webmail/compose.html"
+
+
+def owned_composition(request, composition_id: int) -> Composition:
+    """A composition of the signed-in mailbox; 404 for anyone else's."""
+    try:
+        return Composition.objects.get(pk=composition_id, mailbox=request.mailbox)
+    except Composition.DoesNotExist:
+        raise Http404("No such message being written") from None
+
+
+def compose_context(request, composition: Composition, *, errors=None, reminder=False,
+                    status_text="", **extra) -> dict:
+    """The context of the compose form (its pane, or the page holding it)."""
+    mailbox = request.mailbox
+    uploads = list(composition.uploads.only("id", "filename", "content_type", "size"))
+    forwarded = None
+    if composition.forwarded_id:
+        forwarded = Message.objects.filter(
+            pk=composition.forwarded_id, mailbox=mailbox
+        ).only("id", "subject", "size").first()
+    used = sum(u.size for u in uploads) + (forwarded.size if forwarded else 0)
+    prefs = user_settings(mailbox)
+    return {
+        "composition": composition,
+        "identities": composing.identities(mailbox),
+        "uploads": uploads,
+        "forwarded": forwarded,
+        "attachment_limit": composing.attachment_limit(),
+        "attachment_used": used,
+        "errors": errors or {},
+        "reminder": reminder,
+        "status_text": status_text,
+        "undo_seconds": prefs.undo_seconds,
+        **extra,
+    }
+
+
+def render_compose(request, composition, *, status=200, page=False, **kwargs):
+    """The pane for htmx; else the mail page with the compose form where the message list and
+    reading pane are (a page of its own, working without JavaScript)."""
+    context = compose_context(request, composition, **kwargs)
+    url = reverse("webmail:compose", args=[composition.pk])
+    if request.htmx and not page:
+        response = render(request, f"{COMPOSE_TEMPLATE}#compose-pane", context, status=status)
+        if request.method == "GET":
+            push_url(response, url)
+        return response
+    folder = get_folder_by_role(request.mailbox, FolderRole.INBOX)
+    context.update(mail_context(request, folder=folder, compose_page=True))
+    return render(request, TEMPLATE, context, status=status)
+
+
+def mail_context(request, *, folder=None, page=None, list_url="", query="", scope="folder",
+                 **extra) -> dict:
+    """The context of the mail page (folders, the list, the reading pane), which every view
+    rendering the page or one of its partials starts from."""
+    mailbox = request.mailbox
+    if folder is not None:
+        folder.refresh_from_db(fields=["highestmodseq", "uidnext", "unseen_count",
+                                       "message_count"])
+    context = {
+        "mailbox": mailbox,
+        "prefs": user_settings(mailbox),
+        "folders": folder_items(mailbox),
+        "folder": folder,
+        "page": page,
+        "list_url": list_url,
+        "query": query,
+        "scope": scope,
+        "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
+        "live_sig": live_signature(mailbox.pk),
+        "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
+    }
+    context.update(extra)
+    return context
 
 
 def render_partials(request, names: list[str], context: dict, status: int = 200) -> HttpResponse:

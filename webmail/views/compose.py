@@ -5,9 +5,9 @@ request each (so the browser can show progress) and removed, and address autocom
 A plain form post works without JavaScript; htmx requests get the pane or small fragments.
 The typed text lives in a :class:`webmail.models.Composition` row before anything else
 happens, so no error (a bad address, a full mailbox, a network failure on the way back) loses
-it. Sending is in :mod:`webmail.views.sending`."""
+it. Sending is in :mod:`webmail.views.sending`; every change of a composition's state is made
+by :mod:`webmail.composing`."""
 
-from django.conf import settings
 from django.contrib import messages as flash
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,83 +15,30 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
 
 from mailcore.exceptions import MailError
-from mailcore.mime.compose import ComposeError, build_message
+from mailcore.mime.compose import ComposeError
 from mailcore.models import FolderRole, Message
-from mailcore.services.drafts import discard_draft, save_draft
 from mailcore.services.folders import get_folder_by_role
 from webmail import composing, contacts
 from webmail.forms import ComposeForm
-from webmail.models import ComposeState, Composition, Upload
-from webmail.reading import clean_filename
+from webmail.models import ComposeState, Composition
 from webmail.views.common import (
-    TEMPLATE,
+    COMPOSE_TEMPLATE,
+    compose_context,
     error_text,
+    mail_context,
     mailbox_required,
+    owned_composition,
     owned_message,
     page_of,
+    render_compose,
+    render_partials,
     user_settings,
 )
-from webmail.views.folder import mail_context
+from webmail.views.sending import send_composition
 
-COMPOSE_TEMPLATE = "webmail/compose.html"
 MAX_UPLOADS = 50
-
-
-def owned_composition(request, composition_id: int) -> Composition:
-    try:
-        return Composition.objects.get(pk=composition_id, mailbox=request.mailbox)
-    except Composition.DoesNotExist:
-        raise Http404("No such message being written") from None
-
-
-def attachment_limit() -> int:
-    """What the attachments may weigh together: base64 grows data by a third, and the whole
-    message must stay under the size limit (a little room left for headers and text)."""
-    return max(0, settings.CORREIO_MAX_MESSAGE_SIZE * 3 // 4 - 64 * 1024)
-
-
-def compose_context(request, composition: Composition, *, errors=None, reminder=False,
-                    status_text="", **extra) -> dict:
-    mailbox = request.mailbox
-    uploads = list(composition.uploads.only("id", "filename", "content_type", "size"))
-    forwarded = None
-    if composition.forwarded_id:
-        forwarded = Message.objects.filter(
-            pk=composition.forwarded_id, mailbox=mailbox
-        ).only("id", "subject", "size").first()
-    used = sum(u.size for u in uploads) + (forwarded.size if forwarded else 0)
-    prefs = user_settings(mailbox)
-    return {
-        "composition": composition,
-        "identities": composing.identities(mailbox),
-        "uploads": uploads,
-        "forwarded": forwarded,
-        "attachment_limit": attachment_limit(),
-        "attachment_used": used,
-        "errors": errors or {},
-        "reminder": reminder,
-        "status_text": status_text,
-        "undo_seconds": prefs.undo_seconds,
-        **extra,
-    }
-
-
-def render_compose(request, composition, *, status=200, page=False, **kwargs):
-    """The pane for htmx; else the mail page with the compose form where the message list and
-    reading pane are (a page of its own, working without JavaScript)."""
-    context = compose_context(request, composition, **kwargs)
-    url = reverse("webmail:compose", args=[composition.pk])
-    if request.htmx and not page:
-        response = render(request, f"{COMPOSE_TEMPLATE}#compose-pane", context, status=status)
-        if request.method == "GET":
-            push_url(response, url)
-        return response
-    folder = get_folder_by_role(request.mailbox, FolderRole.INBOX)
-    context.update(mail_context(request, folder=folder, compose_page=True))
-    return render(request, TEMPLATE, context, status=status)
 
 
 def open_composition(request, composition):
@@ -145,31 +92,12 @@ def edit_draft_view(request, message_id: int):
 # --- The form ----------------------------------------------------------------------------------
 
 
-def fill(composition: Composition, form: ComposeForm) -> None:
-    """Copy what was typed into the composition (line ends as the browser sent them are made
-    plain ``\\n``; the MIME layer writes CRLF)."""
-    data = form.cleaned_data
-    for name in ("to", "cc", "bcc", "subject"):
-        setattr(composition, name, data.get(name) or "")
-    composition.from_addr = data.get("from_addr") or composition.from_addr
-    composition.body = (data.get("body") or "").replace("\r\n", "\n").replace("\r", "\n")
-
-
 def save_now(request, composition: Composition) -> str:
-    """Save the composition to Drafts if it changed since the last save. Returns the status
-    line to show."""
-    digest = composing.content_hash(composition)
-    if digest == composition.saved_hash and composition.draft_uid:
-        composition.save()
+    """Save the composition to Drafts if it changed; the status line to show."""
+    saved = composing.save_to_drafts(composition, request.mailbox)
+    if saved is None:
         return ""
-    draft, _ = composing.to_draft(composition, strict=False, mailbox=request.mailbox)
-    raw = build_message(draft, hostname=settings.CORREIO_HOSTNAME, include_bcc=True)
-    message = save_draft(request.mailbox, raw, replace_uid=composition.draft_uid)
-    composition.draft_uid = message.uid
-    composition.saved_hash = digest
-    composition.saved_at = timezone.now()
-    composition.save()
-    return f"Draft saved at {timezone.localtime(composition.saved_at):%H:%M:%S}."
+    return f"Draft saved at {timezone.localtime(saved):%H:%M:%S}."
 
 
 @mailbox_required
@@ -188,12 +116,9 @@ def compose_view(request, composition_id: int):
     if not form.is_valid():
         errors = {name: " ".join(e) for name, e in form.errors.items()}
         return render_compose(request, composition, errors=errors, status=400)
-    fill(composition, form)
-    composition.save()
+    composing.fill(composition, form.cleaned_data)
     action = request.POST.get("action", "save")
     if action in ("send", "later"):
-        from webmail.views.sending import send_composition
-
         return send_composition(request, composition, form, later=action == "later")
     try:
         status_text = save_now(request, composition) or "Draft saved."
@@ -219,7 +144,7 @@ def autosave_view(request, composition_id: int):
     if not form.is_valid():
         return _save_status(request, "Draft not saved: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400)
-    fill(composition, form)
+    composing.fill(composition, form.cleaned_data, save=False)
     try:
         status_text = save_now(request, composition)
     except (MailError, ComposeError) as exc:
@@ -240,13 +165,9 @@ def _save_status(request, text: str, status: int = 200):
 @mailbox_required
 def discard_view(request, composition_id: int):
     composition = owned_composition(request, composition_id)
-    if composition.state == ComposeState.EDITING:
-        discard_draft(request.mailbox, composition.draft_uid)
-        composition.delete()
+    composing.discard(composition, request.mailbox)
     drafts = get_folder_by_role(request.mailbox, FolderRole.DRAFTS)
     if request.htmx:
-        from webmail.views.common import render_partials
-
         context = mail_context(request, folder=drafts, toast="Draft discarded.")
         return render_partials(request, ["reader", "folder-list", "toast"], context)
     flash.info(request, "Draft discarded.")
@@ -276,30 +197,10 @@ def attach_view(request, composition_id: int):
     if not files:
         return _attachments_response(request, composition, error="Choose a file to attach.",
                                      status=400)
-    used = sum(composition.uploads.values_list("size", flat=True))
-    count = composition.uploads.count()
-    limit = attachment_limit()
-    for upload in files:
-        if count >= MAX_UPLOADS:
-            return _attachments_response(
-                request, composition, status=413,
-                error=f"At most {MAX_UPLOADS} attachments.")
-        if used + upload.size > limit:
-            return _attachments_response(
-                request, composition, status=413,
-                error=f"{clean_filename(upload.name)} is too large: attachments may total "
-                      f"{limit // (1024 * 1024)} MB.")
-        data = upload.read()
-        Upload.objects.create(
-            composition=composition,
-            filename=clean_filename(upload.name or "attachment"),
-            content_type=(upload.content_type or "application/octet-stream")[:255],
-            size=len(data),
-            data=data,
-        )
-        used += len(data)
-        count += 1
-    composition.save(update_fields=["updated"])
+    try:
+        composing.attach(composition, files, max_uploads=MAX_UPLOADS)
+    except composing.AttachmentRefused as refused:
+        return _attachments_response(request, composition, error=refused.message, status=413)
     return _attachments_response(request, composition)
 
 
@@ -309,11 +210,7 @@ def detach_view(request, composition_id: int, upload_id: int):
     composition = owned_composition(request, composition_id)
     if composition.state != ComposeState.EDITING:
         return HttpResponse("This message was already sent.", status=409)
-    if upload_id == 0:
-        composition.forwarded = None
-        composition.save(update_fields=["forwarded", "updated"])
-    else:
-        Upload.objects.filter(pk=upload_id, composition=composition).delete()
+    composing.detach(composition, upload_id)
     return _attachments_response(request, composition)
 
 

@@ -9,8 +9,12 @@ from django.http import HttpResponse
 
 from mailcore.models import Folder
 from mailcore.services.folders import changes_since
-from webmail.views.common import live_signature, mailbox_required, render_partials
-from webmail.views.folder import mail_context
+from webmail.views.common import (
+    live_signature,
+    mail_context,
+    mailbox_required,
+    render_partials,
+)
 
 MAX_LIVE_ROWS = 200
 

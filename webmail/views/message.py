@@ -21,13 +21,13 @@ from webmail.models import TrustedSender
 from webmail.views.common import (
     LIST_COLUMNS,
     TEMPLATE,
+    mail_context,
     mailbox_required,
     owned_message,
     page_of,
     render_partials,
     user_settings,
 )
-from webmail.views.folder import mail_context
 
 FRAME_CSP = (
     "default-src 'none'; img-src data:{remote}; style-src 'unsafe-inline'; font-src 'none'; "

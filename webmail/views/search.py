@@ -10,8 +10,13 @@ from django.urls import reverse
 from mailcore.models import Folder
 from mailcore.services.search.messages import search_messages
 from mailcore.services.search.query import parse_query
-from webmail.views.common import TEMPLATE, mailbox_required, page_of, render_partials
-from webmail.views.folder import mail_context
+from webmail.views.common import (
+    TEMPLATE,
+    mail_context,
+    mailbox_required,
+    page_of,
+    render_partials,
+)
 
 
 @mailbox_required

@@ -25,20 +25,22 @@ from mailcore.exceptions import (
     UnknownRecipient,
 )
 from mailcore.mime.compose import ComposeError
-from mailcore.models import FolderRole, Message
+from mailcore.models import FolderRole
 from mailcore.services import sending
-from webmail import composing, contacts
+from webmail import composing
 from webmail.models import ComposeState, Composition
 from webmail.views.common import (
+    COMPOSE_TEMPLATE,
     TEMPLATE,
     error_text,
+    mail_context,
     mailbox_required,
+    owned_composition,
     owned_message,
+    render_compose,
     render_partials,
     user_settings,
 )
-from webmail.views.compose import COMPOSE_TEMPLATE, owned_composition, render_compose, save_now
-from webmail.views.folder import mail_context
 
 MAX_SCHEDULE = timedelta(days=365)
 # Which compose field a refusal from the queue is about.
@@ -104,23 +106,13 @@ def send_composition(request, composition: Composition, form, *, later: bool):
             and not composing.has_attachments(composition)):
         return render_compose(request, composition, reminder=True, status=400)
     try:
-        result = sending.send_draft(
-            mailbox, draft, hold_until=hold_until, draft_uid=composition.draft_uid,
-            answered=composition.replied if composition.replied_id else None,
-        )
+        composing.send(composition, mailbox, draft, hold_until=hold_until, later=later)
     except ComposeError as exc:
         return render_compose(request, composition, errors={exc.field: exc.message},
                               status=400)
     except MailError as exc:
         name, text = _send_error(exc)
         return render_compose(request, composition, errors={name: text}, status=400)
-    composition.state = ComposeState.SCHEDULED if later else ComposeState.SENDING
-    composition.outbound_id = result.outbound_id
-    composition.send_at = hold_until if later else None
-    composition.draft_uid = None
-    composition.saved_hash = ""
-    composition.save()
-    contacts.remember_recipients(mailbox, [*draft.to, *draft.cc, *draft.bcc])
     if later:
         local = timezone.localtime(hold_until)
         toast = f"Scheduled for {local:%a %d %b, %H:%M}. It will go even if you close the browser."
@@ -146,7 +138,7 @@ def send_composition(request, composition: Composition, form, *, later: bool):
 def undo_view(request, composition_id: int):
     """Take a just-sent (or scheduled) message back and reopen its compose form."""
     composition = owned_composition(request, composition_id)
-    if not _take_back(request, composition):
+    if not composing.take_back(composition, request.mailbox):
         text = "Too late to undo: the message has left." if composition.state != \
             ComposeState.EDITING else "Nothing to undo."
         if not request.htmx:
@@ -158,26 +150,6 @@ def undo_view(request, composition_id: int):
         return render_compose(request, composition, status_text="Sending undone.")
     flash.info(request, "Sending undone.")
     return redirect("webmail:compose", composition_id=composition.pk)
-
-
-def _take_back(request, composition: Composition) -> bool:
-    if composition.state not in (ComposeState.SENDING, ComposeState.SCHEDULED):
-        return False
-    unanswer = None
-    if composition.replied_id and not composition.replied_was_answered:
-        unanswer = Message.objects.filter(pk=composition.replied_id,
-                                          mailbox=request.mailbox).select_related("folder").first()
-    if not sending.take_back(request.mailbox, composition.outbound_id,
-                             message_id=composition.message_id, unanswer=unanswer):
-        return False
-    composition.state = ComposeState.EDITING
-    composition.outbound_id = None
-    composition.save()
-    try:
-        save_now(request, composition)
-    except (MailError, ComposeError):
-        pass  # the text is in the composition; the Drafts copy follows at the next save
-    return True
 
 
 # --- Outbox -----------------------------------------------------------------------------------
@@ -214,7 +186,7 @@ def _outbox_composition(request, outbound_id: int):
 def outbox_edit_view(request, outbound_id: int):
     """Take a scheduled message out of the queue into the compose form."""
     composition = _outbox_composition(request, outbound_id)
-    if composition is None or not _take_back(request, composition):
+    if composition is None or not composing.take_back(composition, request.mailbox):
         return _outbox_refresh(request, "Too late: the message has left.")
     return render_compose(request, composition,
                           status_text="Taken out of the Outbox; send or schedule it again.")
@@ -225,7 +197,7 @@ def outbox_edit_view(request, outbound_id: int):
 def outbox_cancel_view(request, outbound_id: int):
     """Cancel a scheduled message: it leaves the queue and goes back to Drafts."""
     composition = _outbox_composition(request, outbound_id)
-    if composition is None or not _take_back(request, composition):
+    if composition is None or not composing.take_back(composition, request.mailbox):
         return _outbox_refresh(request, "Too late: the message has left.")
     return _outbox_refresh(request, "Cancelled; the message is in Drafts.")
 

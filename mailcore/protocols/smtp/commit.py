@@ -1,50 +1,58 @@
-"""Group commit for SMTP intake: messages that finish DATA at about the same time are stored in
-ONE database transaction, and each client gets its 250 only after that commit.
+"""Group commit for the SMTP listeners: messages that finish DATA at about the same time are
+committed in ONE database transaction, and each client gets its 250 only after that commit
+(ARCHITECTURE.md, "No loss"). The MX stores into INBOXes (``intake_committer``), submission
+queues for relay (``submission_committer``): the same batching, another service call.
 
 A durable commit costs a disk flush; sharing it among the messages of several concurrent
-connections is what lets intake beat one-flush-per-message. If a batch fails, its messages are
-retried one by one, so one bad message (an over-quota mailbox, a storage error) cannot fail the
-others. Only one batch is in flight at a time: SQLite serialises writers anyway, and while a
-batch commits the next one fills up."""
+connections is what lets intake beat one-flush-per-message. If a batch fails as a whole (a
+database error, a quota the batch would overrun), its messages are retried one by one, so one
+bad message (an over-quota mailbox, a storage error) cannot fail the others. Only one batch is
+in flight at a time: SQLite serialises writers anyway, and while a batch commits the next one
+fills up."""
 
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mailcore.protocols.common.services import call_service
-from mailcore.services.delivery import Delivered, deliver_to_inboxes
+from mailcore.services import submission
+from mailcore.services.delivery import deliver_to_inboxes
 
 
 @dataclass
 class _Pending:
-    raw: bytes
-    mailbox_ids: tuple[int, ...]
+    item: Any
     future: asyncio.Future
 
 
-class GroupCommitter:
+class BatchCommitter:
+    """Runs ``commit_many(items)`` (a synchronous service, one transaction, returning one result
+    per item in order) on the batches of items submitted together. A result that is an
+    exception (a service reporting one item refused, as ``submit_many`` does) is raised to that
+    item's waiter alone."""
+
     def __init__(
         self,
+        commit_many: Callable[[list], Sequence[Any]],
         *,
         window: float = 0.002,
         max_batch: int = 64,
-        deliver: Callable[..., list[list[Delivered]]] = deliver_to_inboxes,
     ):
+        self.commit_many = commit_many
         self.window = window
         self.max_batch = max_batch
-        self._deliver = deliver
         self._pending: list[_Pending] = []
         self._task: asyncio.Task | None = None
         # Figures for benchmarks and tests: batches committed and messages in them.
         self.batches = 0
         self.messages = 0
 
-    async def deliver(self, raw: bytes, mailbox_ids: Sequence[int]) -> list[Delivered]:
-        """Store ``raw`` in the INBOX of each mailbox; return when it is committed.
-
-        Raises what the delivery service raises for this message alone."""
+    async def submit(self, item):
+        """Queue ``item`` for the next batch; return its result once committed, or raise what
+        the service raised (or returned) for this item alone."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(raw, tuple(mailbox_ids), loop.create_future())
+        pending = _Pending(item, loop.create_future())
         self._pending.append(pending)
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
@@ -59,42 +67,52 @@ class GroupCommitter:
         while self._pending:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
-            # A client that went away before its message was stored never got 250: skip it.
-            batch = [item for item in batch if not item.future.done()]
+            # A client that went away before its message was committed never got 250: skip it.
+            batch = [entry for entry in batch if not entry.future.done()]
             if batch:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            results = await call_service(
-                self._deliver, [(item.raw, item.mailbox_ids) for item in batch]
-            )
+            results = await call_service(self.commit_many, [entry.item for entry in batch])
         except Exception as error:
             if len(batch) == 1:
-                _settle(batch[0], error=error)
+                _settle(batch[0], error)
                 return
-            for item in batch:
+            for entry in batch:
                 try:
-                    (result,) = await call_service(self._deliver, [(item.raw, item.mailbox_ids)])
+                    (result,) = await call_service(self.commit_many, [entry.item])
                 except Exception as item_error:
-                    _settle(item, error=item_error)
+                    _settle(entry, item_error)
                 else:
                     self._count(1)
-                    _settle(item, result=result)
+                    _settle(entry, result)
             return
         self._count(len(batch))
-        for item, result in zip(batch, results, strict=True):
-            _settle(item, result=result)
+        for entry, result in zip(batch, results, strict=True):
+            _settle(entry, result)
 
     def _count(self, messages: int) -> None:
         self.batches += 1
         self.messages += messages
 
 
-def _settle(item: _Pending, *, result=None, error: BaseException | None = None) -> None:
-    if item.future.done():
+def _settle(entry: _Pending, result) -> None:
+    if entry.future.done():
         return
-    if error is not None:
-        item.future.set_exception(error)
+    if isinstance(result, BaseException):
+        entry.future.set_exception(result)
     else:
-        item.future.set_result(result)
+        entry.future.set_result(result)
+
+
+def intake_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchCommitter:
+    """The MX's: items are ``(raw, mailbox_ids)``, stored in each mailbox's INBOX; results are
+    lists of ``Delivered``."""
+    return BatchCommitter(deliver_to_inboxes, window=window, max_batch=max_batch)
+
+
+def submission_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchCommitter:
+    """Submission's: items are ``submission.Submission``, queued in one transaction with one
+    delivery task for all; results are ``EnqueueResult``."""
+    return BatchCommitter(submission.submit_many, window=window, max_batch=max_batch)

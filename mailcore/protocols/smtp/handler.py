@@ -1,27 +1,30 @@
-"""``MXHandler``: the aiosmtpd hooks of the MX listener, which receives mail for Correio's
-domains from the Internet.
+"""The aiosmtpd handler hooks: ``MXHandler`` for the MX listener, which receives mail for
+Correio's domains from the Internet, and the parts every SMTP handler shares (the end of DATA:
+loop check, trace headers, store, reply), which the submission handler composes too.
 
 RCPT is checked through the service layer as it arrives (RFC 5321 §3.3): a mailbox or alias of
 a local domain is accepted, anything else refused with the reply of ``replies.REPLIES``. At the
 end of DATA the message gets its trace headers (RFC 5321 §4.4) and is committed to every
 recipient's INBOX, one stored copy, through the group committer; 250 is sent only after the
-commit (ARCHITECTURE.md, "No loss"). The submission listener extends this class."""
+commit (ARCHITECTURE.md, "No loss")."""
 
 import secrets
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
+from mailcore.mime.trace import return_path_header
 from mailcore.protocols.common.services import call_service
-from mailcore.protocols.smtp.commit import GroupCommitter
+from mailcore.protocols.smtp.commit import BatchCommitter
 from mailcore.protocols.smtp.replies import MailLoop, reply_for
 from mailcore.protocols.smtp.trace import (
     count_received,
     received_header,
-    return_path_header,
     tls_description,
     with_protocol,
 )
-from mailcore.services.outbound import forward_message
+from mailcore.services.outbound.queue import forward_message
 from mailcore.services.recipients import check_recipient
 
 
@@ -30,8 +33,59 @@ def new_queue_id() -> str:
     return secrets.token_hex(8).upper()
 
 
+def trace_headers(server, session: Session, envelope: Envelope, queue_id: str, *,
+                  return_path: bool) -> bytes:
+    """Our Received field (RFC 5321 §4.4), preceded by Return-Path when this server is the
+    final delivery (the MX); a submission server relays, and final delivery adds it there."""
+    tls = None
+    if server.is_tls and server.transport is not None:
+        tls = tls_description({"cipher": server.transport.get_extra_info("cipher")})
+    protocol = with_protocol(
+        esmtp=session.extended_smtp,
+        tls=server.is_tls,
+        auth=bool(session.authenticated),
+        utf8=envelope.smtp_utf8,
+    )
+    received = received_header(
+        helo=session.host_name,
+        peer_ip=server.peer_ip or "unknown",
+        hostname=server.hostname,
+        protocol=protocol,
+        queue_id=queue_id,
+        recipients=envelope.rcpt_tos,
+        tls=tls,
+    )
+    if return_path:
+        return return_path_header(envelope.mail_from or "") + received
+    return received
+
+
+async def accept_data(
+    server,
+    session: Session,
+    envelope: Envelope,
+    store: Callable[[bytes], Awaitable[None]],
+    *,
+    return_path: bool,
+) -> str:
+    """The end of DATA for every listener: refuse a looping message (RFC 5321 §6.3), prepend
+    the trace headers, ``store`` the message (which commits or raises), and answer 250 only
+    then; any error becomes its reply from ``replies.REPLIES``."""
+    raw = envelope.original_content
+    queue_id = new_queue_id()
+    try:
+        if count_received(raw) > server.limits.max_received:
+            raise MailLoop()
+        header = trace_headers(server, session, envelope, queue_id, return_path=return_path)
+        await store(header + raw)
+    except Exception as error:
+        return reply_for(error)
+    return f"250 2.0.0 OK: queued as {queue_id}"
+
+
 class MXHandler:
-    def __init__(self, committer: GroupCommitter):
+    def __init__(self, committer: BatchCommitter):
+        # commit.intake_committer(): items (raw, mailbox_ids), shared by the MX listeners.
         self.committer = committer
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
@@ -49,18 +103,10 @@ class MXHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content
-        queue_id = new_queue_id()
-        try:
-            if count_received(raw) > server.limits.max_received:
-                raise MailLoop()
-            message = self.trace_headers(server, session, envelope, queue_id) + raw
-            await self.store(server, session, envelope, message)
-        except Exception as error:
-            return reply_for(error)
-        return f"250 2.0.0 OK: queued as {queue_id}"
+        return await accept_data(server, session, envelope, partial(self.store, envelope),
+                                 return_path=True)
 
-    async def store(self, server, session: Session, envelope: Envelope, message: bytes) -> None:
+    async def store(self, envelope: Envelope, message: bytes) -> None:
         """Commit the message to the local recipients' INBOXes; raise on any failure. With
         remote alias destinations, the local copies and the queue entry for the remote ones
         commit in one transaction (outside the group commit), so a failure leaves neither."""
@@ -68,25 +114,4 @@ class MXHandler:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
             return
-        await self.committer.deliver(message, envelope.mailbox_ids)
-
-    def trace_headers(self, server, session: Session, envelope: Envelope, queue_id: str) -> bytes:
-        tls = None
-        if server.is_tls and server.transport is not None:
-            tls = tls_description({"cipher": server.transport.get_extra_info("cipher")})
-        protocol = with_protocol(
-            esmtp=session.extended_smtp,
-            tls=server.is_tls,
-            auth=bool(session.authenticated),
-            utf8=envelope.smtp_utf8,
-        )
-        received = received_header(
-            helo=session.host_name,
-            peer_ip=server.peer_ip or "unknown",
-            hostname=server.hostname,
-            protocol=protocol,
-            queue_id=queue_id,
-            recipients=envelope.rcpt_tos,
-            tls=tls,
-        )
-        return return_path_header(envelope.mail_from or "") + received
+        await self.committer.submit((message, tuple(envelope.mailbox_ids)))

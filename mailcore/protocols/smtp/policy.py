@@ -6,6 +6,10 @@ shared and can be overridden in tests through ``ListenerConfig.extra["smtp_limit
 
 from dataclasses import dataclass
 
+# aiosmtpd counts every command against a per-session budget ("*" for those not named); a
+# budget no session can spend within session_timeout leaves a command uncounted.
+UNCOUNTED = 2**62
+
 
 @dataclass(frozen=True)
 class SMTPLimits:
@@ -23,11 +27,12 @@ class SMTPLimits:
     # smtpd_hard_error_limit: a client sending garbage or harvesting addresses is dropped.
     max_errors: int = 20
     # Commands per session (aiosmtpd's call limit; 421 4.7.0 past it). Junk commands follow
-    # Postfix's smtpd_junk_command_limit.
+    # Postfix's smtpd_junk_command_limit. MAIL, RCPT and DATA are not counted per session
+    # (Postfix does not either: a sender may deliver thousands of messages over one
+    # connection): their memory is bounded per transaction (max_recipients, the message
+    # size), errors by max_errors and the session by session_timeout.
     max_junk_commands: int = 100
     max_auth: int = 10
-    max_transactions: int = 1000
-    max_session_recipients: int = 10_000
     # RFC 5321 §4.4: more Received fields than this means the message is looping (554 5.4.6).
     max_received: int = 50
     # Group commit: messages finishing DATA within this window share one transaction.
@@ -47,9 +52,9 @@ class SMTPLimits:
             "HELP": junk,
             "STARTTLS": 3,
             "AUTH": self.max_auth,
-            "MAIL": self.max_transactions,
-            "DATA": self.max_transactions,
-            "RCPT": self.max_session_recipients,
+            "MAIL": UNCOUNTED,
+            "DATA": UNCOUNTED,
+            "RCPT": UNCOUNTED,
         }
 
 

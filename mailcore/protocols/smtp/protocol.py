@@ -12,7 +12,11 @@ collecting too many errors are cut off, and DATA is read with bounded memory: on
 
 The policy (``ListenerPolicy``) makes the same class serve the MX port and, with AUTH and relay
 enabled, the submission ports; handler hooks (``handle_RCPT``, ``handle_DATA``...) do the
-service calls."""
+service calls.
+
+The aiosmtpd internals this class reaches (``_call_handler_hook``, ``_reader._buffer``...) are
+listed, each with its reason, in :mod:`mailcore.protocols.smtp.aiosmtpd_private`; add any new
+one there (a test checks)."""
 
 import asyncio
 import collections
@@ -54,6 +58,20 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _SIMPLE_PATH = re.compile(
     rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t](.*))?\Z", re.S
 )
+
+# RFC 5321 §4.1.2: a path and its parameters are printable characters. A control character
+# (NUL above all) is refused before it can reach a log, a header or the database; TAB, which
+# some clients put between parameters, is refused inside the address only.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CONTROL_REPLY = "501 5.5.2 Error: control character in command"
+
+
+def _has_control(rest: str) -> bool:
+    """``rest`` is the path and its parameters: no control character, and no TAB in the path
+    (up to its closing bracket, or its end without one)."""
+    close = rest.find(">")
+    path = rest[: close + 1] if close >= 0 else rest.split(" ", 1)[0]
+    return bool(_CONTROL.search(rest)) or "\t" in path
 
 
 def _is_utf8(text: str) -> bool:
@@ -341,6 +359,9 @@ class CorreioSMTP(SMTP):
             await self.push(syntaxerr)
             return
         address, params_text = self._parse_path(rest)
+        if _has_control(rest):
+            await self.push(CONTROL_REPLY)
+            return
         if address is None:
             await self.push("553 5.1.7 Error: malformed sender address")
             return
@@ -415,6 +436,9 @@ class CorreioSMTP(SMTP):
             await self.push(syntaxerr)
             return
         address, params_text = self._parse_path(rest)
+        if _has_control(rest):
+            await self.push(CONTROL_REPLY)
+            return
         if address is None:
             await self.push("553 5.1.3 Error: malformed recipient address")
             return

@@ -1,25 +1,42 @@
-"""Start the SMTP listeners a ``ListenerConfig`` asks for: the MX listener on ``smtp_addr``.
+"""Start the SMTP listeners a ``ListenerConfig`` asks for: the MX listener on ``smtp_addr``, and
+the submission listeners on ``submission_addr`` (587, STARTTLS) and ``submissions_addr`` (465,
+implicit TLS, when a certificate is configured).
 
 Servers are built with the loop's ``create_server`` (aiosmtpd's Controller cannot bind port 0,
-which the tests need). All listeners of a process share one group committer."""
+which the tests need). The MX listeners of a process share one group committer, the submission
+listeners another (:mod:`mailcore.protocols.smtp.commit`)."""
 
 import asyncio
+import logging
 
 from mailcore.protocols.common.config import Addr, ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter
-from mailcore.protocols.smtp.commit import GroupCommitter
+from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.smtp.commit import (
+    BatchCommitter,
+    intake_committer,
+    submission_committer,
+)
 from mailcore.protocols.smtp.handler import MXHandler
 from mailcore.protocols.smtp.policy import MX_POLICY, ListenerPolicy, SMTPLimits
 from mailcore.protocols.smtp.protocol import CorreioSMTP
+from mailcore.protocols.smtp.submission import (
+    SUBMISSION_POLICY,
+    SUBMISSIONS_POLICY,
+    SubmissionHandler,
+    SubmissionSMTP,
+)
+
+logger = logging.getLogger("correio.smtp")
 
 
 def limits_for(config: ListenerConfig) -> SMTPLimits:
     return config.extra.get("smtp_limits") or SMTPLimits()
 
 
-def committer_for(config: ListenerConfig) -> GroupCommitter:
+def committer_for(config: ListenerConfig) -> BatchCommitter:
+    """The MX's group committer (tests may pass their own as ``extra["smtp_committer"]``)."""
     limits = limits_for(config)
-    return config.extra.get("smtp_committer") or GroupCommitter(
+    return config.extra.get("smtp_committer") or intake_committer(
         window=limits.commit_window, max_batch=limits.commit_batch
     )
 
@@ -54,13 +71,31 @@ async def create_smtp_server(
     return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True)
 
 
+async def start_submission_servers(config: ListenerConfig) -> list[asyncio.Server]:
+    """Bind 587 (STARTTLS) and, when a certificate is configured, 465 (implicit TLS)."""
+    allow_plaintext = config.extra.get("submission_allow_plaintext", is_loopback)
+    limits = limits_for(config)
+    handler = SubmissionHandler(config.extra.get("submission_committer") or submission_committer(
+        window=limits.commit_window, max_batch=limits.commit_batch))
+    servers = []
+    if config.submission_addr is not None:
+        servers.append(await create_smtp_server(
+            config, config.submission_addr, handler, SUBMISSION_POLICY,
+            protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
+    if config.submissions_addr is not None:
+        if config.has_tls:
+            servers.append(await create_smtp_server(
+                config, config.submissions_addr, handler, SUBMISSIONS_POLICY,
+                protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
+        else:
+            logger.warning("no TLS certificate: the implicit-TLS submission port stays closed")
+    return servers
+
+
 async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
     servers = []
     if config.smtp_addr is not None:
         handler = MXHandler(committer_for(config))
         servers.append(await create_smtp_server(config, config.smtp_addr, handler, MX_POLICY))
-    # Submission (587 STARTTLS, 465 implicit TLS) for authenticated users: the outbound issue.
-    from mailcore.protocols.smtp.submission import start_submission_servers
-
     servers.extend(await start_submission_servers(config))
     return servers

@@ -10,27 +10,27 @@ throttled). The envelope sender and the From header must be the user's own addre
 password check runs in the service thread pool, never on the event loop.
 
 Messages that finish DATA at about the same time on several sessions are queued in ONE
-transaction (``SubmissionCommitter``, like the MX's group commit): one durable commit and one
-delivery task for all of them, and each client gets its 250 only after that commit."""
+transaction (``commit.submission_committer``, the MX's group commit with another service call):
+one durable commit and one delivery task for all of them, and each client gets its 250 only
+after that commit. The listeners are bound by :mod:`mailcore.protocols.smtp.server`."""
 
-import asyncio
 import binascii
 import logging
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
 from mailcore.models import Mailbox
-from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import is_loopback
 from mailcore.protocols.common.services import call_service
-from mailcore.protocols.smtp.handler import MXHandler, new_queue_id
+from mailcore.protocols.smtp.commit import BatchCommitter
+from mailcore.protocols.smtp.handler import accept_data
 from mailcore.protocols.smtp.policy import ListenerPolicy
 from mailcore.protocols.smtp.protocol import CorreioSMTP
-from mailcore.protocols.smtp.replies import MailLoop, reply_for
-from mailcore.protocols.smtp.trace import count_received
+from mailcore.protocols.smtp.replies import reply_for
 from mailcore.services import submission
 from mailcore.services.credentials import authenticate_cached
 
@@ -160,75 +160,15 @@ class SubmissionUser:
     owned: frozenset[str]
 
 
-class SubmissionCommitter:
-    """Group commit for submission: the messages waiting when a batch starts are queued by
-    :func:`submission.submit_many` in one transaction; each waiter gets its own result or
-    error. One batch in flight at a time (SQLite serialises writers anyway; while a batch
-    commits the next fills up). A batch failing as a whole (a database error) is retried
-    message by message, so it fails no message but its own."""
-
-    def __init__(self, *, window: float = 0.002, max_batch: int = 64):
-        self.window = window
-        self.max_batch = max_batch
-        self._pending: list[tuple[submission.Submission, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
-        # Figures for benchmarks and tests: batches committed and messages in them.
-        self.batches = 0
-        self.messages = 0
-
-    async def submit(self, item: submission.Submission):
-        """Queue ``item``; return its ``EnqueueResult`` once committed, or raise its error."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run())
-        # The waiter may be cancelled (client gone); the batch it joined still completes.
-        return await future
-
-    async def _run(self) -> None:
-        if self.window:
-            await asyncio.sleep(self.window)
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            # A client that went away before its message was queued never got 250: skip it.
-            batch = [entry for entry in batch if not entry[1].done()]
-            if batch:
-                await self._commit(batch)
-
-    async def _commit(self, batch) -> None:
-        try:
-            results = await call_service(submission.submit_many, [item for item, _ in batch])
-        except Exception as error:
-            if len(batch) == 1:
-                results = [error]
-            else:
-                results = []
-                for item, _ in batch:
-                    try:
-                        (result,) = await call_service(submission.submit_many, [item])
-                    except Exception as item_error:
-                        result = item_error
-                    results.append(result)
-        self.batches += 1
-        self.messages += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-
-class SubmissionHandler(MXHandler):
+class SubmissionHandler:
     """Hooks of the submission listeners: the user's own sender, recipients anywhere, and the
-    outbound queue (through the group commit) instead of the MX's local-only delivery."""
+    outbound queue (through the group commit) instead of the MX's local-only delivery. The end
+    of DATA is the MX's shape (``handler.accept_data``) without Return-Path, which belongs to
+    final delivery (RFC 5321 §4.4)."""
 
-    def __init__(self, committer: SubmissionCommitter | None = None):
-        super().__init__(committer=None)
-        self.submissions = committer or SubmissionCommitter()
+    def __init__(self, committer: BatchCommitter):
+        # commit.submission_committer(): items submission.Submission, results EnqueueResult.
+        self.committer = committer
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address, options):
         user: SubmissionUser = session.auth_data
@@ -251,41 +191,10 @@ class SubmissionHandler(MXHandler):
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content
-        queue_id = new_queue_id()
-        try:
-            if count_received(raw) > server.limits.max_received:
-                raise MailLoop()
-            message = self.received_header(server, session, envelope, queue_id) + raw
-            user: SubmissionUser = session.auth_data
-            await self.submissions.submit(submission.Submission(
-                user.mailbox, envelope.mail_from, tuple(envelope.rcpt_tos), message, user.owned))
-        except Exception as error:
-            return reply_for(error)
-        return f"250 2.0.0 OK: queued as {queue_id}"
+        store = partial(self.store, session, envelope)
+        return await accept_data(server, session, envelope, store, return_path=False)
 
-    def received_header(self, server, session, envelope, queue_id: str) -> bytes:
-        """Our Received field only: Return-Path belongs to final delivery (RFC 5321 §4.4)."""
-        trace = self.trace_headers(server, session, envelope, queue_id)
-        return trace[trace.index(b"Received:"):]
-
-
-async def start_submission_servers(config: ListenerConfig) -> list:
-    """Bind 587 (STARTTLS) and, when a certificate is configured, 465 (implicit TLS)."""
-    from mailcore.protocols.smtp.server import create_smtp_server
-
-    allow_plaintext = config.extra.get("submission_allow_plaintext", is_loopback)
-    handler = SubmissionHandler()
-    servers = []
-    if config.submission_addr is not None:
-        servers.append(await create_smtp_server(
-            config, config.submission_addr, handler, SUBMISSION_POLICY,
-            protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
-    if config.submissions_addr is not None:
-        if config.has_tls:
-            servers.append(await create_smtp_server(
-                config, config.submissions_addr, handler, SUBMISSIONS_POLICY,
-                protocol_class=SubmissionSMTP, allow_plaintext=allow_plaintext))
-        else:
-            logger.warning("no TLS certificate: the implicit-TLS submission port stays closed")
-    return servers
+    async def store(self, session: Session, envelope: Envelope, message: bytes) -> None:
+        user: SubmissionUser = session.auth_data
+        await self.committer.submit(submission.Submission(
+            user.mailbox, envelope.mail_from, tuple(envelope.rcpt_tos), message, user.owned))

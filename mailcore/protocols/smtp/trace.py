@@ -1,5 +1,6 @@
 """Trace headers (RFC 5321 §4.4): the Received field every SMTP server prepends, the
-Return-Path field of final delivery, and counting Received fields to catch loops.
+Return-Path field of final delivery (from :mod:`mailcore.mime.trace`, which the outbound
+queue's local delivery writes too), and counting Received fields to catch loops.
 
 Only bytes are prepended; the message received stays byte for byte as it was sent."""
 
@@ -7,6 +8,8 @@ import re
 from email.utils import format_datetime
 
 from django.utils import timezone
+
+from mailcore.mime.trace import clean_address
 
 # A header block ends at the first empty line; only Received fields there count.
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -59,24 +62,25 @@ def received_header(
         lines.append(f"\t({_clean_comment(tls)})")
     clause = f"\tby {hostname} (Correio) with {protocol} id {queue_id}"
     if len(recipients) == 1:
-        clause += f"\r\n\tfor <{_clean_address(recipients[0])}>"
+        clause += f"\r\n\tfor <{clean_address(recipients[0])}>"
     lines.append(clause + ";")
     lines.append(f"\t{format_datetime(timezone.localtime())}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _clean_comment(text: str) -> str:
-    return re.sub(r"[^\x20-\x27\x2a-\x7e]", "?", text)[:200]
-
-
-def _clean_address(address: str) -> str:
-    # Addresses reached us through the command parser; SMTPUTF8 ones stay UTF-8 (RFC 6532).
-    return "".join(ch for ch in address if ch.isprintable() and ch not in "<>\r\n")[:320]
-
-
-def return_path_header(mail_from: str) -> bytes:
-    """RFC 5321 §4.4: final delivery records the reverse-path; ``<>`` for bounces."""
-    return f"Return-Path: <{_clean_address(mail_from)}>\r\n".encode()
+    """Printable ASCII for a comment; nested comments stay (RFC 5322 §3.2.2, ``(256/256
+    bits)`` in the TLS details) when their parentheses balance, and a backslash, which would
+    quote the next character, is replaced, as is every parenthesis of an unbalanced text."""
+    text = re.sub(r"[^\x20-\x5b\x5d-\x7e]", "?", text)[:200]
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        text = text.replace("(", "?").replace(")", "?")
+    return text
 
 
 def tls_description(ssl_info: dict | None) -> str | None:

@@ -1,8 +1,8 @@
-"""The mail page: folders, the message list of one folder (keyset pages, newest first) and an
-empty reading pane. htmx requests get the message list (or just the next rows) with the folder
-list out of band; plain requests get the whole page."""
+"""The mail page of one folder: its message list (keyset pages, newest first), the folder list
+and an empty reading pane (the context every view of the mail page shares is
+``common.mail_context``). htmx requests get the message list (or just the next rows) with the
+folder list out of band; plain requests get the whole page."""
 
-from django.conf import settings
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -11,37 +11,12 @@ from mailcore.services.folders import get_folder_by_role
 from mailcore.services.sending import delivery_status
 from webmail.views.common import (
     TEMPLATE,
-    folder_items,
-    live_signature,
+    mail_context,
     mailbox_required,
     owned_folder,
     page_of,
     render_partials,
-    user_settings,
 )
-
-
-def mail_context(request, *, folder=None, page=None, list_url="", query="", scope="folder",
-                 **extra) -> dict:
-    mailbox = request.mailbox
-    if folder is not None:
-        folder.refresh_from_db(fields=["highestmodseq", "uidnext", "unseen_count",
-                                       "message_count"])
-    context = {
-        "mailbox": mailbox,
-        "prefs": user_settings(mailbox),
-        "folders": folder_items(mailbox),
-        "folder": folder,
-        "page": page,
-        "list_url": list_url,
-        "query": query,
-        "scope": scope,
-        "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
-        "live_sig": live_signature(mailbox.pk),
-        "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
-    }
-    context.update(extra)
-    return context
 
 
 @mailbox_required

@@ -1,22 +1,17 @@
-"""Batched delivery passes and grouped submission (the relay throughput work): a pass takes the
-due messages for its destinations along, over one SMTP session, recording each destination in
-one transaction; the lock rules still hold for every message of a batch; and the submission
-listener queues messages finishing together in one transaction, each failing alone."""
+"""Batched delivery passes (services/outbound/relay.py, the relay throughput work): a pass takes
+the due messages for its destinations along, over one SMTP session, recording each destination
+in one transaction; the lock rules still hold for every message of a batch. (Grouped
+submission is tested with the submission service and its door.)"""
 
-import asyncio
 import time
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from mailcore import tasks
-from mailcore.exceptions import SenderNotOwned, UnknownRecipient
 from mailcore.models import DeliveryAttempt, OutboundMessage, OutboundRecipient
-from mailcore.protocols.common.services import close_connections
-from mailcore.protocols.smtp.submission import SubmissionCommitter
-from mailcore.services import outbound, submission
-from mailcore.services.outbound import EnqueueResult
+from mailcore.services.outbound.queue import enqueue_outbound
+from mailcore.services.outbound.relay import deliver_outbound, relay_batch
 from mailcore.transports import reset_transport
 from tests.factories import make_message
 from tests.outbound.sink import Behaviour, serve_in_thread, start_silent
@@ -25,7 +20,7 @@ SENDER = "demo@example.test"
 
 
 def queue(*addresses: str, **kwargs) -> list[int]:
-    return [outbound.enqueue_outbound(make_message(sender=SENDER), SENDER, [a], **kwargs)
+    return [enqueue_outbound(make_message(sender=SENDER), SENDER, [a], **kwargs)
             .outbound_id for a in addresses]
 
 
@@ -38,7 +33,7 @@ def test_due_messages_for_the_same_destination_ride_along_over_one_session(mailb
     elsewhere = remote_mx("other.test")
     ids = queue(*(f"r{n}@remote.test" for n in range(5)))
     [other] = queue("x@other.test")
-    report = outbound.deliver_outbound(ids[2])
+    report = deliver_outbound(ids[2])
     assert report.claimed and report.delivered == 5
     assert far.handler.sessions == 1
     assert sorted(r.rcpt_tos[0] for r in far.received) == [f"r{n}@remote.test"
@@ -52,7 +47,7 @@ def test_due_messages_for_the_same_destination_ride_along_over_one_session(mailb
     assert DeliveryAttempt.objects.filter(recipient__message_id__in=ids).count() == 5
     # Nothing is sent twice: the other tasks of the batch find their messages finished.
     for pk in ids:
-        assert outbound.deliver_outbound(pk).claimed is False
+        assert deliver_outbound(pk).claimed is False
     assert len(far.received) == 5
 
 
@@ -64,7 +59,7 @@ def test_a_batch_leaves_locked_held_and_waiting_messages_alone(mailbox, remote_m
         lock_token="another-worker", locked_until=timezone.now() + timedelta(minutes=5))
     OutboundRecipient.objects.filter(message_id=waiting).update(
         state="deferred", attempts=1, next_attempt=timezone.now() + timedelta(minutes=5))
-    report = outbound.deliver_outbound(own)
+    report = deliver_outbound(own)
     assert report.delivered == 1
     assert [r.rcpt_tos for r in far.received] == [["a@remote.test"]]
     assert (state_of(locked), state_of(waiting), state_of(held)) == (
@@ -80,8 +75,8 @@ def test_a_task_run_again_after_its_worker_died_takes_back_every_message_it_held
     # The first run claimed its message and a rider, then its process was killed.
     OutboundMessage.objects.filter(pk__in=[first, rider]).update(
         lock_token="task-1", locked_until=timezone.now() + timedelta(minutes=15))
-    assert outbound.deliver_outbound(first, token="task-2").claimed is False
-    report = outbound.deliver_outbound(first, token="task-1")
+    assert deliver_outbound(first, token="task-2").claimed is False
+    report = deliver_outbound(first, token="task-1")
     assert report.delivered == 2
     assert sorted(r.rcpt_tos[0] for r in far.received) == ["a@remote.test", "b@remote.test"]
     assert not OutboundMessage.objects.exclude(lock_token="").exists()
@@ -101,7 +96,7 @@ def test_a_batch_over_its_byte_budget_leaves_the_rest_released_for_a_new_task(
     far = remote_mx("remote.test")
     ids = queue("a@remote.test", "b@remote.test", "c@remote.test")
     settings.CORREIO_OUTBOUND_BATCH_BYTES = OutboundMessage.objects.get(pk=ids[0]).size + 10
-    report = outbound.deliver_batch(ids)
+    report = relay_batch(ids)
     assert report.delivered == 1 and report.more and report.leftover == ids[1:]
     assert [r.rcpt_tos for r in far.received] == [["a@remote.test"]]
     assert [state_of(pk) for pk in ids[1:]] == ["queued", "queued"]
@@ -111,7 +106,7 @@ def test_a_batch_over_its_byte_budget_leaves_the_rest_released_for_a_new_task(
 def test_a_batch_of_one_takes_no_rider(mailbox, remote_mx):
     far = remote_mx("remote.test")
     ids = queue("a@remote.test", "b@remote.test")
-    assert outbound.deliver_outbound(ids[0], batch=1).delivered == 1
+    assert deliver_outbound(ids[0], batch=1).delivered == 1
     assert [r.rcpt_tos for r in far.received] == [["a@remote.test"]]
     assert state_of(ids[1]) == "queued"
 
@@ -125,7 +120,7 @@ def test_a_destination_that_never_answers_defers_the_whole_batch_after_one_timeo
         reset_transport()
         ids = queue("a@remote.test", "b@remote.test", "c@remote.test")
         started = time.monotonic()
-        report = outbound.deliver_outbound(ids[0])
+        report = deliver_outbound(ids[0])
         elapsed = time.monotonic() - started
     assert report.deferred == 3
     assert elapsed < 2.5  # one greeting timeout, not one per message
@@ -142,7 +137,7 @@ def test_mixed_results_in_one_batch_are_each_recorded_with_their_own_dsn(mailbox
         "busy@remote.test": ["452 4.2.2 mailbox full"],
     }))
     ok, gone, busy = queue("ok@remote.test", "gone@remote.test", "busy@remote.test")
-    report = outbound.deliver_outbound(ok)
+    report = deliver_outbound(ok)
     assert (report.delivered, report.bounced, report.deferred) == (1, 1, 1)
     assert (state_of(ok), state_of(gone), state_of(busy)) == ("delivered", "bounced", "deferred")
     assert OutboundRecipient.objects.get(message_id=busy).last_reply == "452 4.2.2 mailbox full"
@@ -155,52 +150,13 @@ def test_mixed_results_in_one_batch_are_each_recorded_with_their_own_dsn(mailbox
     assert OutboundMessage.objects.get(pk=gone).finished is True
 
 
-def test_grouped_submissions_fail_one_by_one_and_queue_the_rest(mailbox, make_mailbox):
-    raw = make_message(sender=SENDER)
-    items = [
-        submission.Submission(mailbox, SENDER, ("a@remote.test",), raw),
-        submission.Submission(mailbox, "someone@example.test", ("b@remote.test",), raw),
-        submission.Submission(mailbox, SENDER, ("nobody@example.test", "c@remote.test"), raw),
-        submission.Submission(mailbox, SENDER, ("d@remote.test",), raw),
-    ]
-    first, not_owned, unknown, last = submission.submit_many(items)
-    assert isinstance(not_owned, SenderNotOwned) and isinstance(unknown, UnknownRecipient)
-    assert isinstance(first, EnqueueResult) and isinstance(last, EnqueueResult)
-    queued = OutboundRecipient.objects.values_list("address", flat=True)
-    assert sorted(queued) == ["a@remote.test", "d@remote.test"]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_submission_listener_commits_messages_finishing_together_in_one_batch(mailbox):
-    raw = make_message(sender=SENDER)
-
-    async def main():
-        committer = SubmissionCommitter()
-        items = [submission.Submission(mailbox, SENDER, (f"r{n}@remote.test",), raw)
-                 for n in range(8)]
-        items.append(submission.Submission(mailbox, "else@example.test", ("x@remote.test",),
-                                           raw))
-        results = await asyncio.gather(*(committer.submit(i) for i in items),
-                                        return_exceptions=True)
-        return committer, results
-
-    try:
-        committer, results = asyncio.run(main())
-    finally:
-        close_connections()
-    assert (committer.batches, committer.messages) == (1, 9)
-    assert all(isinstance(r, EnqueueResult) for r in results[:8])
-    assert isinstance(results[8], SenderNotOwned)
-    assert OutboundMessage.objects.count() == 8
-
-
 def test_a_spent_task_still_takes_what_is_due_at_its_destination(mailbox, remote_mx):
     far = remote_mx("remote.test")
     spent, waiting = queue("a@remote.test", "b@remote.test")
     # Another pass took the first message along and delivered it; its own task comes late.
     OutboundRecipient.objects.filter(message_id=spent).update(state="delivered", attempts=1)
     OutboundMessage.objects.filter(pk=spent).update(finished=True)
-    report = outbound.deliver_outbound(spent)
+    report = deliver_outbound(spent)
     assert report.claimed is False and report.delivered == 1
     assert [r.rcpt_tos for r in far.received] == [["b@remote.test"]]
     assert state_of(waiting) == "delivered"

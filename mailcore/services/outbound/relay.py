@@ -1,9 +1,6 @@
-"""The outbound queue: accept mail for anywhere, deliver it, retry it, bounce it.
+"""One worker pass over the outbound queue, the retry schedule, and the DSNs.
 
-- ``enqueue_outbound`` stores the raw message once with its envelope; local recipients are
-  delivered at once through :mod:`mailcore.services.delivery` (they never touch the network),
-  remote ones get a queue row each, and a delivery task is published after commit.
-- ``deliver_batch`` (``deliver_outbound`` for one message) is one worker pass over a batch of
+- ``relay_batch`` (``deliver_outbound`` for one message) is one worker pass over a batch of
   messages: the task's own, plus other messages due now at the same destinations (a worker
   behind a burst empties the queue in batches, not one task per message). It takes their locks
   with one conditional update (so two workers never deliver the same recipients), groups the due
@@ -15,13 +12,9 @@
 - Bounces are RFC 3464 DSNs from the null sender ``<>`` to the envelope sender, queued (or
   delivered locally) in the same transaction that records the failure, so no bounce is lost.
   A message from ``<>`` is never bounced (RFC 5321 §4.5.5). A "delayed" DSN goes out once a
-  recipient has waited ``CORREIO_OUTBOUND_DELAY_WARNING``.
-- A periodic sweep re-dispatches due entries from the database, so losing the broker or every
-  worker loses nothing (ARCHITECTURE.md, "No loss").
-"""
+  recipient has waited ``CORREIO_OUTBOUND_DELAY_WARNING``."""
 
 import logging
-import re
 import time
 import uuid
 from collections import defaultdict
@@ -35,42 +28,21 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from mailcore import blobstore
-from mailcore.exceptions import (
-    InvalidAddress,
-    MailboxInactive,
-    MailError,
-    MessageTooLarge,
-    QuotaExceeded,
-    UnknownRecipient,
-)
+from mailcore.exceptions import MailboxInactive, MailError, QuotaExceeded, UnknownRecipient
 from mailcore.mime.dsn import DsnRecipient, build_dsn, status_from_reply
-from mailcore.mime.fields import first_header
-from mailcore.mime.headers import decode_header_value, split_header_block
+from mailcore.mime.trace import with_return_path
 from mailcore.mime.wire import clean_message, downgrade_to_7bit, has_eight_bit, header_has_eight_bit
-from mailcore.models import Blob, DeliveryAttempt, Mailbox, OutboundMessage, OutboundRecipient
+from mailcore.models import Blob, DeliveryAttempt, OutboundMessage, OutboundRecipient
 from mailcore.models.outbound import PENDING_STATES, RecipientState
 from mailcore.services import dkim
-from mailcore.services.accounts import is_local_domain, normalize_address
-from mailcore.services.delivery import Delivered, deliver_message
+from mailcore.services.accounts import is_local_domain
+from mailcore.services.delivery import deliver_message
+from mailcore.services.outbound.queue import enqueue_outbound
 from mailcore.transports import Outgoing, RecipientResult, get_transport
 
 logger = logging.getLogger("correio.outbound")
 
 LOCAL_ROUTE = "\0local"
-MAX_RECIPIENTS = 1000
-# RFC 5321 §4.5.3.1: local part 64 octets, a path 256 (so an address 254).
-MAX_LOCAL_PART = 64
-MAX_ADDRESS = 254
-# No controls, spaces, angle brackets or characters that end a command or a header.
-_BAD_ADDRESS_CHARS = re.compile(r"[\x00-\x20\x7f<>()\[\],;:\\\"]")
-
-
-@dataclass
-class EnqueueResult:
-    outbound_id: int | None
-    delivered: list[Delivered] = field(default_factory=list)
-    queued: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,177 +54,6 @@ class RunReport:
     expired: int = 0
     more: bool = False  # due recipients were left for another pass (attempt deadline)
     leftover: list[int] = field(default_factory=list)  # the messages they are in
-
-
-# --- Addresses ----------------------------------------------------------------------------------
-
-
-def check_address(address: str, *, allow_null: bool = False) -> str:
-    """A normalized envelope address, or ``InvalidAddress``. Refuses anything that could end a
-    command or inject a header line (CR, LF, controls, spaces, brackets), overlong parts, and
-    addresses without a local part and a domain. ``allow_null`` accepts ``""``/``<>``."""
-    if not isinstance(address, str):
-        raise InvalidAddress("an address must be text")
-    if "\r" in address or "\n" in address:
-        raise InvalidAddress("line breaks in an address")
-    value = normalize_address(address)
-    if not value:
-        if allow_null:
-            return ""
-        raise InvalidAddress("empty address")
-    local, at, domain = value.rpartition("@")
-    if (
-        not at
-        or not local
-        or not domain
-        or len(local.encode()) > MAX_LOCAL_PART
-        or len(value.encode()) > MAX_ADDRESS
-        or _BAD_ADDRESS_CHARS.search(value)
-        or "." not in domain
-        or domain.startswith(".")
-        or domain.endswith(".")
-        or ".." in domain
-    ):
-        raise InvalidAddress(f"{address!r} is not a valid address")
-    return value
-
-
-def address_domain(address: str) -> str:
-    return address.rpartition("@")[2].lower()
-
-
-def _summary(raw: bytes) -> tuple[str, str]:
-    headers, _ = split_header_block(raw)
-    subject = first_header(headers, "subject")
-    message_id = first_header(headers, "message-id")
-    return (
-        decode_header_value(subject)[:500] if subject is not None else "",
-        decode_header_value(message_id)[:998] if message_id is not None else "",
-    )
-
-
-# --- Enqueue ----------------------------------------------------------------------------------
-
-
-def enqueue_outbound(
-    raw: bytes,
-    mail_from: str,
-    recipients: Iterable[str],
-    *,
-    mailbox: Mailbox | None = None,
-    hold_until: datetime | None = None,
-    enforce_quota: bool = True,
-    dispatch_task: bool = True,
-    local_domains: dict[str, bool] | None = None,
-) -> EnqueueResult:
-    """Accept a message for any recipients: deliver local ones now, queue remote ones.
-
-    ``mail_from`` is the envelope sender (``""`` for ``<>``); ``hold_until`` keeps every
-    recipient (local ones too) waiting until then ("send later", "undo send"). Raises
-    ``InvalidAddress`` for a malformed address, ``MessageTooLarge``, and for local recipients
-    what :func:`mailcore.services.delivery.deliver_message` raises (unknown user, quota); then
-    nothing is stored or queued. ``dispatch_task=False`` leaves publishing the delivery task
-    to the caller (one task for a group of messages, :func:`dispatch_many`); ``local_domains``
-    remembers which domains are local across the messages of one transaction."""
-    sender = check_address(mail_from, allow_null=True)
-    rcpts = list(dict.fromkeys(check_address(r) for r in recipients))
-    if not rcpts:
-        raise InvalidAddress("no recipients")
-    if len(rcpts) > MAX_RECIPIENTS:
-        raise InvalidAddress("too many recipients")
-    if len(raw) > settings.CORREIO_MAX_MESSAGE_SIZE:
-        raise MessageTooLarge()
-    now = timezone.now()
-    held = hold_until is not None and hold_until > now
-    result = EnqueueResult(outbound_id=None)
-    if local_domains is None:
-        local_domains = {}
-    with transaction.atomic():
-        local, remote = [], []
-        for address in rcpts:
-            domain = address_domain(address)
-            if domain not in local_domains:
-                local_domains[domain] = is_local_domain(domain)
-            (local if local_domains[domain] and not held else remote).append(address)
-        if local:
-            delivery = deliver_message(raw, local, enforce_quota=enforce_quota)
-            result.delivered = delivery.delivered
-            remote.extend(a for a in delivery.remote if a not in remote)
-        if remote:
-            entry = _create_entry(raw, sender, remote, mailbox, now, hold_until if held else None)
-            result.outbound_id = entry.pk
-            result.queued = remote
-            if not held and dispatch_task and settings.CORREIO_OUTBOUND_DISPATCH:
-                transaction.on_commit(lambda: dispatch(entry.pk))
-    return result
-
-
-def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:
-    """Mail received by the MX for local addresses some of which forward outside (aliases):
-    local copies and the queue entry in one transaction. The original envelope sender is kept
-    so bounces reach it (no SRS); one this queue cannot use is replaced by ``<>``."""
-    try:
-        sender = check_address(mail_from, allow_null=True)
-    except InvalidAddress:
-        sender = ""
-    return enqueue_outbound(raw, sender, recipients)
-
-
-def _create_entry(raw, sender, recipients, mailbox, now, hold_until) -> OutboundMessage:
-    sha = blobstore.store_blob(raw)
-    subject, message_id = _summary(raw)
-    entry = OutboundMessage.objects.create(
-        blob_id=sha,
-        mail_from=sender,
-        mailbox=mailbox,
-        size=len(raw),
-        subject=subject,
-        message_id=message_id,
-        created=now,
-        expires=now + timedelta(seconds=settings.CORREIO_OUTBOUND_LIFETIME),
-        hold_until=hold_until,
-    )
-    first = hold_until or now
-    OutboundRecipient.objects.bulk_create(
-        [
-            OutboundRecipient(
-                message=entry, address=a, domain=address_domain(a), next_attempt=first
-            )
-            for a in recipients
-        ]
-    )
-    return entry
-
-
-def dispatch(message_id: int) -> None:
-    """Publish a delivery task. A broker failure is only logged: the row is the truth and the
-    sweep dispatches it later."""
-    from mailcore import tasks
-
-    try:
-        tasks.deliver_outbound.apply_async((message_id,), retry=True,
-                                           retry_policy={"max_retries": 2})
-    except Exception:
-        logger.warning("could not publish delivery of outbound %s; the sweep will", message_id,
-                       exc_info=True)
-
-
-def dispatch_many(message_ids: Sequence[int]) -> None:
-    """Publish delivery tasks for several messages, ``CORREIO_OUTBOUND_BATCH`` ids a task (a
-    submission group commit, or a pass's leftovers); as :func:`dispatch`, a broker failure is
-    only logged."""
-    from mailcore import tasks
-
-    ids = list(message_ids)
-    size = max(settings.CORREIO_OUTBOUND_BATCH, 1)
-    for start in range(0, len(ids), size):
-        chunk = ids[start:start + size]
-        try:
-            tasks.deliver_outbound_batch.apply_async((chunk,), retry=True,
-                                                     retry_policy={"max_retries": 2})
-        except Exception:
-            logger.warning("could not publish delivery of outbound %s; the sweep will", chunk,
-                           exc_info=True)
 
 
 # --- One worker pass ------------------------------------------------------------------------
@@ -315,15 +116,15 @@ def _release_many(message_ids: Iterable[int], token: str) -> None:
 def deliver_outbound(message_id: int, token: str | None = None, *,
                      batch: int | None = None) -> RunReport:
     """Try every due recipient of one queued message once, recording each result; on the way,
-    other due messages for the same destinations ride along (see :func:`deliver_batch`).
+    other due messages for the same destinations ride along (see :func:`relay_batch`).
 
     ``token`` identifies the caller's claim (the Celery task id); a message locked by another
     token is left alone (``claimed`` is False). Safe to run any number of times: delivered,
     bounced and expired recipients are never tried again."""
-    return deliver_batch([message_id], token, batch=batch)
+    return relay_batch([message_id], token, batch=batch)
 
 
-def deliver_batch(message_ids: Sequence[int], token: str | None = None, *,
+def relay_batch(message_ids: Sequence[int], token: str | None = None, *,
                   batch: int | None = None) -> RunReport:
     """One worker pass over several queued messages: the given ones, plus (up to ``batch``
     messages, ``CORREIO_OUTBOUND_BATCH``, and ``CORREIO_OUTBOUND_BATCH_BYTES`` in all) other
@@ -476,7 +277,9 @@ def _pass(claimed: list[int], token: str, now: datetime, limit: int, byte_room: 
                     continue
                 raw = bytes(blobs[message.blob_id])
                 if key == LOCAL_ROUTE:
-                    results = _deliver_local(raw, recipients)
+                    # Final delivery writes the reverse-path (RFC 5321 §4.4).
+                    results = _deliver_local(with_return_path(raw, message.mail_from),
+                                             recipients)
                 elif time.monotonic() >= deadline:
                     break  # out of time: the rest stays due, for a new task
                 else:
@@ -716,107 +519,3 @@ def send_dsn(message: OutboundMessage, raw: bytes, recipients: list[DsnRecipient
         logger.warning("DSN for outbound %s to %s dropped: %s", message.pk, message.mail_from,
                        exc)
 
-
-# --- Sweep, cleanup, admin actions ------------------------------------------------------------
-
-
-def due_message_ids(limit: int = 1000) -> list[int]:
-    """Messages with recipients due now, not held and not locked by a live worker.
-
-    A recipient never tried yet is left to the task published when it was queued, until it has
-    waited a sweep interval (so the sweep does not duplicate every fresh task)."""
-    now = timezone.now()
-    grace = timedelta(
-        seconds=settings.CORREIO_OUTBOUND_SWEEP_SECONDS if settings.CORREIO_OUTBOUND_DISPATCH
-        else 0
-    )
-    return list(
-        OutboundRecipient.objects.filter(state__in=PENDING_STATES)
-        .filter(Q(attempts__gt=0, next_attempt__lte=now) | Q(next_attempt__lte=now - grace))
-        .filter(Q(message__hold_until__isnull=True) | Q(message__hold_until__lte=now))
-        .filter(Q(message__locked_until__isnull=True) | Q(message__locked_until__lt=now))
-        .order_by("message_id")
-        .values_list("message_id", flat=True)
-        .distinct()[:limit]
-    )
-
-
-def sweep_outbound(limit: int = 1000) -> int:
-    """Dispatch a delivery task for every due message (Celery beat runs this)."""
-    ids = due_message_ids(limit)
-    for message_id in ids:
-        dispatch(message_id)
-    return len(ids)
-
-
-def cleanup_outbound() -> int:
-    """Forget finished queue entries older than ``CORREIO_OUTBOUND_KEEP_DAYS``, and their
-    stored bytes when nothing else holds them."""
-    cutoff = timezone.now() - timedelta(days=settings.CORREIO_OUTBOUND_KEEP_DAYS)
-    old = OutboundMessage.objects.filter(finished=True, created__lt=cutoff)
-    return delete_outbound(list(old.values_list("pk", flat=True)))
-
-
-@transaction.atomic
-def delete_outbound(message_ids: Sequence[int]) -> int:
-    """Delete queue entries (whatever their state) and their now unreferenced bytes."""
-    shas = list(OutboundMessage.objects.filter(pk__in=message_ids).values_list("blob_id",
-                                                                               flat=True))
-    deleted, _ = OutboundMessage.objects.filter(pk__in=message_ids).delete()
-    blobstore.delete_unreferenced(shas)
-    return len(shas) if deleted else 0
-
-
-def retry_now(message_ids: Sequence[int]) -> int:
-    """Make every waiting recipient of these messages due now, release any hold, dispatch."""
-    now = timezone.now()
-    with transaction.atomic():
-        count = OutboundRecipient.objects.filter(
-            message_id__in=message_ids, state__in=PENDING_STATES
-        ).update(next_attempt=now)
-        OutboundMessage.objects.filter(pk__in=message_ids).update(hold_until=None)
-        if settings.CORREIO_OUTBOUND_DISPATCH:
-            for message_id in message_ids:
-                transaction.on_commit(lambda m=message_id: dispatch(m))
-    return count
-
-
-def bounce_now(message_ids: Sequence[int], reason: str = "bounced by the administrator") -> int:
-    """Give up on every waiting recipient of these messages now, with a DSN to each sender."""
-    now = timezone.now()
-    count = 0
-    for message in OutboundMessage.objects.filter(pk__in=message_ids):
-        with transaction.atomic():
-            waiting = list(message.recipients.select_for_update().filter(
-                state__in=PENDING_STATES))
-            if not waiting:
-                continue
-            entries = []
-            for recipient in waiting:
-                reply = f"5.0.0 {reason}"
-                OutboundRecipient.objects.filter(pk=recipient.pk).update(
-                    state=RecipientState.BOUNCED, last_reply=reply, last_attempt=now
-                )
-                DeliveryAttempt.objects.create(recipient=recipient, at=now, host="admin",
-                                               reply=reply, outcome=RecipientState.BOUNCED)
-                entries.append(DsnRecipient(recipient.address, "failed", "5.0.0",
-                                            diagnostic=recipient.last_reply or reply,
-                                            last_attempt=recipient.last_attempt))
-            send_dsn(message, blobstore.load_blob(message.blob_id), entries)
-            OutboundMessage.objects.filter(pk=message.pk).update(finished=True)
-            count += len(waiting)
-    return count
-
-
-def cancel_held(message_id: int, mailbox: Mailbox) -> bool:
-    """"Undo send": drop a message of this mailbox that is still held. False when it is gone
-    or already on its way."""
-    now = timezone.now()
-    with transaction.atomic():
-        held = OutboundMessage.objects.filter(
-            pk=message_id, mailbox=mailbox, hold_until__gt=now, locked_until__isnull=True
-        )
-        if not held.exists():
-            return False
-        delete_outbound([message_id])
-    return True

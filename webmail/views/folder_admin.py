@@ -1,4 +1,4 @@
-"""Folder management: create (with parents, "Parent/Child"), rename and delete, through
+"""Folder administration: create (with parents, "Parent/Child"), rename and delete, through
 ``mailcore.services.folders``. Special folders are protected by the service."""
 
 from django.contrib import messages as flash
@@ -16,8 +16,13 @@ from mailcore.services.folders import (
     rename_folder,
 )
 from webmail.forms import FolderNameForm
-from webmail.views.common import error_text, mailbox_required, owned_folder, render_partials
-from webmail.views.folder import mail_context
+from webmail.views.common import (
+    error_text,
+    mail_context,
+    mailbox_required,
+    owned_folder,
+    render_partials,
+)
 
 
 def _done(request, *, go_to, toast, ok):

@@ -1,7 +1,9 @@
-"""The submission listeners end to end with real clients (smtplib, swaks, raw sockets): AUTH
-only over TLS or from loopback, every reply code of the rules, the queue behind them, and the MX
-forwarding to remote alias destinations through the queue."""
+"""The submission door (ports 587 and 465) end to end with real clients (smtplib, swaks, raw
+sockets): AUTH only over TLS or from loopback, every reply code of the rules, the group commit
+and the queue behind them, and the MX forwarding to remote alias destinations through the
+queue. The MX door's own tests are the other modules of this folder."""
 
+import asyncio
 import base64
 import contextlib
 import smtplib
@@ -10,12 +12,21 @@ import ssl
 import pytest
 import trustme
 
+from mailcore.exceptions import SenderNotOwned
 from mailcore.models import Alias, Message, OutboundMessage, OutboundRecipient
 from mailcore.protocols.common.config import ListenerConfig
+from mailcore.protocols.common.services import close_connections
+from mailcore.protocols.smtp.commit import submission_committer
 from mailcore.protocols.smtp.server import start_servers
+from mailcore.services import submission
+from mailcore.services.outbound.queue import EnqueueResult
+from mailcore.services.outbound.relay import deliver_outbound
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.listeners import run_listener
+from tests.outbound.conftest import fresh_transport, remote_mx  # noqa: F401 (fixtures)
+from tests.outbound.helpers import SENDER
+from tests.outbound.sink import Behaviour
 from tests.smtp.conftest import Wire, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,3 +269,53 @@ def test_the_mx_forwards_a_remote_alias_destination_through_the_queue(start_mail
     [entry] = queued("partner@remote.test")
     assert entry.message.mail_from == "sender@elsewhere.test"
     assert entry.state == "queued" and b"Received: from " in bytes(entry.message.blob.data)
+
+
+def stored_inbox(address: str) -> list[bytes]:
+    return [bytes(m.blob.data) for m in Message.objects.filter(
+        mailbox__address=address, folder__role="inbox").select_related("blob").order_by("uid")]
+
+
+def test_final_delivery_writes_the_reverse_path_and_a_stored_dsn_has_the_null_one(
+    start_mail, users, remote_mx  # noqa: F811 (the fixture imported above)
+):
+    """RFC 5321 §4.4: the server making final delivery records the reverse-path in
+    Return-Path, ``<>`` for a DSN (RFC 3464 §2, sent from the null sender) (issue 15)."""
+    remote_mx("remote.test", behaviour=Behaviour(
+        rcpt_replies={"nobody@remote.test": ["550 5.1.1 <nobody@remote.test>: no such user"]}))
+    _, port, _ = start_mail()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.login("demo@example.test", PASSWORD)
+        client.sendmail("demo@example.test", ["nobody@remote.test", "alice@example.test"],
+                        make_message(sender="demo@example.test", subject="Lost one"))
+    [local_copy] = stored_inbox("alice@example.test")
+    assert local_copy.startswith(b"Return-Path: <demo@example.test>\r\nReceived: from ")
+    [entry] = queued("nobody@remote.test")
+    report = deliver_outbound(entry.message_id)  # the worker's pass, as a plain call
+    assert report.bounced == 1
+    [dsn] = stored_inbox("demo@example.test")
+    assert dsn.startswith(b"Return-Path: <>\r\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_submission_listener_commits_messages_finishing_together_in_one_batch(mailbox):
+    raw = make_message(sender=SENDER)
+
+    async def main():
+        committer = submission_committer()
+        items = [submission.Submission(mailbox, SENDER, (f"r{n}@remote.test",), raw)
+                 for n in range(8)]
+        items.append(submission.Submission(mailbox, "else@example.test", ("x@remote.test",),
+                                           raw))
+        results = await asyncio.gather(*(committer.submit(i) for i in items),
+                                        return_exceptions=True)
+        return committer, results
+
+    try:
+        committer, results = asyncio.run(main())
+    finally:
+        close_connections()
+    assert (committer.batches, committer.messages) == (1, 9)
+    assert all(isinstance(r, EnqueueResult) for r in results[:8])
+    assert isinstance(results[8], SenderNotOwned)
+    assert OutboundMessage.objects.count() == 8
