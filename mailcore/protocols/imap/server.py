@@ -22,15 +22,17 @@ from django.db import DatabaseError
 from mailcore import events
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
-from mailcore.protocols.imap.commands import Commands, Reply, error_reply
+from mailcore.protocols.imap.commands import Reply, error_reply
+from mailcore.protocols.imap.handlers import Commands
 from mailcore.protocols.imap.parser import (
     BadCharset,
     ParseError,
+    State,
     literal_request,
+    lookup,
     parse_command,
     parse_tag,
 )
-from mailcore.protocols.imap.state import ALLOWED, KNOWN, State
 
 logger = logging.getLogger("correio.imap")
 
@@ -238,10 +240,7 @@ class ImapConnection(Commands):
         except ParseError as error:
             self.bad(error.tag or tag, str(error))
             return
-        if cmd.name not in KNOWN and cmd.name != "DONE":
-            self.bad(cmd.tag, f"Unknown command {cmd.name}")
-            return
-        if cmd.name not in ALLOWED[self.state]:
+        if self.state not in lookup(cmd.name, cmd.uid).states:
             self.bad(cmd.tag, f"{cmd.name} is not allowed in the {self.state.value} state")
             return
         handler = getattr(self, f"cmd_{cmd.name}")
