@@ -22,6 +22,11 @@ from mailcore.services.common import UidRanges
 
 FETCH_CHUNK = 2000  # messages per database read
 BLOB_BATCH_BYTES = 4 * 1024 * 1024  # stored bytes loaded at once
+# Output bounds (issue 12: 150 x BODY.PEEK[] of a 1 MB message made 150 MB of output): equal
+# body items are answered once, and one FETCH asks for at most this many distinct ones.
+MAX_BODY_ITEMS = 32
+STREAM_THRESHOLD = 64 * 1024  # body items this large are written in slices
+FLUSH_THRESHOLD = 256 * 1024  # buffered output written once it reaches this
 
 
 def _header_fields(block: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
@@ -119,8 +124,17 @@ class FetchPlan:
 
 
 def plan_fetch(cmd: Fetch) -> FetchPlan:
-    """The attributes as asked, with what the protocol adds: UID for UID FETCH (§6.4.8)."""
-    atts = list(cmd.atts)
+    """The attributes as asked, each once, with what the protocol adds: UID for UID FETCH
+    (§6.4.8). ``BODY[x]`` and ``BODY.PEEK[x]`` answer with the same item, so they are one, not
+    a peek when either is not (§6.4.5). Raises Reply past MAX_BODY_ITEMS body items."""
+    unique: dict[tuple, FetchAtt] = {}
+    for att in cmd.atts:
+        key = (att.name, att.section, att.partial)
+        if key not in unique or (unique[key].peek and not att.peek):
+            unique[key] = att
+    atts = list(unique.values())
+    if sum(att.needs_blob for att in atts) > MAX_BODY_ITEMS:
+        raise Reply("NO", f"[LIMIT] At most {MAX_BODY_ITEMS} body sections in one FETCH")
     if cmd.uid and not any(att.name == "UID" for att in atts):
         atts.insert(0, FetchAtt("UID"))
     return FetchPlan(atts)
@@ -171,7 +185,7 @@ async def run_fetch(session, cmd: Fetch) -> str:
             if plan.needs_blob:
                 await _fetch_with_blobs(session, plan, rows)
             else:
-                session.send(format_rows(session, plan, rows, None))
+                session.send(format_rows(session, plan, rows))
             await session.flush()
     return "FETCH completed"
 
@@ -187,75 +201,100 @@ async def _fetch_with_blobs(session, plan: FetchPlan, rows) -> None:
             continue
         if batch:
             blobs = await call_service(imap_read.load_blobs, list({r[sha_i] for r in batch}))
-            session.send(format_rows(session, plan, batch, blobs))
+            await _write_with_bodies(session, plan, batch, blobs)
+            del blobs
             await session.flush()
         if row is not None:
             batch, batch_bytes = [row], row[size_i]
 
 
-def format_rows(session, plan: FetchPlan, rows, blobs: dict[str, bytes] | None) -> bytes:
-    """The untagged FETCH responses of the rows (§7.4.2), in the session's sequence numbers."""
+def _item(session, plan: FetchPlan, att: FetchAtt, row) -> str | None:
+    """A non-body FETCH item (§7.4.2); None for a body item."""
+    index = plan.index
+    name = att.name
+    if name == "UID":
+        return f"UID {row[0]}"
+    if name == "FLAGS":
+        return "FLAGS " + session.flags_text(plan.flag_row(row))
+    if name == "ENVELOPE":
+        return "ENVELOPE " + fmt.envelope(row[index["envelope"]])
+    if name == "INTERNALDATE":
+        return "INTERNALDATE " + fmt.internaldate(row[index["internal_date"]])
+    if name == "RFC822.SIZE":
+        return f"RFC822.SIZE {row[index['size']]}"
+    if name == "BODYSTRUCTURE":
+        return "BODYSTRUCTURE " + fmt.body_structure(row[index["structure"]])
+    if name == "BODY":
+        return "BODY " + fmt.body_structure(row[index["structure"]], False)
+    if name == "MODSEQ":
+        return f"MODSEQ ({row[index['modseq']]})"
+    return None
+
+
+def _sequence_number(uids, uid: int) -> int | None:
+    i = bisect_left(uids, uid)
+    if i >= len(uids) or uids[i] != uid:
+        return None
+    return i + 1
+
+
+def format_rows(session, plan: FetchPlan, rows) -> bytes:
+    """The untagged FETCH responses of rows without body items (§7.4.2), in one piece: they are
+    a few hundred octets each, and FETCH_CHUNK rows at a time."""
     out = []
     uids = session.selected.uids
-    n = len(uids)
-    index = plan.index
     for row in rows:
-        uid = row[0]
-        i = bisect_left(uids, uid)
-        if i >= n or uids[i] != uid:
+        seq = _sequence_number(uids, row[0])
+        if seq is None:
             continue
-        items: list = []
-        raw = blobs.get(row[index["blob_id"]]) if blobs is not None else None
-        for att in plan.atts:
-            name = att.name
-            if name == "UID":
-                items.append(f"UID {uid}")
-            elif name == "FLAGS":
-                items.append("FLAGS " + session.flags_text(plan.flag_row(row)))
-            elif name == "ENVELOPE":
-                items.append("ENVELOPE " + fmt.envelope(row[index["envelope"]]))
-            elif name == "INTERNALDATE":
-                items.append("INTERNALDATE " + fmt.internaldate(row[index["internal_date"]]))
-            elif name == "RFC822.SIZE":
-                items.append(f"RFC822.SIZE {row[index['size']]}")
-            elif name == "BODYSTRUCTURE":
-                items.append("BODYSTRUCTURE " + fmt.body_structure(row[index["structure"]]))
-            elif name == "BODY":
-                items.append("BODY " + fmt.body_structure(row[index["structure"]], False))
-            elif name == "MODSEQ":
-                items.append(f"MODSEQ ({row[index['modseq']]})")
-            else:
-                items.append(_body_item(att, raw, row[index["structure"]]))
-        if items and all(isinstance(item, str) for item in items):
-            out.append(f"* {i + 1} FETCH ({' '.join(items)})\r\n".encode("utf-8", "replace"))
-        else:
-            parts = [f"* {i + 1} FETCH (".encode()]
-            for k, item in enumerate(items):
-                if k:
-                    parts.append(b" ")
-                parts.append(item.encode("utf-8", "replace") if isinstance(item, str) else item)
-            parts.append(b")\r\n")
-            out.append(b"".join(parts))
+        items = " ".join(_item(session, plan, att, row) for att in plan.atts)
+        out.append(f"* {seq} FETCH ({items})\r\n".encode("utf-8", "replace"))
     return b"".join(out)
 
 
-def _body_item(att: FetchAtt, raw: bytes | None, structure: dict) -> bytes:
-    if raw is None:
-        raw = b""
+async def _write_with_bodies(session, plan: FetchPlan, rows, blobs: dict[str, bytes]) -> None:
+    """The untagged FETCH responses of rows with body items, written as they are made: a body
+    item larger than STREAM_THRESHOLD goes to the transport in slices, and what is buffered is
+    flushed past FLUSH_THRESHOLD, so memory does not grow with the output (issue 12)."""
+    uids = session.selected.uids
+    index = plan.index
+    for row in rows:
+        seq = _sequence_number(uids, row[0])
+        if seq is None:
+            continue
+        raw = blobs.get(row[index["blob_id"]], b"")
+        structure = row[index["structure"]]
+        session.send(f"* {seq} FETCH (")
+        for k, att in enumerate(plan.atts):
+            if k:
+                session.send(b" ")
+            text = _item(session, plan, att, row)
+            if text is not None:
+                session.send(text)
+                continue
+            label, data = _body_item(att, raw, structure)
+            session.send(label + b" {%d}\r\n" % len(data))
+            if len(data) >= STREAM_THRESHOLD:
+                await session.write_large(data)
+            else:
+                session.send(data)
+            del data
+        session.send(b")\r\n")
+        if session.pending_bytes >= FLUSH_THRESHOLD:
+            await session.flush()
+
+
+def _body_item(att: FetchAtt, raw: bytes, structure: dict) -> tuple[bytes, bytes]:
+    """The label and octets of a body item (§6.4.5)."""
     if att.name == "RFC822":
-        return b"RFC822 " + fmt.literal(raw)
+        return b"RFC822", raw
     if att.name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + fmt.literal(
-            section_bytes(raw, structure, Section(spec="HEADER")) or b"")
+        return b"RFC822.HEADER", section_bytes(raw, structure, Section(spec="HEADER")) or b""
     if att.name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + fmt.literal(
-            section_bytes(raw, structure, Section(spec="TEXT")) or b"")
-    data = section_bytes(raw, structure, att.section)
-    label = att.response_name().encode("utf-8", "replace")
-    if data is None:
-        # A part that does not exist reads as empty (as Dovecot answers).
-        data = b""
+        return b"RFC822.TEXT", section_bytes(raw, structure, Section(spec="TEXT")) or b""
+    # A part that does not exist reads as empty (as Dovecot answers).
+    data = section_bytes(raw, structure, att.section) or b""
     if att.partial is not None:
         start, length = att.partial
         data = data[start : start + length]
-    return label + b" " + fmt.literal(data)
+    return att.response_name().encode("utf-8", "replace"), data

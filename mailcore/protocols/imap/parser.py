@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
 from mailcore.protocols.imap.arguments import fetch_atts, search_key
 from mailcore.protocols.imap.lexer import (
@@ -291,7 +292,9 @@ class Append(Command):
     mailbox: str
     flags: list[str]
     date: datetime | None
-    message: bytes
+    # The literal, or the spooled file the server read a large one into (framing.py).
+    message: bytes | IO[bytes]
+    message_size: int
 
     @classmethod
     def parse(cls, r, tag, name, uid):
@@ -308,7 +311,8 @@ class Append(Command):
             r.sp()
         if r.peek() != b"{":
             raise ParseError("APPEND needs the message as a literal")
-        return cls(tag, name, uid, mailbox, flags, date, r.literal())
+        message = r.literal()
+        return cls(tag, name, uid, mailbox, flags, date, message, len(message))
 
 
 @command("ENABLE", states=AUTHENTICATED)

@@ -6,7 +6,7 @@ RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315), NAMESPACE (RF
 
 from __future__ import annotations
 
-import re
+from typing import IO
 
 from mailcore import exceptions as exc
 from mailcore.models import FolderRole
@@ -15,6 +15,7 @@ from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, format_uid_set
 from mailcore.protocols.imap.lexer import encode_mailbox
+from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
 from mailcore.services import delivery, imap_read, mailboxes
 from mailcore.services.common import UidRanges
@@ -28,33 +29,14 @@ _SPECIAL_USE = {
 }
 
 
-def _pattern_regex(pattern: str) -> re.Pattern:
-    """LIST wildcards (§6.3.8): ``*`` matches anything, ``%`` anything but the delimiter."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append("[^/]*")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def _matches(regex: re.Pattern, name: str) -> bool:
-    if regex.match(name):
-        return True
-    # INBOX is case-insensitive (§5.1), and so is the INBOX/ prefix of its children.
-    if name == "INBOX" or name.startswith("INBOX/"):
-        return bool(regex.match(name.lower())) or bool(regex.match(name.upper()))
-    return False
-
-
-def _append(mailbox, name: str, raw: bytes, flags: list[str], date, max_size: int):
+def _append(mailbox, name: str, message: bytes | IO[bytes], flags: list[str], date,
+            max_size: int):
     try:
         folder = imap_read.get_folder_fast(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
+    # A spooled message is read here, in the service thread, only for the time of the store.
+    raw = message if isinstance(message, bytes) else message.read()
     message = delivery.append_message(
         folder, raw, flags=flags, internal_date=date, max_size=max_size
     )
@@ -172,12 +154,15 @@ class AuthenticatedState(Session):
             return "LIST completed"
         select_opts = set(cmd.select_opts)
         return_opts = set(cmd.return_opts)
-        regex = _pattern_regex(cmd.reference + cmd.pattern)
+        try:
+            pattern = Pattern(cmd.reference + cmd.pattern)
+        except PatternTooLong:
+            raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
         rows = await call_service(imap_read.list_folder_rows, self.mailbox)
         names = {name for name, _role, _sub in rows}
         parents = {name.rpartition("/")[0] for name in names if "/" in name}
         for name, role, subscribed in rows:
-            if not _matches(regex, name):
+            if not pattern.matches(name):
                 continue
             if (lsub or "SUBSCRIBED" in select_opts) and not subscribed:
                 continue
@@ -221,7 +206,7 @@ class AuthenticatedState(Session):
         return "STATUS completed"
 
     async def cmd_APPEND(self, cmd: p.Append) -> str:
-        if not cmd.message:
+        if not cmd.message_size:
             raise Reply("NO", "Cannot append an empty message")
         folder_id, uidvalidity, uid, modseq = await call_service(
             _append, self.mailbox, cmd.mailbox, cmd.message, cmd.flags, cmd.date,
