@@ -11,6 +11,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -20,6 +21,27 @@ from mailcore.services.flags import set_flags
 from mailcore.services.folders import get_folder
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft", "keywords")
+
+
+class FlagRow(NamedTuple):
+    """One message's flags as IMAP reports them in an untagged FETCH (RFC 3501 §7.4.2 FLAGS,
+    RFC 7162 §3.1 MODSEQ): what STORE, QRESYNC and the updates of other sessions return."""
+
+    uid: int
+    modseq: int
+    seen: bool
+    answered: bool
+    flagged: bool
+    deleted: bool
+    draft: bool
+    keywords: list[str]
+
+
+def _flag_row(row) -> FlagRow:
+    """From ``(uid, modseq, *FLAG_COLUMNS)`` as read by SQL (keywords as JSON text or list)."""
+    uid, modseq, seen, answered, flagged, deleted, draft, keywords = row
+    return FlagRow(uid, modseq, bool(seen), bool(answered), bool(flagged), bool(deleted),
+                   bool(draft), _json(keywords) or [])
 
 
 @dataclass
@@ -192,15 +214,14 @@ def load_blobs(shas: list[str]) -> dict[str, bytes]:
 def store_flags(folder: Folder, uids: UidRanges, flags: list[str], mode: str, want_all: bool,
                 unchanged_since: int | None = None):
     """STORE (RFC 3501 §6.4.6): change flags; return ``(modseq or None when nothing changed,
-    changed UIDs, rows, modified UIDs)``, rows being ``(uid, seen, answered, flagged, deleted,
-    draft, keywords, modseq)`` of every addressed message when ``want_all``, else of the changed
-    ones only; modified UIDs are those ``unchanged_since`` (RFC 7162 §3.1.3) left alone."""
+    changed UIDs, rows, modified UIDs)``, rows being the :class:`FlagRow` of every addressed
+    message when ``want_all``, else of the changed ones only; modified UIDs are those
+    ``unchanged_since`` (RFC 7162 §3.1.3) left alone."""
     result = set_flags(folder, uids, flags, mode, unchanged_since=unchanged_since)
     modseq = result.modseq if result.changed else None
     changed = [change.uid for change in result.changed]
     wanted = None if want_all else set(changed)
-    rows = [(row[0], *row[2:], row[1]) for row in result.rows
-            if wanted is None or row[0] in wanted]
+    rows = [_flag_row(row) for row in result.rows if wanted is None or row[0] in wanted]
     return modseq, changed, rows, result.modified
 
 
@@ -237,9 +258,9 @@ def vanished_since(folder_id: int, since: int, uids: UidRanges | None) -> list[i
         return [uid for (uid,) in cursor.fetchall() if recheck is None or uid in recheck]
 
 
-def changed_since(folder_id: int, since: int, uids: UidRanges | None) -> list[tuple]:
-    """``(uid, modseq, seen, answered, flagged, deleted, draft, keywords)`` of the messages
-    changed after ``since``, among ``uids`` when given (QRESYNC SELECT, RFC 7162 §3.2.5)."""
+def changed_since(folder_id: int, since: int, uids: UidRanges | None) -> list[FlagRow]:
+    """The flags of the messages changed after ``since``, among ``uids`` when given (QRESYNC
+    SELECT, RFC 7162 §3.2.5)."""
     where, params, recheck = uid_sql(uids)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -248,8 +269,7 @@ def changed_since(folder_id: int, since: int, uids: UidRanges | None) -> list[tu
             [folder_id, since, *params],
         )
         rows = cursor.fetchall()
-    return [(*row[:7], _json(row[7]) or []) for row in rows
-            if recheck is None or row[0] in recheck]
+    return [_flag_row(row) for row in rows if recheck is None or row[0] in recheck]
 
 
 @dataclass
@@ -275,7 +295,7 @@ def folder_status(mailbox: Mailbox, name: str) -> tuple[Folder, StatusInfo]:
 class FolderChanges:
     highestmodseq: int
     uidnext: int
-    changed: list[tuple]  # (uid, modseq, seen, answered, flagged, deleted, draft, keywords)
+    changed: list[FlagRow]
     expunged: list[int]
 
 
@@ -299,7 +319,7 @@ def changes(folder_id: int, since: int) -> FolderChanges | None:
             " WHERE folder_id = %s AND modseq > %s ORDER BY uid",
             [folder_id, since],
         )
-        changed = [(*row[:7], _json(row[7]) or []) for row in cursor.fetchall()]
+        changed = [_flag_row(row) for row in cursor.fetchall()]
         cursor.execute(
             f"SELECT uid FROM {_EXPUNGED} WHERE folder_id = %s AND modseq > %s ORDER BY uid",
             [folder_id, since],

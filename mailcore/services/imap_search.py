@@ -1,12 +1,8 @@
 """Message search (IMAP SEARCH, RFC 3501 §6.4.4): a tree of search keys evaluated against a
 folder, as database filters wherever the cached columns allow and in Python otherwise.
 
-A key is a tuple:
-``("all",)``, ``("and", [keys])``, ``("or", a, b)``, ``("not", a)``,
-``("flag", field, bool)`` (field is seen/answered/flagged/deleted/draft),
-``("keyword", name, bool)``, ``("header", name, text)``, ``("body", text)``, ``("text", text)``,
-``("internal", op, date)`` and ``("sent", op, date)`` with op before/on/since,
-``("larger", n)``, ``("smaller", n)``, ``("uids", UidRanges)``, ``("modseq", n)`` (RFC 7162).
+Keys are the typed values of :mod:`mailcore.services.imap_keys`; the session has already turned
+message numbers and \\Recent into :class:`~mailcore.services.imap_keys.Uids`.
 
 Matching is case-insensitive substring matching (§6.4.4). Subject, From, To, Cc, Message-ID,
 In-Reply-To and References are matched against the columns decoded at delivery (so RFC 2047
@@ -23,6 +19,7 @@ from mailcore.mime.headers import decode_header_value, find_header_end, split_he
 from mailcore.mime.parse import html_to_text, part_text
 from mailcore.mime.structure import iter_parts
 from mailcore.models import Message
+from mailcore.services import imap_keys as k
 from mailcore.services.common import MAX_RANGES_IN_QUERY, UidRanges, uid_q
 
 BLOB_CHUNK = 200
@@ -52,54 +49,54 @@ def _date_q(column: str, op: str, day) -> Q:
     return Q(**{f"{column}__gte": start, f"{column}__lt": start + timedelta(days=1)})
 
 
-def _as_q(key: tuple) -> Q | None:
+def _as_q(key: k.SearchKey) -> Q | None:
     """The key as a database filter, or None when it needs Python."""
-    kind = key[0]
-    if kind == "all":
-        return Q()
-    if kind == "flag":
-        return Q(**{key[1]: key[2]})
-    if kind == "keyword":
-        if not connection.features.supports_json_field_contains:
-            return None
-        q = Q(keywords__contains=[key[1]])
-        return q if key[2] else ~q
-    if kind == "header":
-        columns = _HEADER_COLUMNS.get(key[1])
-        if columns is None:
-            return None
-        q = Q()
-        for column in columns:
-            q |= Q(**{f"{column}__icontains": key[2]})
-        return q
-    if kind in ("internal", "sent"):
-        return _date_q("internal_date" if kind == "internal" else "date", key[1], key[2])
-    if kind == "modseq":
-        return Q(modseq__gte=key[1])  # RFC 7162 §3.1.5
-    if kind == "larger":
-        return Q(size__gt=key[1])
-    if kind == "smaller":
-        return Q(size__lt=key[1])
-    if kind == "uids":
-        if len(key[1].ranges) > MAX_RANGES_IN_QUERY:
-            return None
-        return uid_q(key[1])[0]
-    if kind == "and":
-        q = Q()
-        for child in key[1]:
-            child_q = _as_q(child)
-            if child_q is None:
+    match key:
+        case k.All():
+            return Q()
+        case k.Flag(field, value):
+            return Q(**{field: value})
+        case k.Keyword(name, value):
+            if not connection.features.supports_json_field_contains:
                 return None
-            q &= child_q
-        return q
-    if kind == "or":
-        left, right = _as_q(key[1]), _as_q(key[2])
-        if left is None or right is None:
-            return None
-        return left | right
-    if kind == "not":
-        inner = _as_q(key[1])
-        return None if inner is None else ~inner
+            q = Q(keywords__contains=[name])
+            return q if value else ~q
+        case k.Header(name, text):
+            columns = _HEADER_COLUMNS.get(name)
+            if columns is None:
+                return None
+            q = Q()
+            for column in columns:
+                q |= Q(**{f"{column}__icontains": text})
+            return q
+        case k.DateKey(which, op, day):
+            return _date_q("internal_date" if which == "internal" else "date", op, day)
+        case k.ModSeq(modseq):
+            return Q(modseq__gte=modseq)  # RFC 7162 §3.1.5
+        case k.Larger(size):
+            return Q(size__gt=size)
+        case k.Smaller(size):
+            return Q(size__lt=size)
+        case k.Uids(ranges):
+            if len(ranges.ranges) > MAX_RANGES_IN_QUERY:
+                return None
+            return uid_q(ranges)[0]
+        case k.And(keys):
+            q = Q()
+            for child in keys:
+                child_q = _as_q(child)
+                if child_q is None:
+                    return None
+                q &= child_q
+            return q
+        case k.Or(left, right):
+            left_q, right_q = _as_q(left), _as_q(right)
+            if left_q is None or right_q is None:
+                return None
+            return left_q | right_q
+        case k.Not(inner):
+            inner_q = _as_q(inner)
+            return None if inner_q is None else ~inner_q
     return None
 
 
@@ -116,46 +113,46 @@ class _Search:
         ).values_list("uid", flat=True)
         return {uid for uid in rows if uid in candidates}
 
-    def evaluate(self, key: tuple, candidates: set[int]) -> set[int]:
+    def evaluate(self, key: k.SearchKey, candidates: set[int]) -> set[int]:
         if not candidates:
             return set()
         q = _as_q(key)
         if q is not None:
             return self.query_uids(q, candidates)
-        kind = key[0]
-        if kind == "and":
-            sql = [c for c in key[1] if _as_q(c) is not None]
-            rest = [c for c in key[1] if _as_q(c) is None]
-            if sql:
-                q = Q()
-                for child in sql:
-                    q &= _as_q(child)
-                candidates = self.query_uids(q, candidates)
-            for child in rest:
-                candidates = self.evaluate(child, candidates)
-            return candidates
-        if kind == "or":
-            left = self.evaluate(key[1], candidates)
-            return left | self.evaluate(key[2], candidates - left)
-        if kind == "not":
-            return candidates - self.evaluate(key[1], candidates)
-        if kind == "uids":
-            return {uid for uid in candidates if uid in key[1]}
-        if kind == "keyword":
-            rows = Message.objects.filter(
-                folder_id=self.folder_id, uid__gte=min(candidates), uid__lte=max(candidates)
-            ).values_list("uid", "keywords")
-            return {
-                uid for uid, keywords in rows
-                if uid in candidates and ((key[1] in (keywords or ())) == key[2])
-            }
-        if kind in ("header", "body", "text"):
-            return self.scan_blobs(key, candidates)
-        raise ValueError(f"unknown search key {kind!r}")
+        match key:
+            case k.And(keys):
+                sql = [c for c in keys if _as_q(c) is not None]
+                rest = [c for c in keys if _as_q(c) is None]
+                if sql:
+                    q = Q()
+                    for child in sql:
+                        q &= _as_q(child)
+                    candidates = self.query_uids(q, candidates)
+                for child in rest:
+                    candidates = self.evaluate(child, candidates)
+                return candidates
+            case k.Or(left, right):
+                found = self.evaluate(left, candidates)
+                return found | self.evaluate(right, candidates - found)
+            case k.Not(inner):
+                return candidates - self.evaluate(inner, candidates)
+            case k.Uids(ranges):
+                return {uid for uid in candidates if uid in ranges}
+            case k.Keyword(name, value):
+                rows = Message.objects.filter(
+                    folder_id=self.folder_id, uid__gte=min(candidates), uid__lte=max(candidates)
+                ).values_list("uid", "keywords")
+                return {
+                    uid for uid, keywords in rows
+                    if uid in candidates and ((name in (keywords or ())) == value)
+                }
+            case k.Header() | k.Body() | k.Text():
+                return self.scan_blobs(key, candidates)
+        raise ValueError(f"search key {key!r} is not evaluated here")
 
-    def scan_blobs(self, key: tuple, candidates: set[int]) -> set[int]:
-        kind = key[0]
-        needle = key[-1].casefold()
+    def scan_blobs(self, key: k.Header | k.Body | k.Text, candidates: set[int]) -> set[int]:
+        kind = {k.Header: "header", k.Text: "text"}.get(type(key), "body")
+        needle = key.text.casefold()
         needle_bytes = needle.encode("utf-8")
         found: set[int] = set()
         ordered = sorted(candidates)
@@ -170,7 +167,7 @@ class _Search:
                     continue
                 raw = bytes(data)
                 if kind == "header":
-                    if _header_matches(raw, key[1], needle):
+                    if _header_matches(raw, key.name, needle):
                         found.add(uid)
                     continue
                 header_end, body_start = find_header_end(raw, 0, len(raw))
@@ -219,7 +216,7 @@ def _decoded_matches(raw: bytes, structure: dict | None, with_headers: bool, nee
     return False
 
 
-def search(folder_id: int, key: tuple, universe: list[int]) -> list[int]:
+def search(folder_id: int, key: k.SearchKey, universe: list[int]) -> list[int]:
     """The UIDs among ``universe`` (the session's known UIDs) matching ``key``, ascending."""
     searcher = _Search(folder_id, universe)
     return sorted(searcher.evaluate(key, set(universe)))

@@ -3,6 +3,7 @@
 The rule (:func:`exceeds`): a mailbox may hold up to ``quota`` bytes; 0 means unlimited. It is
 applied at two moments:
 
+- before an IMAP APPEND literal is accepted (:func:`check_fits`);
 - at RCPT (:func:`check_can_receive`): a mailbox already full refuses the recipient before the
   data is sent (SMTP 452 4.2.2, RFC 5321 §4.5.3.1.10 and RFC 3463 §3.3), the sender retries later;
 - when bytes are stored (:func:`charge`): delivery, the SMTP group commit, IMAP APPEND and COPY
@@ -42,6 +43,17 @@ def check_can_receive(mailbox_ids: Iterable[int]) -> None:
     for quota, used in rows:
         if exceeds(quota, used + 1):
             raise QuotaExceeded()
+
+
+def check_fits(mailbox_id: int, size: int) -> None:
+    """Raise ``QuotaExceeded`` when ``size`` more bytes would take the mailbox over its quota.
+
+    IMAP asks this before it sends the ``+`` for an APPEND literal, so that a client over quota
+    is told before uploading (RFC 9208 §4.3, [OVERQUOTA]); :func:`charge` still decides when the
+    bytes are stored, since other mail may arrive meanwhile."""
+    row = Mailbox.objects.filter(pk=mailbox_id).values_list("quota", "used_bytes").first()
+    if row is not None and exceeds(row[0], row[1] + size):
+        raise QuotaExceeded()
 
 
 def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:

@@ -12,6 +12,7 @@ from mailcore.models import Folder, Message
 from mailcore.protocols.imap.parser import ParseError, parse_command
 from mailcore.services import delivery, flags, folders
 from mailcore.services.common import UidRanges
+from mailcore.services.imap_keys import ModSeq
 from tests.conftest import PASSWORD
 from tests.factories import make_message
 from tests.imap.conftest import ADDRESS
@@ -256,14 +257,14 @@ def test_the_vanished_fetch_modifier_needs_qresync(client, mailbox):
 @pytest.mark.parametrize(
     ("text", "check"),
     [
-        (b"a FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)", lambda c: c.args["changedsince"] == 12345),
-        (b"a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHED)", lambda c: c.args["vanished"]),
+        (b"a FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)", lambda c: c.changedsince == 12345),
+        (b"a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHED)", lambda c: c.vanished),
         (b"a STORE 1 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)",
-         lambda c: c.args["unchangedsince"] == 0 and c.args["mode"] == "add"),
+         lambda c: c.unchangedsince == 0 and c.mode == "add"),
         (b"a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211 (1:10 41:50)))",
-         lambda c: c.args["qresync"][0:2] == (67890007, 20050715194045000)
-         and c.args["qresync"][3] is not None),
-        (b"a SEARCH MODSEQ 9223372036854775807", lambda c: c.args["key"] == ("modseq", 2**63 - 1)),
+         lambda c: (c.qresync.uidvalidity, c.qresync.modseq) == (67890007, 20050715194045000)
+         and c.qresync.match is not None),
+        (b"a SEARCH MODSEQ 9223372036854775807", lambda c: c.key == ModSeq(2**63 - 1)),
     ],
 )
 def test_the_parser_reads_rfc7162_modifiers(text, check):

@@ -133,7 +133,7 @@ def test_failed_logins_are_cut_off_per_connection_and_throttled_across_them(imap
 
 
 def test_idle_connections_are_logged_out(start_imap, mailbox):
-    listener = start_imap(login_timeout=0.5, autologout=1.0)
+    listener = start_imap(config_overrides={"preauth_timeout": 0.5}, autologout=1.0)
     sock, reader = open_raw(listener.ports[0])
     assert reader.readline().startswith(b"* BYE Autologout")
     sock.close()

@@ -15,14 +15,15 @@ from mailcore.protocols.imap.parser import (
     parse_command,
 )
 from mailcore.protocols.imap.state import BadSequence, Selected
+from mailcore.services import imap_keys as k
 
 
 def test_atoms_quoted_strings_and_literals_parse_as_login_arguments():
     cmd = parse_command(b'a1 LOGIN "demo@example.test" {5}\r\npa ss')
     assert (cmd.tag, cmd.name) == ("a1", "LOGIN")
-    assert cmd.args == {"user": "demo@example.test", "password": "pa ss"}
+    assert (cmd.user, cmd.password) == ("demo@example.test", "pa ss")
     cmd = parse_command(b'a2 login demo "with \\"quote\\" and \\\\"')
-    assert cmd.args["password"] == 'with "quote" and \\'
+    assert cmd.password == 'with "quote" and \\'
 
 
 def test_non_synchronizing_literal_marker_is_recognised():
@@ -30,17 +31,17 @@ def test_non_synchronizing_literal_marker_is_recognised():
     assert literal_request(b"a APPEND INBOX {12}\r\n") == (12, False)
     assert literal_request(b"a NOOP\r\n") is None
     cmd = parse_command(b"a APPEND INBOX (\\Seen) {3+}\r\nabc")
-    assert cmd.args["message"] == b"abc" and cmd.args["flags"] == ["\\Seen"]
+    assert cmd.message == b"abc" and cmd.flags == ["\\Seen"]
 
 
 def test_append_date_time_is_converted_to_utc():
     cmd = parse_command(b'a APPEND Sent "17-Jul-1996 02:44:25 -0700" {1}\r\nx')
-    assert cmd.args["date"] == datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
+    assert cmd.date == datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
 
 
 def test_sequence_sets_accept_star_and_ranges_in_any_order():
     cmd = parse_command(b"a FETCH 5:2,*,7:* FLAGS")
-    seqset = cmd.args["set"]
+    seqset = cmd.set
     assert seqset.ranges == ((5, 2), (None, None), (7, None))
     assert seqset.resolve(10) == [(2, 5), (7, 10)]
 
@@ -66,13 +67,13 @@ def test_zero_and_oversized_sequence_numbers_are_bad():
 
 
 def test_fetch_macros_and_sections_with_partials():
-    atts = parse_command(b"a FETCH 1 FULL").args["atts"]
+    atts = parse_command(b"a FETCH 1 FULL").atts
     assert [att.name for att in atts] == ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
                                           "BODY"]
     atts = parse_command(
         b"a UID FETCH 1:* (BODY.PEEK[1.2.HEADER.FIELDS.NOT (Received X-Spam)]<10.20> BODY[2.MIME]"
         b" BODY[] RFC822.SIZE)"
-    ).args["atts"]
+    ).atts
     first = atts[0]
     assert first.peek and first.section.parts == (1, 2)
     assert first.section.spec == "HEADER.FIELDS.NOT"
@@ -93,16 +94,14 @@ def test_bad_fetch_attributes_and_sections_are_rejected():
 def test_search_keys_nest_with_or_not_and_parentheses():
     key = parse_command(
         b'a SEARCH CHARSET UTF-8 OR (FROM alice SINCE 1-Feb-2024) NOT HEADER X-Tag "a b" 1:3'
-    ).args["key"]
-    assert key == (
-        "and",
-        [
-            ("or",
-             ("and", [("header", "from", "alice"), ("internal", "since", date(2024, 2, 1))]),
-             ("not", ("header", "x-tag", "a b"))),
-            ("seq", SequenceSet(((1, 3),))),
-        ],
-    )
+    ).key
+    assert key == k.And((
+        k.Or(
+            k.And((k.Header("from", "alice"), k.DateKey("internal", "since", date(2024, 2, 1)))),
+            k.Not(k.Header("x-tag", "a b")),
+        ),
+        k.Seq(SequenceSet(((1, 3),))),
+    ))
 
 
 def test_search_with_an_unknown_charset_is_badcharset():
@@ -137,7 +136,32 @@ def test_the_tag_is_kept_on_errors_so_the_reply_can_name_it():
 
 def test_store_modes_and_silent():
     cmd = parse_command(b"a UID STORE 1:* -FLAGS.SILENT (\\Seen $Label)")
-    assert cmd.uid and cmd.args["mode"] == "remove" and cmd.args["silent"]
-    assert cmd.args["flags"] == ["\\Seen", "$Label"]
+    assert cmd.uid and cmd.mode == "remove" and cmd.silent
+    assert cmd.flags == ["\\Seen", "$Label"]
     cmd = parse_command(b"a STORE 2 FLAGS \\Deleted")
-    assert cmd.args["mode"] == "replace" and cmd.args["flags"] == ["\\Deleted"]
+    assert cmd.mode == "replace" and cmd.flags == ["\\Deleted"]
+
+
+def test_every_registered_command_has_one_handler_in_the_group_of_its_states():
+    from mailcore.protocols.imap import handlers
+    from mailcore.protocols.imap.parser import AUTHENTICATED, COMMANDS, SELECTED
+
+    handlers.check_registry()
+    assert COMMANDS["FETCH"].states == SELECTED and COMMANDS["FETCH"].has_uid_form
+    assert COMMANDS["APPEND"].states == AUTHENTICATED and not COMMANDS["APPEND"].small_literals
+    assert "cmd_FETCH" in vars(handlers.SelectedState)
+
+
+def test_a_handler_registered_for_other_states_than_its_group_fails_loudly(monkeypatch):
+    from dataclasses import replace
+
+    from mailcore.protocols.imap import handlers
+    from mailcore.protocols.imap.parser import COMMANDS, NOT_AUTHENTICATED
+
+    monkeypatch.setitem(COMMANDS, "FETCH", replace(COMMANDS["FETCH"], states=NOT_AUTHENTICATED))
+    with pytest.raises(RuntimeError, match="FETCH"):
+        handlers.check_registry()
+    monkeypatch.setattr(handlers.SelectedState, "cmd_FROB", lambda self, cmd: "", raising=False)
+    monkeypatch.setitem(COMMANDS, "FETCH", COMMANDS["FETCH"])
+    with pytest.raises(RuntimeError, match="cmd_FROB"):
+        handlers.check_registry()

@@ -24,6 +24,9 @@ class ListenerConfig:
     # Connections: in total and from one IP, per listener.
     max_connections: int = 1000
     max_connections_per_ip: int = 50
+    # Seconds a client has, from connecting, to log in (RFC 3501 §5.4 autologout; one minute
+    # before login is usual); commands before login do not extend it.
+    preauth_timeout: float = 60.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod

@@ -4,16 +4,21 @@ commands (lines and literals, RFC 3501 §4.3, RFC 7888), enforces the limits, di
 handlers of :mod:`commands` by state, waits in IDLE (RFC 2177), and relays change events as
 untagged updates (§7.4.1).
 
-Limits (ARCHITECTURE.md "Bounded work"): line length and literal size (RFC 7162 §4 asks servers
-to take lines of at least 8192 octets; Dovecot takes 64 KiB), APPEND literals up to the
-message size limit, nesting depth (parser), failed logins per connection plus the shared
-throttle, connections in total and per IP, and the autologout timer (§5.4: at least 30 minutes
-once authenticated; a shorter one before login)."""
+Limits (ARCHITECTURE.md "Bounded work"): line length (RFC 7162 §4 asks servers to take lines
+of at least 8192 octets; Dovecot takes 64 KiB), literals and the octets of one command
+(:mod:`framing`: small before login, checked against the state before any ``+``), APPEND up to
+the message size limit and spooled to disk, FETCH output (:mod:`fetch`), nesting depth
+(parser), failed logins per connection plus the shared throttle, connections in total and per
+IP (counted before the TLS handshake on the implicit-TLS port), and the autologout timers
+(§5.4: at least 30 minutes once authenticated; before login a fixed deadline from the
+connection's start, ``ListenerConfig.preauth_timeout``, that NOOP and CAPABILITY do not
+extend)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,15 +27,19 @@ from django.db import DatabaseError
 from mailcore import events
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
-from mailcore.protocols.imap.commands import Commands, Reply, error_reply
+from mailcore.protocols.imap.commands import Reply, error_reply
+from mailcore.protocols.imap.framing import Closed as _Closed
+from mailcore.protocols.imap.framing import Framed, Framing
+from mailcore.protocols.imap.handlers import Commands
 from mailcore.protocols.imap.parser import (
+    Append,
     BadCharset,
     ParseError,
-    literal_request,
+    State,
+    lookup,
     parse_command,
     parse_tag,
 )
-from mailcore.protocols.imap.state import ALLOWED, KNOWN, State
 
 logger = logging.getLogger("correio.imap")
 
@@ -40,21 +49,23 @@ class ImapOptions:
     """Per-listener knobs; tests pass their own in ``ListenerConfig.extra["imap"]``."""
 
     max_line: int = 64 * 1024
-    max_literal: int = 64 * 1024  # a literal in any command but APPEND
-    max_command: int = 256 * 1024  # all literals of one command but APPEND
+    max_literal: int = 64 * 1024  # a literal in any command but APPEND's message
+    max_command: int = 256 * 1024  # all literals of one command (plus the message for APPEND)
+    # Before login only LOGIN and AUTHENTICATE arguments: small literals, a small total.
+    preauth_literal: int = 8 * 1024
+    preauth_command: int = 16 * 1024
+    spool_threshold: int = 1024 * 1024  # APPEND messages larger than this wait on disk
     autologout: float = 30 * 60.0
-    login_timeout: float = 60.0
     idle_poll: float = 30.0  # re-check in IDLE even without an event (lost Redis, other hosts)
     max_bad_commands: int = 20
     # Whether LOGIN / AUTHENTICATE PLAIN are allowed without TLS from this peer IP.
     allow_plaintext: Callable[[str | None], bool] = field(default=is_loopback)
 
 
-class _Closed(Exception):
-    """The client went away, or the connection must end now."""
+TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
-class ImapConnection(Commands):
+class ImapConnection(Framing, Commands):
     def __init__(self, reader, writer, config: ListenerConfig, options: ImapOptions,
                  tls_context, tls_active: bool):
         self.reader = reader
@@ -74,31 +85,47 @@ class ImapConnection(Commands):
         self.condstore = False  # RFC 7162 §3.1: once enabled, for the connection's life
         self.qresync = False
         self._out: list[bytes] = []
+        self.pending_bytes = 0  # in _out, not yet written
         self._unsubscribe = None
         self._wakeup: asyncio.Event | None = None
+        # RFC 3501 §5.4: before login, a deadline from the connection's start, not an idle
+        # timer, so that NOOP or CAPABILITY every few seconds cannot hold a slot for ever.
+        self.login_deadline = asyncio.get_running_loop().time() + config.preauth_timeout
 
     # --- output ---------------------------------------------------------------------------
 
     def send(self, data: str | bytes) -> None:
-        self._out.append(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+        data = data.encode("utf-8", "replace") if isinstance(data, str) else data
+        self._out.append(data)
+        self.pending_bytes += len(data)
 
     async def flush(self) -> None:
         if self._out:
             data = b"".join(self._out)
             self._out.clear()
+            self.pending_bytes = 0
             self.writer.write(data)
         await self.writer.drain()
 
+    async def write_large(self, data: bytes | memoryview, chunk: int = 64 * 1024) -> None:
+        """Write a large literal in slices, waiting for the transport between them, so a
+        FETCH's output never sits whole in the transport's buffer."""
+        await self.flush()
+        view = memoryview(data)
+        for start in range(0, len(view), chunk):
+            self.writer.write(view[start : start + chunk])
+            await self.writer.drain()
+
     # --- input ----------------------------------------------------------------------------
 
-    def _timeout(self) -> float:
+    def read_timeout(self) -> float:
         if self.state is State.NOT_AUTHENTICATED:
-            return self.options.login_timeout
+            return max(0.0, self.login_deadline - asyncio.get_running_loop().time())
         return self.options.autologout
 
     async def read_line(self) -> bytes:
         try:
-            return await asyncio.wait_for(self.reader.readuntil(b"\n"), self._timeout())
+            return await asyncio.wait_for(self.reader.readuntil(b"\n"), self.read_timeout())
         except TimeoutError:
             self.send("* BYE Autologout; idle for too long\r\n")
             raise _Closed() from None
@@ -107,42 +134,6 @@ class ImapConnection(Commands):
             raise _Closed() from None
         except (asyncio.IncompleteReadError, ConnectionError):
             raise _Closed() from None
-
-    async def read_command(self) -> bytes | None:
-        """One command with its literals, without the final CRLF; None when a literal was
-        refused (the client then abandons the command, RFC 3501 §7.5)."""
-        line = await self.read_line()
-        chunks = [line]
-        words = line.split(b" ", 3)
-        is_append = len(words) > 1 and words[1].upper() == b"APPEND"
-        total = 0
-        while (request := literal_request(line)) is not None:
-            size, nonsync = request
-            limit = self.config.max_message_size if is_append else self.options.max_literal
-            total += size
-            if size > limit or (not is_append and total > self.options.max_command):
-                if nonsync:
-                    # RFC 7888 §4: a too-large non-synchronizing literal cannot be skipped
-                    # safely; say why and close.
-                    self.send("* BYE [TOOBIG] Literal too large\r\n")
-                    raise _Closed()
-                tag = parse_tag(line) or "*"
-                self.send(f"{tag} NO [TOOBIG] Literal too large\r\n")
-                return None
-            if not nonsync:
-                self.send("+ Ready for literal data\r\n")
-                await self.flush()
-            try:
-                data = await asyncio.wait_for(self.reader.readexactly(size), self._timeout())
-            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                raise _Closed() from None
-            chunks.append(data)
-            line = await self.read_line()
-            chunks.append(line)
-        data = b"".join(chunks)
-        if data.endswith(b"\r\n"):
-            return data[:-2]
-        return data[:-1]
 
     # --- events ---------------------------------------------------------------------------
 
@@ -174,7 +165,9 @@ class ImapConnection(Commands):
         self.send(f"{tag} OK Begin TLS negotiation now\r\n")
         await self.flush()
         try:
-            await self.writer.start_tls(self.tls_context)
+            await self.writer.start_tls(
+                self.tls_context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
+            )
         except (TimeoutError, OSError) as error:
             logger.info("STARTTLS failed from %s: %s", self.peer_ip, error)
             raise _Closed() from None
@@ -221,14 +214,18 @@ class ImapConnection(Commands):
                   "Correio IMAP4rev1 ready\r\n")
         await self.flush()
         while self.state is not State.LOGOUT:
-            data = await self.read_command()
-            if data is None:
+            framed = await self.read_command()
+            if framed is None:
                 await self.flush()
                 continue
-            await self.execute(data)
+            try:
+                await self.execute(framed)
+            finally:
+                framed.close()
             await self.flush()
 
-    async def execute(self, data: bytes) -> None:
+    async def execute(self, framed: Framed) -> None:
+        data = framed.data
         tag = parse_tag(data) or "*"
         try:
             cmd = parse_command(data)
@@ -238,10 +235,12 @@ class ImapConnection(Commands):
         except ParseError as error:
             self.bad(error.tag or tag, str(error))
             return
-        if cmd.name not in KNOWN and cmd.name != "DONE":
-            self.bad(cmd.tag, f"Unknown command {cmd.name}")
-            return
-        if cmd.name not in ALLOWED[self.state]:
+        if framed.message is not None:
+            if not isinstance(cmd, Append) or cmd.message_size:
+                self.bad(cmd.tag, "A large literal is only taken as APPEND's message")
+                return
+            cmd.message, cmd.message_size = framed.message, framed.message_size
+        if self.state not in lookup(cmd.name, cmd.uid).states:
             self.bad(cmd.tag, f"{cmd.name} is not allowed in the {self.state.value} state")
             return
         handler = getattr(self, f"cmd_{cmd.name}")
@@ -291,36 +290,47 @@ def _options(config: ListenerConfig) -> ImapOptions:
     return config.extra.get("imap") or ImapOptions()
 
 
-async def _serve_client(reader, writer, config, options, tls_context, tls_active, limiter):
+async def _serve_client(reader, writer, config, options, tls_context, implicit, limiter):
     peer = writer.get_extra_info("peername")
     ip = peer[0] if peer else "?"
     if not limiter.acquire(ip):
-        writer.write(b"* BYE Too many connections\r\n")
-        try:
-            await writer.drain()
-        except ConnectionError:
-            pass
+        # Counted before any TLS handshake: a flood of half-open handshakes on the implicit
+        # port is refused like any other (no plaintext BYE there: the client expects TLS).
+        if not implicit:
+            writer.write(b"* BYE Too many connections\r\n")
+            try:
+                await writer.drain()
+            except ConnectionError:
+                pass
         writer.close()
         return
-    connection = ImapConnection(reader, writer, config, options, tls_context, tls_active)
+    connection = None
     try:
+        if implicit:
+            await writer.start_tls(
+                tls_context,
+                ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, config.preauth_timeout),
+            )
+        connection = ImapConnection(reader, writer, config, options, tls_context, implicit)
         await connection.run()
     except _Closed:
         pass
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
+    except (ssl.SSLError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as error:
+        # The client ended TLS (or the connection) badly: its business, one quiet line.
+        logger.info("IMAP connection from %s ended: %s", ip, error or type(error).__name__)
     except asyncio.CancelledError:
         raise
     except Exception:
         logger.exception("IMAP connection from %s failed", ip)
     finally:
-        connection.close()
         limiter.release(ip)
-        try:
-            if connection._out:  # noqa: SLF001 - last words (BYE) before closing
-                await asyncio.wait_for(connection.flush(), 5)
-        except (Exception, asyncio.CancelledError):
-            pass
+        if connection is not None:
+            connection.close()
+            try:
+                if connection._out:  # noqa: SLF001 - last words (BYE) before closing
+                    await asyncio.wait_for(connection.flush(), 5)
+            except (Exception, asyncio.CancelledError):
+                pass
         writer.close()
 
 
@@ -343,8 +353,8 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
                 reader, writer, config, options, tls_context, implicit, limiter
             )
 
-        server = await asyncio.start_server(
-            handler, addr[0], addr[1], ssl=tls_context if implicit else None, limit=limit
-        )
+        # The implicit-TLS port, too, accepts plain TCP: the handshake starts once the
+        # connection is counted (see _serve_client).
+        server = await asyncio.start_server(handler, addr[0], addr[1], limit=limit)
         servers.append(server)
     return servers

@@ -1,5 +1,6 @@
-"""IMAP session state (RFC 3501 §3): the connection state, which commands each state allows,
-and the selected folder as this session sees it.
+"""IMAP session state (RFC 3501 §3): the selected folder as this session sees it. The
+connection states and which commands each allows are declared with the commands, in
+:mod:`mailcore.protocols.imap.parser` (``State`` is re-exported here).
 
 Sequence numbers are session state, not stored: they are positions in the sorted UID list the
 session keeps (§2.3.1.2), which changes only when the session is told of new or expunged
@@ -9,36 +10,15 @@ learn of a message gets it.
 
 from __future__ import annotations
 
-import enum
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
 
-from mailcore.protocols.imap.parser import SequenceSet
+from mailcore.protocols.imap.lexer import SequenceSet
+from mailcore.protocols.imap.parser import State
 from mailcore.services.common import UidRanges
 
-
-class State(enum.Enum):
-    NOT_AUTHENTICATED = "not authenticated"
-    AUTHENTICATED = "authenticated"
-    SELECTED = "selected"
-    LOGOUT = "logout"
-
-
-_ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
-_NOT_AUTH = frozenset({"STARTTLS", "AUTHENTICATE", "LOGIN"})
-_AUTH = frozenset(
-    "SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS APPEND IDLE "
-    "NAMESPACE ENABLE".split()
-)
-_SELECTED = frozenset("CHECK CLOSE EXPUNGE SEARCH FETCH STORE COPY MOVE UNSELECT".split())
-ALLOWED = {
-    State.NOT_AUTHENTICATED: _ANY | _NOT_AUTH,
-    State.AUTHENTICATED: _ANY | _AUTH,
-    State.SELECTED: _ANY | _AUTH | _SELECTED,
-    State.LOGOUT: frozenset(),
-}
-KNOWN = _ANY | _NOT_AUTH | _AUTH | _SELECTED
+__all__ = ["BadSequence", "Selected", "State", "claim_recent"]
 
 
 class BadSequence(Exception):

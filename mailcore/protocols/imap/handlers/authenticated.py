@@ -1,0 +1,250 @@
+"""Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
+SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
+UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
+RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315), NAMESPACE (RFC 2342), ENABLE
+(RFC 5161) and IDLE (RFC 2177)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from mailcore import exceptions as exc
+from mailcore.models import FolderRole
+from mailcore.protocols.common.services import call_service
+from mailcore.protocols.imap import parser as p
+from mailcore.protocols.imap import response as fmt
+from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, format_uid_set
+from mailcore.protocols.imap.lexer import encode_mailbox
+from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
+from mailcore.protocols.imap.state import Selected, claim_recent
+from mailcore.services import delivery, folders, imap_read
+from mailcore.services.common import UidRanges
+
+_SPECIAL_USE = {
+    FolderRole.SENT: "\\Sent",
+    FolderRole.DRAFTS: "\\Drafts",
+    FolderRole.TRASH: "\\Trash",
+    FolderRole.JUNK: "\\Junk",
+    FolderRole.ARCHIVE: "\\Archive",
+}
+
+
+def _append(mailbox, name: str, message: bytes | IO[bytes], flags: list[str], date,
+            max_size: int):
+    try:
+        folder = folders.get_folder(mailbox, name)
+    except exc.FolderNotFound:
+        raise Reply("NO", "[TRYCREATE] No such folder") from None
+    # A spooled message is read here, in the service thread, only for the time of the store.
+    raw = message if isinstance(message, bytes) else message.read()
+    message = delivery.append_message(
+        folder, raw, flags=flags, internal_date=date, max_size=max_size
+    )
+    return folder.pk, folder.uidvalidity, message.uid, message.modseq
+
+
+def _count_recent(folder_id: int, above: int) -> int:
+    from mailcore.models import Message
+
+    return Message.objects.filter(folder_id=folder_id, uid__gt=above).count()
+
+
+class AuthenticatedState(Session):
+    STATES = p.AUTHENTICATED
+
+    async def cmd_SELECT(self, cmd: p.Select) -> str:
+        readonly = cmd.readonly
+        if cmd.qresync is not None and not self.qresync:
+            # RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
+            raise Reply("BAD", "ENABLE QRESYNC first")
+        if self.selected is not None and self.qresync:
+            # RFC 7162 §3.2.11: the end of the previous folder's responses.
+            self.send("* OK [CLOSED] Previous folder closed\r\n")
+        self.deselect()
+        if "CONDSTORE" in cmd.params:
+            self.condstore = True  # the HIGHESTMODSEQ below is this command's answer
+        snapshot = await call_service(imap_read.select_folder, self.mailbox, cmd.mailbox)
+        folder = snapshot.folder
+        sel = Selected(folder, readonly, snapshot.uids)
+        if sel.uids:
+            if readonly:
+                previous = claim_recent(folder.pk, 0)
+            else:
+                previous = claim_recent(folder.pk, sel.uids[-1])
+            sel.add_recent(previous + 1, sel.uids[-1])
+        keywords = " ".join(snapshot.keywords)
+        flag_list = f"{SYSTEM_FLAGS} {keywords}".strip()
+        self.send(f"* FLAGS ({flag_list})\r\n")
+        if readonly:
+            self.send("* OK [PERMANENTFLAGS ()] Read-only folder\r\n")
+        else:
+            self.send(f"* OK [PERMANENTFLAGS ({flag_list} \\*)] Flags permitted\r\n")
+        self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+        if snapshot.first_unseen_uid is not None:
+            seq = sel.seq_of(snapshot.first_unseen_uid)
+            if seq is not None:
+                self.send(f"* OK [UNSEEN {seq}] First unseen\r\n")
+        self.send(
+            f"* OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid\r\n"
+            f"* OK [UIDNEXT {folder.uidnext}] Predicted next UID\r\n"
+        )
+        if self.condstore:
+            self.send(f"* OK [HIGHESTMODSEQ {sel.modseq}] Highest\r\n")
+        self.selected = sel
+        self.state = p.State.SELECTED
+        if cmd.qresync is not None and cmd.qresync.uidvalidity == folder.uidvalidity:
+            await self._resync(sel, cmd.qresync)
+        mode = "READ-ONLY" if readonly else "READ-WRITE"
+        return f"[{mode}] {'EXAMINE' if readonly else 'SELECT'} completed"
+
+    cmd_EXAMINE = cmd_SELECT
+
+    async def _resync(self, sel: Selected, qresync: p.QResync) -> None:
+        """QRESYNC (RFC 7162 §3.2.5.1): what the client's cache as of a mod-sequence misses,
+        as ``VANISHED (EARLIER)`` and FETCH FLAGS MODSEQ, limited to its known UIDs."""
+        ranges = None
+        if qresync.known_uids is not None:
+            largest = sel.uids[-1] if sel.uids else 1
+            ranges = UidRanges(tuple(qresync.known_uids.resolve(largest)))
+        since = qresync.modseq
+        vanished = await call_service(imap_read.vanished_since, sel.folder.pk, since, ranges)
+        if vanished:
+            self.send(f"* VANISHED (EARLIER) {format_uid_set(vanished)}\r\n")
+        rows = await call_service(imap_read.changed_since, sel.folder.pk, since, ranges)
+        out = []
+        for row in rows:
+            seq = sel.seq_of(row.uid)
+            if seq is not None:
+                out.append(self.flag_update(seq, row))
+        self.send("".join(out))
+
+    async def cmd_CREATE(self, cmd: p.Create) -> str:
+        name = cmd.mailbox.rstrip("/")
+        if name.upper() == "INBOX":
+            raise exc.FolderExists()
+        await call_service(folders.create_folder, self.mailbox, name)
+        return "CREATE completed"
+
+    async def cmd_DELETE(self, cmd: p.OnMailbox) -> str:
+        await call_service(folders.delete_folder, self.mailbox, cmd.mailbox)
+        if self.selected is not None and self.selected.folder.name == folders.canonical_name(
+            cmd.mailbox
+        ):
+            self.deselect()
+        return "DELETE completed"
+
+    async def cmd_RENAME(self, cmd: p.Rename) -> str:
+        await call_service(
+            folders.rename_folder, self.mailbox, cmd.old, cmd.new.rstrip("/")
+        )
+        return "RENAME completed"
+
+    async def cmd_SUBSCRIBE(self, cmd: p.OnMailbox) -> str:
+        subscribed = cmd.name == "SUBSCRIBE"
+        await call_service(folders.subscribe_folder, self.mailbox, cmd.mailbox, subscribed)
+        return f"{cmd.name} completed"
+
+    cmd_UNSUBSCRIBE = cmd_SUBSCRIBE
+
+    async def cmd_LIST(self, cmd: p.ListFolders) -> str:
+        lsub = cmd.name == "LSUB"
+        if cmd.pattern == "" and not lsub:
+            # §6.3.8: an empty pattern asks for the hierarchy delimiter and root.
+            self.send('* LIST (\\Noselect) "/" ""\r\n')
+            return "LIST completed"
+        select_opts = set(cmd.select_opts)
+        return_opts = set(cmd.return_opts)
+        try:
+            pattern = Pattern(cmd.reference + cmd.pattern)
+        except PatternTooLong:
+            raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
+        rows = await call_service(imap_read.list_folder_rows, self.mailbox)
+        names = {name for name, _role, _sub in rows}
+        parents = {name.rpartition("/")[0] for name in names if "/" in name}
+        for name, role, subscribed in rows:
+            if not pattern.matches(name):
+                continue
+            if (lsub or "SUBSCRIBED" in select_opts) and not subscribed:
+                continue
+            special = _SPECIAL_USE.get(role)
+            if "SPECIAL-USE" in select_opts and not special:
+                continue
+            attrs = ["\\HasChildren" if name in parents else "\\HasNoChildren"]
+            if special:
+                attrs.append(special)
+            if subscribed and ("SUBSCRIBED" in select_opts or "SUBSCRIBED" in return_opts):
+                attrs.append("\\Subscribed")
+            self.send(
+                f"* {cmd.name} ({' '.join(attrs)}) \"/\" {fmt.string(encode_mailbox(name))}\r\n"
+            )
+        return f"{cmd.name} completed"
+
+    cmd_LSUB = cmd_LIST
+
+    async def cmd_STATUS(self, cmd: p.Status) -> str:
+        folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
+        items = []
+        for item in cmd.items:
+            if item == "MESSAGES":
+                items.append(f"MESSAGES {info.messages}")
+            elif item == "RECENT":
+                above = claim_recent(folder.pk, 0)
+                recent = await call_service(_count_recent, folder.pk, above)
+                items.append(f"RECENT {recent}")
+            elif item == "UIDNEXT":
+                items.append(f"UIDNEXT {info.uidnext}")
+            elif item == "UIDVALIDITY":
+                items.append(f"UIDVALIDITY {info.uidvalidity}")
+            elif item == "UNSEEN":
+                items.append(f"UNSEEN {info.unseen}")
+            elif item == "HIGHESTMODSEQ":
+                items.append(f"HIGHESTMODSEQ {info.highestmodseq}")  # RFC 7162 §3.1.6
+                self.enable_condstore()
+            else:
+                raise Reply("BAD", f"Unknown STATUS item {item}")
+        self.send(f"* STATUS {fmt.string(encode_mailbox(folder.name))} ({' '.join(items)})\r\n")
+        return "STATUS completed"
+
+    async def cmd_APPEND(self, cmd: p.Append) -> str:
+        if not cmd.message_size:
+            raise Reply("NO", "Cannot append an empty message")
+        folder_id, uidvalidity, uid, modseq = await call_service(
+            _append, self.mailbox, cmd.mailbox, cmd.message, cmd.flags, cmd.date,
+            self.config.max_message_size,
+        )
+        sel = self.selected
+        if sel is not None and sel.folder.pk == folder_id:
+            if modseq == sel.modseq + 1 and (not sel.uids or uid > sel.uids[-1]):
+                # §6.3.11: the new message is announced as new mail would be; nothing else
+                # changed in between, so no need to ask the store.
+                sel.modseq = modseq
+                sel.uids.append(uid)
+                if not sel.readonly:
+                    previous = claim_recent(sel.folder.pk, uid)
+                    sel.add_recent(max(previous + 1, uid), uid)
+                self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+            else:
+                sel.dirty = True
+        return f"[APPENDUID {uidvalidity} {uid}] APPEND completed"
+
+    async def cmd_NAMESPACE(self, cmd: p.Bare) -> str:
+        self.send('* NAMESPACE (("" "/")) NIL NIL\r\n')
+        return "NAMESPACE completed"
+
+    async def cmd_ENABLE(self, cmd: p.Enable) -> str:
+        # RFC 5161 §3.1: ENABLED lists what this command newly enabled; unknown names are
+        # ignored. QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+        enabled = []
+        for cap in cmd.caps:
+            if cap == "CONDSTORE" and not self.condstore:
+                self.enable_condstore()
+                enabled.append(cap)
+            elif cap == "QRESYNC" and not self.qresync:
+                self.enable_condstore()
+                self.qresync = True
+                enabled.append(cap)
+        self.send("* ENABLED" + "".join(f" {cap}" for cap in enabled) + "\r\n")
+        return "ENABLE completed"
+
+    async def cmd_IDLE(self, cmd: p.Bare) -> str:
+        return await self.idle(cmd)

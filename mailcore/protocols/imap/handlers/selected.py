@@ -1,0 +1,170 @@
+"""Commands of the selected state (RFC 3501 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE
+and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5), FETCH (in
+:mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
+(RFC 6851), each also as ``UID name`` (§6.4.8)."""
+
+from __future__ import annotations
+
+from mailcore import exceptions as exc
+from mailcore.models import Folder
+from mailcore.protocols.common.services import call_service
+from mailcore.protocols.imap import parser as p
+from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
+from mailcore.protocols.imap.fetch import run_fetch
+from mailcore.protocols.imap.state import Selected
+from mailcore.services import imap_keys as k
+from mailcore.services import folders, imap_read
+from mailcore.services import imap_search as search_service
+
+
+def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
+    try:
+        target = folders.get_folder(mailbox, name)
+    except exc.FolderNotFound:
+        raise Reply("NO", "[TRYCREATE] No such folder") from None
+    if move:
+        return target.uidvalidity, folders.move_messages(source, uids, target)
+    return target.uidvalidity, folders.copy_messages(source, uids, target)
+
+
+def _expunge(folder: Folder, uids):
+    removed = folders.expunge(folder, uids)
+    return removed, folder.highestmodseq if removed else None
+
+
+def session_key(sel: Selected, key: k.SearchKey) -> k.SearchKey:
+    """Turn session-relative keys (message numbers, \\Recent) into UID sets."""
+    match key:
+        case k.Seq(seqset):
+            return k.Uids(sel.uid_ranges(sel.resolve(seqset, False)))
+        case k.Uid(seqset):
+            return k.Uids(sel.uid_ranges(sel.resolve(seqset, True)))
+        case k.Recent():
+            return k.Uids(sel.recent_ranges())
+        case k.New():
+            return k.And((k.Uids(sel.recent_ranges()), k.Flag("seen", False)))
+        case k.Old():
+            return k.Not(k.Uids(sel.recent_ranges()))
+        case k.And(keys):
+            return k.And(tuple(session_key(sel, child) for child in keys))
+        case k.Or(left, right):
+            return k.Or(session_key(sel, left), session_key(sel, right))
+        case k.Not(inner):
+            return k.Not(session_key(sel, inner))
+    return key
+
+
+class SelectedState(Session):
+    STATES = p.SELECTED
+
+    async def cmd_CHECK(self, cmd: p.Bare) -> str:
+        self.require_selected()
+        await self.send_updates(allow_expunge=True, force=True)
+        return "CHECK completed"
+
+    async def cmd_CLOSE(self, cmd: p.Bare) -> str:
+        sel = self.require_selected()
+        if not sel.readonly:
+            # §6.4.2: expunge silently, no untagged EXPUNGE responses.
+            await call_service(folders.expunge, sel.folder)
+        self.deselect()
+        return "CLOSE completed"
+
+    async def cmd_UNSELECT(self, cmd: p.Bare) -> str:
+        self.require_selected()
+        self.deselect()
+        return "UNSELECT completed"
+
+    async def cmd_EXPUNGE(self, cmd: p.Expunge) -> str:
+        sel = self.require_writable()
+        uids = None
+        if cmd.set is not None:
+            uids = sel.uid_ranges(sel.resolve(cmd.set, True))
+            if not uids.ranges:
+                return "EXPUNGE completed"
+        removed, modseq = await call_service(_expunge, sel.folder, uids)
+        sel.own_change(modseq)
+        self.send_expunged(removed)
+        sel.pending_expunged.difference_update(removed)
+        if self.condstore:
+            # RFC 7162 §3.2.7 (and §3.1.8 for CONDSTORE): the folder's mod-sequence after it.
+            return f"[HIGHESTMODSEQ {max(sel.modseq, modseq or 0)}] EXPUNGE completed"
+        return "EXPUNGE completed"
+
+    async def cmd_SEARCH(self, cmd: p.Search) -> str:
+        sel = self.require_selected()
+        key = session_key(sel, cmd.key)
+        found = await call_service(search_service.search, sel.folder.pk, key, list(sel.uids))
+        if cmd.uid:
+            numbers = found
+        else:
+            numbers = [seq for seq in map(sel.seq_of, found) if seq is not None]
+        modseq = ""
+        if k.uses_modseq(cmd.key):
+            # RFC 7162 §3.1.5: the highest mod-sequence of the messages found.
+            self.enable_condstore()
+            if found:
+                highest = await call_service(imap_read.max_modseq, sel.folder.pk, found)
+                modseq = f" (MODSEQ {highest})"
+        self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
+        return "SEARCH completed"
+
+    async def cmd_STORE(self, cmd: p.Store) -> str:
+        sel = self.require_writable()
+        ranges = sel.resolve(cmd.set, cmd.uid)
+        if not ranges:
+            return "STORE completed"
+        if cmd.unchangedsince is not None:
+            self.enable_condstore()
+        modseq, changed_uids, rows, modified = await call_service(
+            imap_read.store_flags, sel.folder, sel.uid_ranges(ranges), cmd.flags, cmd.mode,
+            not cmd.silent, cmd.unchangedsince,
+        )
+        sel.own_change(modseq)
+        changed = set(changed_uids)
+        skipped = set(modified)
+        for row in rows:
+            seq = sel.seq_of(row.uid)
+            if seq is None or row.uid in skipped:
+                continue
+            if cmd.silent:
+                # RFC 7162 §3.1.3: even .SILENT reports the new MODSEQ of what changed.
+                if self.condstore and row.uid in changed:
+                    self.send(f"* {seq} FETCH (UID {row.uid} MODSEQ ({row.modseq}))\r\n")
+                continue
+            uid = f" UID {row.uid}" if cmd.uid or self.condstore else ""
+            extra = f" MODSEQ ({row.modseq})" if self.condstore else ""
+            self.send(f"* {seq} FETCH (FLAGS {self.flags_text(row)}{uid}{extra})\r\n")
+        if modified:
+            numbers = modified if cmd.uid else sorted(
+                n for n in map(sel.seq_of, modified) if n is not None)
+            return f"[MODIFIED {format_uid_set(numbers)}] Conditional STORE failed"
+        return "STORE completed"
+
+    async def cmd_COPY(self, cmd: p.Copy) -> str:
+        move = cmd.name == "MOVE"
+        sel = self.require_writable() if move else self.require_selected()
+        ranges = sel.resolve(cmd.set, cmd.uid)
+        if not ranges:
+            return f"{cmd.name} completed"
+        uidvalidity, mapping = await call_service(
+            _move_or_copy, self.mailbox, sel.folder, sel.uid_ranges(ranges), cmd.mailbox, move,
+        )
+        code = ""
+        if mapping:
+            code = (
+                f"[COPYUID {uidvalidity} {format_uid_set(list(mapping))} "
+                f"{format_uid_set(list(mapping.values()))}] "
+            )
+        if not move:
+            return f"{code}COPY completed"
+        # RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
+        if code:
+            self.send(f"* OK {code}Moved\r\n")
+        self.send_expunged(list(mapping))  # VANISHED with QRESYNC (RFC 6851 §4.3, RFC 7162)
+        return "MOVE completed"
+
+    cmd_MOVE = cmd_COPY
+
+    async def cmd_FETCH(self, cmd: p.Fetch) -> str:
+        return await run_fetch(self, cmd)
