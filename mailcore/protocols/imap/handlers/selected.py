@@ -12,8 +12,8 @@ from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
 from mailcore.protocols.imap.fetch import run_fetch
 from mailcore.protocols.imap.state import Selected
-from mailcore.services import imap_keys as k
 from mailcore.services import folders, imap_read
+from mailcore.services import imap_keys as k
 from mailcore.services import imap_search as search_service
 
 
