@@ -21,6 +21,7 @@ from mailcore.protocols.smtp.trace import (
     tls_description,
     with_protocol,
 )
+from mailcore.services.filtering import Refused, deliver_filtered
 from mailcore.services.outbound import forward_message
 from mailcore.services.recipients import check_recipient
 
@@ -56,6 +57,8 @@ class MXHandler:
                 raise MailLoop()
             message = self.trace_headers(server, session, envelope, queue_id) + raw
             await self.store(server, session, envelope, message)
+        except Refused as refusal:  # every recipient's Sieve script rejected it (RFC 5429)
+            return refusal.reply
         except Exception as error:
             return reply_for(error)
         return f"250 2.0.0 OK: queued as {queue_id}"
@@ -64,6 +67,11 @@ class MXHandler:
         """Commit the message to the local recipients' INBOXes; raise on any failure. With
         remote alias destinations, the local copies and the queue entry for the remote ones
         commit in one transaction (outside the group commit), so a failure leaves neither."""
+        # Sieve (RFC 5228): recipients with an active script are filtered and stored here.
+        filtered = await call_service(deliver_filtered, message, envelope.mail_from or "",
+                                      envelope.rcpt_tos, envelope.mailbox_ids, envelope.remote)
+        if filtered.handled:
+            return
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
