@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from mailcore.exceptions import MailError
 from mailcore.models import FilterEvent, Mailbox, SieveScript
+from mailcore.sieve import rules
 from mailcore.sieve.compile import Script, compile_script
 from mailcore.sieve.grammar import SieveSyntaxError
 
@@ -234,3 +235,36 @@ def record_event(mailbox_id: int, kind: str, detail: str, *, message_id: str = "
 def recent_events(mailbox: Mailbox, limit: int = 50) -> list[FilterEvent]:
     return list(FilterEvent.objects.filter(mailbox=mailbox).select_related("outbound")
                 .order_by("-at", "-id")[:limit])
+
+
+# --- the webmail's rules page -------------------------------------------------------------------
+
+RULES_SCRIPT = "correio-rules"
+
+
+@dataclass
+class RulesState:
+    """What the rules page shows: the rule set of the rules script (None when the user wrote
+    the script by hand), and the script the raw editor edits (the active one by default)."""
+
+    ruleset: "rules.RuleSet | None"
+    script_name: str
+    script_text: str
+    active: str | None
+
+
+def rules_state(mailbox: Mailbox) -> RulesState:
+    active = active_script_name(mailbox)
+    name = active or RULES_SCRIPT
+    try:
+        text = get_script(mailbox, name)
+    except ScriptNotFound:
+        text = ""
+    ruleset = rules.load_rules(text) if text else rules.RuleSet()
+    return RulesState(ruleset, name, text, active)
+
+
+def save_rules(mailbox: Mailbox, ruleset: "rules.RuleSet") -> None:
+    """Write the rule set as the rules script and make it the active one. Raises what
+    :func:`put_script` raises."""
+    put_script(mailbox, RULES_SCRIPT, rules.build_script(ruleset), activate=True)
