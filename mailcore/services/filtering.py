@@ -82,7 +82,9 @@ def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
     scripts = active_scripts(mailbox_ids)
     if not scripts:
         return list(mailbox_ids), []
-    recipients = _envelope_recipients(rcpt_tos, list(scripts))
+    # One recipient (most mail) needs no look-up; several are told apart through aliases.
+    recipients = ({m: normalize_address(rcpt_tos[0]) for m in scripts} if len(rcpt_tos) == 1
+                  else _envelope_recipients(rcpt_tos, list(scripts)))
     plain, planned = [], []
     for mailbox_id in mailbox_ids:
         if mailbox_id not in scripts:
@@ -116,7 +118,8 @@ def deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
     when no mailbox has an active script. Raises ``Refused`` when every recipient rejects and
     nothing else is to be done, and what storing raises (``QuotaExceeded``...)."""
     plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids)
-    if not planned:
+    if all(_plain_keep(p.outcome, raw) for p in planned):
+        # Most mail matches no rule: the door's usual (batched) INBOX delivery does the same.
         return FilterResult(handled=False)
     message_id = next(iter(SieveMessage(raw).raw_values("message-id")), "")
     rejections = [p.outcome.rejection for p in planned]
@@ -137,6 +140,11 @@ def deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
         if remote:
             enqueue_outbound(raw, _usable_sender(mail_from), remote)
     return result
+
+
+def _plain_keep(outcome: Outcome, raw: bytes) -> bool:
+    return (not outcome.error and outcome.actions == [Keep()]
+            and (outcome.raw is raw or outcome.raw == raw))
 
 
 def _usable_sender(mail_from: str) -> str:

@@ -126,6 +126,7 @@ class Command:
     args: list
     tests: list[Command]
     block: list[Command] | None
+    match: object = None  # the interpreter's MatchSpec, made once per compiled command
 
 
 @dataclass

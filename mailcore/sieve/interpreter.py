@@ -96,7 +96,7 @@ class Run:
         return _VARIABLE.sub(sub, value)[:MAX_VARIABLE_LENGTH * 4]
 
     def sl(self, values: list[str]) -> list[str]:
-        return [self.s(v) for v in values]
+        return [self.s(v) for v in values] if self.expand else values
 
     # --- execution ----------------------------------------------------------------------
 
@@ -316,7 +316,9 @@ class Run:
         values = self._values(t)
         keys = self.sl(t.args[-1])
         self.spend(len(values) * max(len(keys), 1) + 1, t.line)
-        spec = MatchSpec.from_tags(t.tags)
+        spec = t.match
+        if spec is None:
+            spec = t.match = MatchSpec.from_tags(t.tags)
         if spec.kind == "count" and name == "string":
             values = [v for v in values if v]  # RFC 5229 §5: empty strings are not counted
         matched, captures = match_values(spec, values, keys)

@@ -38,6 +38,9 @@ class SieveMessage:
             self.header_block, self.body = raw[:end + sep // 2], raw[end + sep:]
         self._fields: list[tuple[str, bytes]] | None = None
         self._texts: list[tuple[str, str]] | None = None
+        # Per header name: decoded values and addresses (scripts test the same fields often).
+        self._decoded: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[str]] = {}
 
     # --- header fields ------------------------------------------------------------------
 
@@ -70,12 +73,19 @@ class SieveMessage:
 
     def header_values(self, name: str) -> list[str]:
         """Unfolded values with RFC 2047 encoded words decoded (RFC 5228 §2.7.2)."""
-        return [decode_header_value(v) for v in self.raw_values(name)]
+        key = name.lower()
+        values = self._decoded.get(key)
+        if values is None:
+            values = self._decoded[key] = [decode_header_value(v) for v in self.raw_values(name)]
+        return values
 
     def addresses(self, name: str) -> list[str]:
-        result = []
-        for value in self.raw_values(name):
-            result.extend(addr for _display, addr in parse_address_list(value) if addr)
+        key = name.lower()
+        result = self._addresses.get(key)
+        if result is None:
+            result = self._addresses[key] = []
+            for value in self.raw_values(name):
+                result.extend(addr for _display, addr in parse_address_list(value) if addr)
         return result
 
     def date(self, name: str) -> list[datetime | None]:
@@ -98,6 +108,8 @@ class SieveMessage:
         fields.insert(len(fields) if last else 0, (name, line))
         self._fields = fields
         self.edited = True
+        self._decoded.clear()
+        self._addresses.clear()
 
     def delete_headers(self, name: str, keep) -> int:
         """Delete the fields named ``name`` for which ``keep(index, value)`` is False."""
@@ -112,6 +124,8 @@ class SieveMessage:
         if count:
             self._fields = kept
             self.edited = True
+            self._decoded.clear()
+            self._addresses.clear()
         return count
 
     def count(self, name: str) -> int:

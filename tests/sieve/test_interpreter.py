@@ -154,3 +154,11 @@ def test_syntax_errors_carry_their_line(script, line, words):
 def test_multiline_strings():
     out = run('require "vacation";\nvacation text:\nLine one\n..dot\n.\n;')
     assert out.actions[1].reason == "Line one\r\n.dot\r\n"
+
+
+def test_later_tests_see_header_edits():
+    out = run('require ["editheader", "fileinto"]; if header :contains "list-id" "dev" {'
+              ' deleteheader "list-id"; } if not header :contains "list-id" "dev" {'
+              ' addheader "X-Seen" "no list"; } if header :is "x-seen" "no list" {'
+              ' fileinto "edited"; }')
+    assert out.actions == [FileInto("edited")]
