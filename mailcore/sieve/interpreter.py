@@ -37,6 +37,8 @@ DEFAULT_VACATION_DAYS = 7
 MAX_VACATION_SECONDS = 90 * 86400
 SPAM_HEADER = "X-Spam-Score"
 SPAM_SCORE_MAX = 15.0  # a score at or above this maps to spamtest 10 / 100 percent
+# An IMAP flag: an atom (RFC 3501 §9 atom-char), with an optional leading backslash.
+_FLAG = re.compile(r"\\?[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]{1,64}\Z")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}")
 
 
@@ -191,10 +193,12 @@ class Run:
 
     @staticmethod
     def _split_flags(values: list[str]) -> list[str]:
+        """RFC 5232 §3: flags are IMAP flag names; anything else (which a variable filled
+        from a header could hold) is dropped, so it never reaches an IMAP response."""
         result: list[str] = []
         for value in values:
             for flag in value.split():
-                if flag.lower() not in (f.lower() for f in result):
+                if _FLAG.match(flag) and flag.lower() not in (f.lower() for f in result):
                     result.append(flag)
         return result[:64]
 

@@ -162,3 +162,9 @@ def test_later_tests_see_header_edits():
               ' addheader "X-Seen" "no list"; } if header :is "x-seen" "no list" {'
               ' fileinto "edited"; }')
     assert out.actions == [FileInto("edited")]
+
+
+def test_flags_that_are_not_imap_atoms_are_dropped():
+    out = run('require ["imap4flags", "variables"];'
+              'if header :matches "subject" "*" { addflag "${1}"; } addflag "ok$1 \\\\Seen";')
+    assert out.actions == [Keep(("meeting", "ok$1", "\\Seen"))]  # not "Café", "[lists]"
