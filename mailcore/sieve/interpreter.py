@@ -319,7 +319,10 @@ class Run:
             return all(self.env.mailbox_exists(m) for m in self.sl(t.args[0]))
         values = self._values(t)
         keys = self.sl(t.args[-1])
-        self.spend(len(values) * max(len(keys), 1) + 1, t.line)
+        # Comparing costs in proportion to the text compared, times the keys (a 1 MB body
+        # against many keys must run out of budget, not hold a delivery thread).
+        size = sum(len(v) for v in values)
+        self.spend(len(values) * max(len(keys), 1) + size * len(keys) // 4096 + 1, t.line)
         spec = t.match
         if spec is None:
             spec = t.match = MatchSpec.from_tags(t.tags)

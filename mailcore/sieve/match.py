@@ -83,6 +83,7 @@ def match_values(spec: MatchSpec, values: list[str], keys: list[str]) -> tuple[b
         return any(relation_holds(spec.relation, compare(count, key, spec.comparator))
                    for key in keys), []
     for value in values:
+        folded = fold(value, spec.comparator)
         for key in keys:
             if spec.kind == "value":
                 if relation_holds(spec.relation, compare(value, key, spec.comparator)):
@@ -91,13 +92,13 @@ def match_values(spec: MatchSpec, values: list[str], keys: list[str]) -> tuple[b
                 if spec.comparator == "i;ascii-numeric":
                     if _numeric_order(value, key) == 0:
                         return True, []
-                elif fold(value, spec.comparator) == fold(key, spec.comparator):
+                elif folded == fold(key, spec.comparator):
                     return True, []
             elif spec.kind == "contains":
-                if fold(key, spec.comparator) in fold(value, spec.comparator):
+                if fold(key, spec.comparator) in folded:
                     return True, []
             else:
-                captures = glob(fold(key, spec.comparator), fold(value, spec.comparator))
+                captures = glob(fold(key, spec.comparator), folded)
                 if captures is not None:
                     # Captures come from the folded text; give the original characters back.
                     return True, _originals(value, key, spec.comparator, captures)

@@ -168,3 +168,10 @@ def test_flags_that_are_not_imap_atoms_are_dropped():
     out = run('require ["imap4flags", "variables"];'
               'if header :matches "subject" "*" { addflag "${1}"; } addflag "ok$1 \\\\Seen";')
     assert out.actions == [Keep(("meeting", "ok$1", "\\Seen"))]  # not "Café", "[lists]"
+
+
+def test_a_big_body_against_many_keys_runs_out_of_budget_and_keeps():
+    raw = b"Subject: big\r\n\r\n" + b"word " * 200_000
+    keys = ", ".join(f'"needle{i}"' for i in range(500))
+    out = run(f'require "body"; if body :raw :contains [{keys}] {{ discard; }}', raw=raw)
+    assert out.actions == [Keep()] and "too much work" in out.error

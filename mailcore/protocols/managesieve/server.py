@@ -45,7 +45,7 @@ class ManageSieveOptions:
     preauth_max_line: int = 1024
     # The service refuses scripts over its own size limit (QUOTA/MAXSIZE); a literal beyond this
     # is not even read: the connection ends.
-    max_literal: int = 1024 * 1024
+    max_literal: int = 256 * 1024
     preauth_max_literal: int = 1024
     max_bad_commands: int = 10
     max_auth_failures: int = 3
