@@ -404,6 +404,10 @@ def _address_part(address: str, tags: dict) -> str:
     return address
 
 
+_DATE_FORMATS = {"year": "%Y", "month": "%m", "day": "%d", "date": "%Y-%m-%d", "hour": "%H",
+                 "minute": "%M", "second": "%S", "time": "%H:%M:%S"}
+
+
 def _date_part(when: datetime, part: str, tags: dict) -> str:
     """RFC 5260 §4.2 date parts, in the zone asked for (§4.1: :zone, :originalzone, or by
     default the local zone, taken here as UTC)."""
@@ -418,31 +422,17 @@ def _date_part(when: datetime, part: str, tags: dict) -> str:
     offset = when.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds()) // 60
     zone_text = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
-    if part == "year":
-        return f"{when.year:04d}"
-    if part == "month":
-        return f"{when.month:02d}"
-    if part == "day":
-        return f"{when.day:02d}"
-    if part == "date":
-        return f"{when:%Y-%m-%d}"
-    if part == "julian":
+    if part == "julian":  # the Modified Julian Day
         return str((when.date() - datetime(1858, 11, 17).date()).days)
-    if part == "hour":
-        return f"{when.hour:02d}"
-    if part == "minute":
-        return f"{when.minute:02d}"
-    if part == "second":
-        return f"{when.second:02d}"
-    if part == "time":
-        return f"{when:%H:%M:%S}"
     if part == "iso8601":
         return f"{when:%Y-%m-%dT%H:%M:%S}{zone_text[:3]}:{zone_text[3:]}"
     if part == "std11":
         return when.strftime("%a, %d %b %Y %H:%M:%S ") + zone_text
     if part == "zone":
         return zone_text
-    return str((when.weekday() + 1) % 7)  # weekday: 0 is Sunday
+    if part == "weekday":
+        return str((when.weekday() + 1) % 7)  # 0 is Sunday
+    return when.strftime(_DATE_FORMATS[part])
 
 
 def _dedupe(actions: list[Action]) -> list[Action]:
