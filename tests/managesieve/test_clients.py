@@ -12,7 +12,8 @@ from mailcore.models import SieveScript
 from tests.conftest import PASSWORD
 from tests.managesieve.conftest import Raw
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.filterwarnings("ignore:Credentials are sent over an unencrypted")]
 
 SCRIPT = 'require "fileinto";\nif header :contains "subject" "x" {\n  fileinto "X";\n}\n'
 
