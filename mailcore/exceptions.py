@@ -84,3 +84,10 @@ class MaildropLocked(MailError):
 
 class MessageGone(MailError):
     message = "message was removed by another session"
+
+
+class RejectedByFilter(MailError):
+    """Every recipient's Sieve script rejected the message (RFC 5429 §2.1.1): the SMTP door
+    refuses it at DATA with the script's reason, and nothing is stored."""
+
+    message = "message rejected"

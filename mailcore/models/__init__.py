@@ -13,6 +13,7 @@ from mailcore.models.outbound import (
 )
 from mailcore.models.pop3 import MaildropLock, Pop3Size
 from mailcore.models.search import SearchDocument
+from mailcore.models.sieve import FilterEvent, FilterEventKind, SieveScript, VacationReply
 
 __all__ = [
     "Alias",
@@ -32,4 +33,8 @@ __all__ = [
     "RecipientState",
     "Pop3Size",
     "SearchDocument",
+    "FilterEvent",
+    "FilterEventKind",
+    "SieveScript",
+    "VacationReply",
 ]

@@ -259,7 +259,7 @@
     // back with the messages: show them.
     const status = event.detail.xhr.status;
     if ([400, 409, 413].includes(status) && event.detail.requestConfig &&
-        event.detail.requestConfig.elt.closest("#compose-form, #reader")) {
+        event.detail.requestConfig.elt.closest("#compose-form, #reader, #rules-panel, #raw-editor")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -21,6 +21,7 @@ class ListenerConfig:
     imaps_addr: Addr = None
     pop3_addr: Addr = None
     pop3s_addr: Addr = None
+    managesieve_addr: Addr = None
     # Connections: in total and from one IP, per listener.
     max_connections: int = 1000
     max_connections_per_ip: int = 50
@@ -49,6 +50,7 @@ class ListenerConfig:
             imaps_addr=settings.CORREIO_IMAPS_ADDR,
             pop3_addr=settings.CORREIO_POP3_ADDR,
             pop3s_addr=settings.CORREIO_POP3S_ADDR,
+            managesieve_addr=settings.CORREIO_MANAGESIEVE_ADDR,
         )
         return replace(config, **overrides)
 

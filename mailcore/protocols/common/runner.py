@@ -16,6 +16,7 @@ PROTOCOLS: tuple[str, ...] = ()
 PROTOCOLS += ("pop3",)
 PROTOCOLS += ("smtp",)
 PROTOCOLS += ("imap",)
+PROTOCOLS += ("managesieve",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:

@@ -24,6 +24,7 @@ from mailcore.protocols.smtp.trace import (
     tls_description,
     with_protocol,
 )
+from mailcore.services.filtering import deliver_filtered
 from mailcore.services.outbound.queue import forward_message
 from mailcore.services.recipients import check_recipient
 
@@ -110,6 +111,11 @@ class MXHandler:
         """Commit the message to the local recipients' INBOXes; raise on any failure. With
         remote alias destinations, the local copies and the queue entry for the remote ones
         commit in one transaction (outside the group commit), so a failure leaves neither."""
+        # Sieve (RFC 5228): recipients with an active script are filtered and stored here.
+        filtered = await call_service(deliver_filtered, message, envelope.mail_from or "",
+                                      envelope.rcpt_tos, envelope.mailbox_ids, envelope.remote)
+        if filtered.handled:
+            return
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)

@@ -17,6 +17,7 @@ from mailcore.exceptions import (
     MailError,
     MessageTooLarge,
     QuotaExceeded,
+    RejectedByFilter,
     RelayDenied,
     SenderNotOwned,
     UnknownRecipient,
@@ -52,12 +53,18 @@ REPLIES: dict[type[BaseException], str] = {
     SenderNotOwned: "553 5.7.1 Error: sender address not owned by user",
     InvalidAddress: "553 5.1.3 Error: malformed address",
 }
+# Errors whose text is the reply's: a Sieve reject's reason is the user's message to the sender.
+REPLIES_WITH_TEXT: dict[type[BaseException], str] = {
+    RejectedByFilter: "550 5.7.1",
+}
 
 
 def reply_for(error: BaseException) -> str:
     """The reply for an error: from the table by class (most specific first), else 451 4.3.0
     after logging the traceback."""
     for cls in type(error).__mro__:
+        if cls in REPLIES_WITH_TEXT:
+            return f"{REPLIES_WITH_TEXT[cls]} {error}"
         reply = REPLIES.get(cls)
         if reply is not None:
             return reply
