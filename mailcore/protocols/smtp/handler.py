@@ -22,7 +22,9 @@ from mailcore.protocols.smtp.trace import (
     with_protocol,
 )
 from mailcore.services.outbound import forward_message
+from mailcore.services.quarantine import deliver_to_junk
 from mailcore.services.recipients import check_recipient
+from mailcore.trust.hook import screen_inbound
 
 
 def new_queue_id() -> str:
@@ -54,7 +56,12 @@ class MXHandler:
         try:
             if count_received(raw) > server.limits.max_received:
                 raise MailLoop()
-            message = self.trace_headers(server, session, envelope, queue_id) + raw
+            # Inbound trust (issue 14): SPF/DKIM/DMARC/ARC verdict, refusal or Junk.
+            screened = await screen_inbound(server, session, envelope, raw)
+            if screened.reply:
+                return screened.reply
+            envelope.junk = screened.junk
+            message = self.trace_headers(server, session, envelope, queue_id) + screened.raw
             await self.store(server, session, envelope, message)
         except Exception as error:
             return reply_for(error)
@@ -67,6 +74,9 @@ class MXHandler:
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
+            return
+        if getattr(envelope, "junk", False):
+            await call_service(deliver_to_junk, message, envelope.mailbox_ids)
             return
         await self.committer.deliver(message, envelope.mailbox_ids)
 

@@ -1,0 +1,68 @@
+"""What Correio does with a message given its authentication results (``decide``), and the
+replies that says so on the wire.
+
+In order: no DNS answer -> 451 4.4.3 (RFC 7489 §6.6.3: a temporary error is not a verdict);
+more than one From field -> 550 5.7.1 (RFC 5322 §3.6 allows one, RFC 7489 §6.6.1 lets the
+receiver refuse); a DMARC failure whose domain asks for reject -> 550 5.7.1 naming DMARC,
+quarantine -> Junk (§6.3), unless a trusted ARC sealer vouches for it (RFC 8617 §7.2); one of
+our own domains as the envelope sender without SPF pass, or as the author without DMARC pass,
+from a client that did not authenticate -> 550 5.7.1 (nobody outside may send as us); SPF fail
+without DMARC -> marked in Authentication-Results only, or refused when
+``CORREIO_SPF_FAIL_REJECT`` (RFC 7208 §8.4). Runs in the service thread pool (it asks which
+domains are ours)."""
+
+from dataclasses import dataclass
+
+from mailcore.services.accounts import is_local_domain
+from mailcore.trust.config import TrustConfig
+from mailcore.trust.verify import AuthResults, SmtpFacts
+
+ACCEPT, JUNK, REJECT, TEMPFAIL = "accept", "junk", "reject", "tempfail"
+
+DNS_TEMPFAIL = "451 4.4.3 Error: sender authentication DNS lookup failed, try again later"
+MULTIPLE_FROM = "550 5.7.1 Error: message has more than one From field (RFC 5322 3.6)"
+DMARC_REJECT = "550 5.7.1 Error: rejected by the DMARC policy of {domain}"
+SPOOFED_LOCAL = "550 5.7.1 Error: {what} {domain} is ours; authenticate to send as it"
+SPF_FAIL = "550 5.7.1 Error: SPF of {domain} does not allow this host (RFC 7208 8.4)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # accept, junk, reject, tempfail
+    reply: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig) -> Verdict:
+    dmarc, mailfrom = auth.dmarc, auth.spf_mailfrom
+    if dmarc.result == "temperror" or (mailfrom.result == "temperror" and dmarc.result != "pass"):
+        return Verdict(TEMPFAIL, DNS_TEMPFAIL, ("DNS did not answer in time",))
+    if auth.from_fields > 1:
+        return Verdict(REJECT, MULTIPLE_FROM, ("more than one From field",))
+    arc_vouches = auth.arc.result == "pass" and auth.arc.sealer in config.arc_sealers
+    if dmarc.result == "fail" and dmarc.policy != "none":
+        if arc_vouches:
+            reasons = (f"DMARC failed for {dmarc.domain}; trusted ARC sealer {auth.arc.sealer}",)
+        elif dmarc.policy == "reject":
+            return Verdict(REJECT, DMARC_REJECT.format(domain=dmarc.domain),
+                           (f"DMARC policy reject of {dmarc.domain}",))
+        else:
+            return Verdict(JUNK, None, (f"DMARC policy quarantine of {dmarc.domain}",))
+    else:
+        reasons = ()
+    if not facts.authenticated_user:
+        sender_domain = facts.mail_from.rpartition("@")[2].lower()
+        if sender_domain and mailfrom.result != "pass" and is_local_domain(sender_domain):
+            return Verdict(REJECT, SPOOFED_LOCAL.format(what="sender domain",
+                                                        domain=sender_domain),
+                           (f"unauthenticated sender in our domain {sender_domain}",))
+        for domain in auth.author_domains:
+            if dmarc.result != "pass" and is_local_domain(domain):
+                return Verdict(REJECT, SPOOFED_LOCAL.format(what="From domain", domain=domain),
+                               (f"unauthenticated From in our domain {domain}",))
+    if mailfrom.result == "fail" and dmarc.result == "none":
+        if config.spf_fail_reject:
+            return Verdict(REJECT, SPF_FAIL.format(domain=mailfrom.domain),
+                           (f"SPF fail for {mailfrom.domain}",))
+        reasons += (f"SPF fail for {mailfrom.domain}",)
+    return Verdict(ACCEPT, None, reasons)
