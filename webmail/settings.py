@@ -282,6 +282,13 @@ CORREIO_DNS_TIMEOUT = env_int("CORREIO_DNS_TIMEOUT", 5, minimum=1)
 # own forwarders); and whether SPF "fail" without DMARC is refused (default: only marked).
 CORREIO_ARC_TRUSTED_SEALERS = env_list("CORREIO_ARC_TRUSTED_SEALERS", "")
 CORREIO_SPF_FAIL_REJECT = env_bool("CORREIO_SPF_FAIL_REJECT", False)
+# rspamd (unset = no spam engine): the normal worker's URL for /checkv2 at end of DATA, how long
+# the client may wait for it (past it, accepted unscanned), and the controller that learns from
+# Junk / Not junk (unset = no training) with its password.
+CORREIO_RSPAMD_URL = env_str("CORREIO_RSPAMD_URL", "")
+CORREIO_RSPAMD_TIMEOUT = env_int("CORREIO_RSPAMD_TIMEOUT", 5, minimum=1)
+CORREIO_RSPAMD_CONTROLLER_URL = env_str("CORREIO_RSPAMD_CONTROLLER_URL", "")
+CORREIO_RSPAMD_PASSWORD = env_secret("CORREIO_RSPAMD_PASSWORD", "")
 # A queue name of its own lets several installations (or test runs) share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CORREIO_CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {

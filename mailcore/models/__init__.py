@@ -13,6 +13,7 @@ from mailcore.models.outbound import (
 )
 from mailcore.models.pop3 import MaildropLock, Pop3Size
 from mailcore.models.search import SearchDocument
+from mailcore.models.trust import InboundVerdict
 
 __all__ = [
     "Alias",
@@ -21,6 +22,7 @@ __all__ = [
     "Domain",
     "ExpungedMessage",
     "Folder",
+    "InboundVerdict",
     "FolderRole",
     "Mailbox",
     "MaildropLock",

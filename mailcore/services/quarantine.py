@@ -1,18 +1,32 @@
-"""Delivery into Junk: a message the inbound policy quarantines (DMARC ``p=quarantine``,
-RFC 7489 §6.3) is stored for its recipients in their Junk folder instead of the INBOX, one
-stored copy, all mailboxes in one transaction (nothing stored when anything fails)."""
+"""Storing what the inbound policy concluded: delivery into Junk (DMARC ``p=quarantine``, RFC
+7489 §6.3; the spam engine's "add header") and the verdict kept with the stored message
+(``InboundVerdict``), so the webmail can say why a message is in Junk."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from mailcore.models import Folder, FolderRole
+from mailcore import blobstore
+from mailcore.models import Folder, FolderRole, InboundVerdict
 from mailcore.services.delivery import Delivered, append_message
 
 
-def deliver_to_junk(raw: bytes, mailbox_ids: Sequence[int]) -> list[Delivered]:
-    """Store ``raw`` in the Junk folder of each mailbox (the INBOX of one that has no Junk).
-    Raises ``QuotaExceeded`` as delivery does."""
+@dataclass(frozen=True)
+class VerdictRecord:
+    dmarc: str
+    junk: bool
+    spam_scanned: bool
+    spam_action: str = ""
+    spam_score: float | None = None
+    spam_symbols: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+def deliver_to_junk(raw: bytes, mailbox_ids: Sequence[int],
+                    record: VerdictRecord | None = None) -> list[Delivered]:
+    """Store ``raw`` in the Junk folder of each mailbox (the INBOX of one that has no Junk),
+    with its verdict, in one transaction. Raises ``QuotaExceeded`` as delivery does."""
     delivered = []
     with transaction.atomic():
         chosen: dict[int, Folder] = {}
@@ -27,4 +41,25 @@ def deliver_to_junk(raw: bytes, mailbox_ids: Sequence[int]) -> list[Delivered]:
                 continue
             message = append_message(folder, raw)
             delivered.append(Delivered(mailbox_id, folder.pk, message.uid, message.pk))
+        if record is not None and delivered:
+            record_verdict(raw, record)
     return delivered
+
+
+def record_verdict(raw: bytes, record: VerdictRecord) -> None:
+    """Keep ``record`` with the stored message ``raw`` (already stored: a blob that is not
+    there, or a verdict already kept, is left alone)."""
+    try:
+        with transaction.atomic():
+            InboundVerdict.objects.create(
+                blob_id=blobstore.blob_id(raw),
+                dmarc=record.dmarc,
+                junk=record.junk,
+                spam_scanned=record.spam_scanned,
+                spam_action=record.spam_action,
+                spam_score=record.spam_score,
+                spam_symbols=list(record.spam_symbols),
+                reasons=list(record.reasons),
+            )
+    except IntegrityError:
+        pass

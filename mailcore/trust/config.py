@@ -13,6 +13,9 @@ class TrustConfig:
     arc_sealers: frozenset[str] = frozenset()
     # RFC 7208 §8.4: refuse SPF "fail" when no DMARC policy covers the message (default: mark).
     spf_fail_reject: bool = False
+    # rspamd's normal worker ("" = no spam engine) and how long to wait for its verdict.
+    rspamd_url: str = ""
+    rspamd_timeout: float = 5.0
 
     @classmethod
     def from_settings(cls) -> "TrustConfig":
@@ -24,4 +27,6 @@ class TrustConfig:
             dns_timeout=float(settings.CORREIO_DNS_TIMEOUT),
             arc_sealers=frozenset(s.lower() for s in settings.CORREIO_ARC_TRUSTED_SEALERS),
             spf_fail_reject=settings.CORREIO_SPF_FAIL_REJECT,
+            rspamd_url=settings.CORREIO_RSPAMD_URL,
+            rspamd_timeout=float(settings.CORREIO_RSPAMD_TIMEOUT),
         )

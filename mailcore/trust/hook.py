@@ -1,9 +1,10 @@
-"""The one call the SMTP DATA handler makes into inbound trust: ``screen_inbound``.
+"""The calls the SMTP DATA handler makes into inbound trust: ``screen_inbound`` before storing,
+``record_screened`` after.
 
-Verification is blocking DNS work, so it runs in a thread pool of its own (a slow resolver
-must not starve the database pool that stores mail), bounded by the DNS budget plus a margin:
-the client waits at most that long before it hears 451 4.4.3. The decision (which needs the
-database) then runs through the service adapter."""
+Verification and the spam scan are blocking DNS and HTTP work, so they run in a thread pool of
+their own (a slow resolver or rspamd must not starve the database pool that stores mail),
+bounded by their budgets plus a margin: the client waits at most that long before it hears
+451 4.4.3. The decision (which needs the database) then runs through the service adapter."""
 
 import asyncio
 import logging
@@ -11,26 +12,45 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mailcore.protocols.common.services import call_service
+from mailcore.services.quarantine import VerdictRecord, record_verdict
+from mailcore.trust import rspamd
 from mailcore.trust.authresults import strip_ours
 from mailcore.trust.config import TrustConfig
 from mailcore.trust.policy import DNS_TEMPFAIL, JUNK, Verdict, decide
-from mailcore.trust.verify import SmtpFacts, verify_inbound
+from mailcore.trust.spf import SpfResult
+from mailcore.trust.verify import AuthResults, SmtpFacts, verify_inbound
 
 logger = logging.getLogger("correio.trust")
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="correio-trust")
-# Beyond the DNS budget: CPU time of RSA checks and parsing on a busy machine.
+# Beyond the DNS and rspamd budgets: CPU time of RSA checks and parsing on a busy machine.
 MARGIN = 2.0
 
 
 @dataclass(frozen=True)
 class Screened:
     """``reply``: refuse with it (None = accept); ``raw``: the message to store, with our
-    Authentication-Results first and forged ones gone; ``junk``: deliver into Junk."""
+    Authentication-Results first and forged ones gone; ``junk``: deliver into Junk;
+    ``record``: the verdict to keep with the stored message (None = nothing worth keeping)."""
 
     reply: str | None
     raw: bytes
     junk: bool = False
     verdict: Verdict | None = None
+    record: VerdictRecord | None = None
+
+
+def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
+           helo_result: SpfResult | None) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
+    auth = verify_inbound(facts, raw, config, helo_result)
+    screened = auth.header + strip_ours(raw, facts.hostname)
+    spam = None
+    if config.rspamd_url:
+        spam = rspamd.check_message(
+            config.rspamd_url, screened, ip=facts.peer_ip, helo=facts.helo,
+            mail_from=facts.mail_from, recipients=facts.recipients,
+            user=facts.authenticated_user, hostname=facts.hostname,
+            timeout=config.rspamd_timeout)
+    return auth, screened, spam
 
 
 async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
@@ -46,19 +66,45 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
         authenticated_user=getattr(session, "login_data", None) if session.authenticated
         else None,
     )
+    # The HELO identity is the session's: checked once for all its messages (RFC 7208 §2.3).
+    key = (facts.peer_ip, facts.helo)
+    cached = getattr(session, "trust_helo", None)
+    helo_result = cached[1] if cached and cached[0] == key else None
+    budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
     loop = asyncio.get_running_loop()
     try:
-        auth = await asyncio.wait_for(
-            loop.run_in_executor(_executor, verify_inbound, facts, raw, config),
-            config.dns_timeout + MARGIN,
-        )
+        auth, screened, spam = await asyncio.wait_for(
+            loop.run_in_executor(_executor, _check, facts, raw, config, helo_result), budget)
     except TimeoutError:
         logger.warning("%s: sender authentication timed out", facts.peer_ip)
         return Screened(DNS_TEMPFAIL, raw)
-    verdict = await call_service(decide, facts, auth, config)
+    if auth.spf_helo.result != "temperror":
+        session.trust_helo = (key, auth.spf_helo)
+    verdict = await call_service(decide, facts, auth, config, spam)
     if verdict.reply:
         logger.info("%s: refused from <%s>: %s", facts.peer_ip, facts.mail_from,
                     "; ".join(verdict.reasons))
         return Screened(verdict.reply, raw, verdict=verdict)
-    return Screened(None, auth.header + strip_ours(raw, facts.hostname),
-                    junk=verdict.action == JUNK, verdict=verdict)
+    junk = verdict.action == JUNK
+    record = None
+    if junk or spam is not None or verdict.reasons:
+        record = VerdictRecord(
+            dmarc=auth.dmarc.result, junk=junk,
+            spam_scanned=bool(spam and spam.scanned),
+            spam_action=spam.action if spam else "",
+            spam_score=spam.score if spam and spam.scanned else None,
+            spam_symbols=spam.symbols if spam else (),
+            reasons=verdict.reasons,
+        )
+    return Screened(None, screened, junk=junk, verdict=verdict, record=record)
+
+
+async def record_screened(message: bytes, screened: Screened | None) -> None:
+    """After an INBOX delivery: keep the verdict with the stored message. The message is
+    already committed (and acknowledged next): a failure here is logged, never fatal."""
+    if screened is None or screened.record is None:
+        return
+    try:
+        await call_service(record_verdict, message, screened.record)
+    except Exception:
+        logger.exception("verdict of a delivered message not recorded")

@@ -8,13 +8,16 @@ quarantine -> Junk (§6.3), unless a trusted ARC sealer vouches for it (RFC 8617
 our own domains as the envelope sender without SPF pass, or as the author without DMARC pass,
 from a client that did not authenticate -> 550 5.7.1 (nobody outside may send as us); SPF fail
 without DMARC -> marked in Authentication-Results only, or refused when
-``CORREIO_SPF_FAIL_REJECT`` (RFC 7208 §8.4). Runs in the service thread pool (it asks which
-domains are ours)."""
+``CORREIO_SPF_FAIL_REJECT`` (RFC 7208 §8.4). Then rspamd's action, when it scanned the
+message: reject -> 550 5.7.1, soft reject and greylist -> 451 4.7.1, add header and rewrite
+subject -> Junk; not scanned (down, slow) -> accepted and marked. Runs in the service thread
+pool (it asks which domains are ours)."""
 
 from dataclasses import dataclass
 
 from mailcore.services.accounts import is_local_domain
 from mailcore.trust.config import TrustConfig
+from mailcore.trust.rspamd import SpamResult
 from mailcore.trust.verify import AuthResults, SmtpFacts
 
 ACCEPT, JUNK, REJECT, TEMPFAIL = "accept", "junk", "reject", "tempfail"
@@ -24,6 +27,11 @@ MULTIPLE_FROM = "550 5.7.1 Error: message has more than one From field (RFC 5322
 DMARC_REJECT = "550 5.7.1 Error: rejected by the DMARC policy of {domain}"
 SPOOFED_LOCAL = "550 5.7.1 Error: {what} {domain} is ours; authenticate to send as it"
 SPF_FAIL = "550 5.7.1 Error: SPF of {domain} does not allow this host (RFC 7208 8.4)"
+SPAM_REJECT = "550 5.7.1 Error: message refused as spam"
+SPAM_SOFT_REJECT = "451 4.7.1 Error: message deferred by the spam filter, try again later"
+GREYLISTED = "451 4.7.1 Error: greylisted, try again later"
+SPAM_REPLIES = {"reject": SPAM_REJECT, "soft reject": SPAM_SOFT_REJECT, "greylist": GREYLISTED}
+SPAM_JUNK = ("add header", "rewrite subject")
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,23 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
-def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig) -> Verdict:
+def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,
+           spam: SpamResult | None = None) -> Verdict:
+    verdict = _authentication(facts, auth, config)
+    if spam is None or verdict.action in (REJECT, TEMPFAIL):
+        return verdict
+    if not spam.scanned:
+        return Verdict(verdict.action, None, verdict.reasons + ("not scanned for spam",))
+    spam_reason = f"spam score {spam.score:g}/{spam.required:g}: {spam.action}"
+    if spam.action in SPAM_REPLIES:
+        action = REJECT if spam.action == "reject" else TEMPFAIL
+        return Verdict(action, SPAM_REPLIES[spam.action], verdict.reasons + (spam_reason,))
+    if spam.action in SPAM_JUNK:
+        return Verdict(JUNK, None, verdict.reasons + (spam_reason,))
+    return verdict
+
+
+def _authentication(facts: SmtpFacts, auth: AuthResults, config: TrustConfig) -> Verdict:
     dmarc, mailfrom = auth.dmarc, auth.spf_mailfrom
     if dmarc.result == "temperror" or (mailfrom.result == "temperror" and dmarc.result != "pass"):
         return Verdict(TEMPFAIL, DNS_TEMPFAIL, ("DNS did not answer in time",))

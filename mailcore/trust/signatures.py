@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 import dkim
+import dkim.crypto
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailcore.mime.headers import split_header_block
@@ -29,6 +30,22 @@ class _Quiet(logging.Logger):
 
 
 _QUIET = _Quiet()
+
+
+def _int2str(n: int, length: int = -1) -> bytearray:
+    if length < 0:
+        length = max(1, (n.bit_length() + 7) // 8)
+    return bytearray(n.to_bytes(length, "big"))
+
+
+def _str2int(s) -> int:
+    return int.from_bytes(bytes(s), "big")
+
+
+# dkimpy converts RSA integers a byte at a time in Python: about 1.4 ms of a 2 ms signature
+# check, on the MX's event-loop core. The same conversions, done by int's own C methods.
+dkim.crypto.int2str = _int2str
+dkim.crypto.str2int = _str2int
 
 
 @dataclass(frozen=True)

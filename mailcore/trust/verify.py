@@ -58,11 +58,13 @@ def author_domains(raw: bytes) -> tuple[int, tuple[str, ...]]:
     return len(values), tuple(domains[:MAX_AUTHOR_DOMAINS])
 
 
-def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig) -> AuthResults:
+def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
+                   helo_result: SpfResult | None = None) -> AuthResults:
     """Run the checks; never raises for anything the message or DNS does (a defined result
-    per method instead: temperror, permerror...)."""
+    per method instead: temperror, permerror...). ``helo_result``: the HELO identity's result
+    from an earlier message of the same session (same client address and HELO)."""
     resolver = Resolver(config.nameservers, config.dns_timeout)
-    helo = spf.check_helo(resolver, facts.peer_ip, facts.helo)
+    helo = helo_result or spf.check_helo(resolver, facts.peer_ip, facts.helo)
     mailfrom = spf.check_mail_from(resolver, facts.peer_ip, facts.helo, facts.mail_from, helo)
     dkim = verify_dkim(resolver, raw)
     count, domains = author_domains(raw)

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.smtp.conftest import local, start_smtp, stored  # noqa: F401 (fixtures)
 from tests.trust.dnsserver import DnsServer, SilentResolver, Zone
+from tests.trust.rspamdserver import RspamdServer
 
 SELECTOR = "sel"
 # The MX under test sees every client at 127.0.0.1; "elsewhere" is an address it never has.
@@ -124,3 +125,26 @@ def message(sender: str, to: str = "demo@example.test", subject: str = "hello") 
         "Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <m1@remote.test>\r\n\r\n"
         "Body line.\r\n"
     ).encode()
+
+
+@pytest.fixture(scope="session")
+def rspamd_server(trust_dns):
+    """Debian's rspamd on loopback ports (its DNS through the test dnsmasq; Redis db 6 of the
+    REDIS_URL host, or of 127.0.0.1:6379, for learning)."""
+    import os
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    server = RspamdServer(trust_dns.address, (url.hostname or "127.0.0.1", url.port or 6379, 6))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def spam_engine(sender_auth, settings, rspamd_server):
+    settings.CORREIO_RSPAMD_URL = rspamd_server.url
+    settings.CORREIO_RSPAMD_CONTROLLER_URL = rspamd_server.controller_url
+    settings.CORREIO_RSPAMD_TIMEOUT = 5
+    return rspamd_server

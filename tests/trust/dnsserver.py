@@ -41,13 +41,14 @@ class Zone:
 
 
 class DnsServer:
-    def __init__(self, zone: Zone, local_suffixes=("test",)):
+    def __init__(self, zone: Zone, local_suffixes=("test",), ttl: int = 0):
         self.port = free_udp_port()
         binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         command = [
             binary, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
             "--no-hosts", "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
-            f"--port={self.port}", "--user=root", "--pid-file=", "--cache-size=0",
+            f"--port={self.port}", "--user=root", "--pid-file=", "--cache-size=0", f"--local-ttl={ttl}",
+            f"--neg-ttl={ttl}",
             *[f"--local=/{suffix}/" for suffix in local_suffixes], *zone.arguments(),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,

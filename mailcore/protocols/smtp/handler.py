@@ -24,7 +24,7 @@ from mailcore.protocols.smtp.trace import (
 from mailcore.services.outbound import forward_message
 from mailcore.services.quarantine import deliver_to_junk
 from mailcore.services.recipients import check_recipient
-from mailcore.trust.hook import screen_inbound
+from mailcore.trust.hook import record_screened, screen_inbound
 
 
 def new_queue_id() -> str:
@@ -60,7 +60,7 @@ class MXHandler:
             screened = await screen_inbound(server, session, envelope, raw)
             if screened.reply:
                 return screened.reply
-            envelope.junk = screened.junk
+            envelope.screened = screened
             message = self.trace_headers(server, session, envelope, queue_id) + screened.raw
             await self.store(server, session, envelope, message)
         except Exception as error:
@@ -75,10 +75,12 @@ class MXHandler:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
             return
-        if getattr(envelope, "junk", False):
-            await call_service(deliver_to_junk, message, envelope.mailbox_ids)
+        screened = getattr(envelope, "screened", None)  # inbound trust (issue 14)
+        if screened is not None and screened.junk:
+            await call_service(deliver_to_junk, message, envelope.mailbox_ids, screened.record)
             return
         await self.committer.deliver(message, envelope.mailbox_ids)
+        await record_screened(message, screened)
 
     def trace_headers(self, server, session: Session, envelope: Envelope, queue_id: str) -> bytes:
         tls = None
