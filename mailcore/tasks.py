@@ -6,7 +6,7 @@ update, and recipients already delivered are never tried again."""
 
 from celery import shared_task
 
-from mailcore.services import outbound
+from mailcore.services import outbound, training
 
 
 def _summary(report: outbound.RunReport) -> dict:
@@ -39,3 +39,12 @@ def sweep_outbound() -> int:
 @shared_task(name="mailcore.tasks.cleanup_outbound")
 def cleanup_outbound() -> int:
     return outbound.cleanup_outbound()
+
+
+@shared_task(name="mailcore.tasks.learn_spam", bind=True, max_retries=5)
+def learn_spam(self, blob_ids: list[str], spam: bool) -> int:
+    """Teach rspamd from a move into or out of Junk (after that move committed)."""
+    try:
+        return training.learn_messages(blob_ids, spam)
+    except OSError as error:  # rspamd unreachable: bounded backoff, then give up
+        raise self.retry(exc=error, countdown=min(30 * 2 ** self.request.retries, 900)) from error

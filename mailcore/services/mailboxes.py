@@ -23,6 +23,7 @@ from mailcore.exceptions import (
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.quota import add_usage, check_quota
+from mailcore.services.training import train_after_commit
 
 MAX_FOLDER_NAME = 500
 MAX_FOLDER_DEPTH = 20
@@ -197,6 +198,7 @@ def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
         check_quota(target.mailbox_id, sum(row.size for row in rows))
         mapping = _copy_rows(rows, target)
         add_usage(target.mailbox_id, sum(row.size for row in rows))
+        train_after_commit(None, target, (row.blob_id for row in rows))
     return mapping
 
 
@@ -237,6 +239,7 @@ def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
         mapping = _copy_rows(rows, target)
         add_usage(target.mailbox_id, sum(row.size for row in rows))
         _expunge_rows(source, rows)
+        train_after_commit(source, target, (row.blob_id for row in rows))
     return mapping
 
 
