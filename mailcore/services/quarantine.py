@@ -63,3 +63,47 @@ def record_verdict(raw: bytes, record: VerdictRecord) -> None:
             )
     except IntegrityError:
         pass
+
+
+@dataclass(frozen=True)
+class TrustNotice:
+    """What the reader shows about a received message: a plain warning when its sender could
+    not be authenticated (DMARC fail), and in Junk the reasons it was put there."""
+
+    warning: str | None = None
+    junk_reasons: tuple[str, ...] = ()
+    authentication: str = ""  # our Authentication-Results, unfolded
+
+
+def trust_notice(raw: bytes, blob_id: str, in_junk: bool, hostname: str) -> TrustNotice:
+    """Read our own Authentication-Results field (forged ones were removed at the MX, RFC 8601
+    §5) and, in Junk, the verdict kept with the message."""
+    from mailcore.mime.headers import split_header_block
+
+    ours = ""
+    headers, _ = split_header_block(raw)
+    for name, value in headers:
+        if name.lower() != "authentication-results":
+            continue
+        text = " ".join(value.decode("utf-8", "replace").split())
+        if text.split(";", 1)[0].strip().lower() == hostname.lower():
+            ours = text
+            break
+    warning = None
+    results = {part.strip().split("=", 1)[0]: part.strip() for part in ours.split(";")[1:]}
+    dmarc = results.get("dmarc", "")
+    if dmarc.startswith("dmarc=fail"):
+        domain = dmarc.rpartition("header.from=")[2].split()[0] if "header.from=" in dmarc else ""
+        warning = (f"This message claims to come from {domain or 'a domain'} but that domain "
+                   "did not vouch for it (DMARC failed). Be careful with links, attachments "
+                   "and requests for money or passwords.")
+    reasons: tuple[str, ...] = ()
+    if in_junk:
+        verdict = InboundVerdict.objects.filter(blob_id=blob_id).first()
+        if verdict is not None:
+            reasons = tuple(verdict.reasons)
+            if verdict.spam_symbols:
+                reasons += ("spam filter rules: " + ", ".join(verdict.spam_symbols[:6]),)
+        if not reasons:
+            reasons = ("You or your mail program moved it here.",)
+    return TrustNotice(warning, reasons, ours)

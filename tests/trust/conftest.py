@@ -68,6 +68,8 @@ def build_zone(keys: dict[str, str]) -> Zone:
         ("quarantine.test", f"v=spf1 ip4:{ELSEWHERE} -all"),
         ("_dmarc.quarantine.test", "v=DMARC1; p=quarantine"),
         ("nodmarc.test", f"v=spf1 ip4:{ELSEWHERE} -all"),
+        ("monitor.test", f"v=spf1 ip4:{ELSEWHERE} -all"),
+        ("_dmarc.monitor.test", "v=DMARC1; p=none"),
         # A mailing list that forwards and ARC-seals.
         ("lists.test", "v=spf1 ip4:127.0.0.1 -all"),
         # Our own domain: sends from elsewhere, so nobody at 127.0.0.1 passes as it.
