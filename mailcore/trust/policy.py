@@ -10,9 +10,11 @@ from a client that did not authenticate -> 550 5.7.1 (nobody outside may send as
 without DMARC -> marked in Authentication-Results only, or refused when
 ``CORREIO_SPF_FAIL_REJECT`` (RFC 7208 §8.4). Then rspamd's action, when it scanned the
 message: reject -> 550 5.7.1, soft reject and greylist -> 451 4.7.1, add header and rewrite
-subject -> Junk; not scanned (down, slow) -> accepted and marked. Runs in the service thread
-pool (it asks which domains are ours)."""
+subject -> Junk; not scanned (down, slow) -> accepted and marked. ``decide`` is pure: which of
+the sender's domains are ours is asked beforehand (``local_candidates``, then the database
+through the service layer only when there is a candidate at all)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailcore.services.accounts import is_local_domain
@@ -41,9 +43,29 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
+def local_candidates(facts: SmtpFacts, auth: AuthResults) -> tuple[str, ...]:
+    """The domains ``decide`` needs to know are ours or not: an unauthenticated envelope
+    sender's without SPF pass, the author's without DMARC pass."""
+    if facts.authenticated_user:
+        return ()
+    found = []
+    sender_domain = facts.mail_from.rpartition("@")[2].lower()
+    if sender_domain and auth.spf_mailfrom.result != "pass":
+        found.append(sender_domain)
+    if auth.dmarc.result != "pass":
+        found.extend(auth.author_domains)
+    return tuple(dict.fromkeys(found))
+
+
+def local_domains(domains: Iterable[str]) -> frozenset[str]:
+    """Which of ``domains`` are Correio's (a service-layer read)."""
+    return frozenset(d for d in domains if is_local_domain(d))
+
+
 def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,
-           spam: SpamResult | None = None) -> Verdict:
-    verdict = _authentication(facts, auth, config)
+           spam: SpamResult | None = None, ours: frozenset[str] = frozenset()) -> Verdict:
+    """``ours``: which of ``local_candidates`` are our domains."""
+    verdict = _authentication(facts, auth, config, ours)
     if spam is None or verdict.action in (REJECT, TEMPFAIL):
         return verdict
     if not spam.scanned:
@@ -57,7 +79,8 @@ def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,
     return verdict
 
 
-def _authentication(facts: SmtpFacts, auth: AuthResults, config: TrustConfig) -> Verdict:
+def _authentication(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,
+                    ours: frozenset[str]) -> Verdict:
     dmarc, mailfrom = auth.dmarc, auth.spf_mailfrom
     if dmarc.result == "temperror" or (mailfrom.result == "temperror" and dmarc.result != "pass"):
         return Verdict(TEMPFAIL, DNS_TEMPFAIL, ("DNS did not answer in time",))
@@ -76,12 +99,12 @@ def _authentication(facts: SmtpFacts, auth: AuthResults, config: TrustConfig) ->
         reasons = ()
     if not facts.authenticated_user:
         sender_domain = facts.mail_from.rpartition("@")[2].lower()
-        if sender_domain and mailfrom.result != "pass" and is_local_domain(sender_domain):
+        if sender_domain and mailfrom.result != "pass" and sender_domain in ours:
             return Verdict(REJECT, SPOOFED_LOCAL.format(what="sender domain",
                                                         domain=sender_domain),
                            (f"unauthenticated sender in our domain {sender_domain}",))
         for domain in auth.author_domains:
-            if dmarc.result != "pass" and is_local_domain(domain):
+            if dmarc.result != "pass" and domain in ours:
                 return Verdict(REJECT, SPOOFED_LOCAL.format(what="From domain", domain=domain),
                                (f"unauthenticated From in our domain {domain}",))
     if mailfrom.result == "fail" and dmarc.result == "none":
