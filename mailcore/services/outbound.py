@@ -54,6 +54,7 @@ from mailcore.services import dkim
 from mailcore.services.accounts import is_local_domain, normalize_address
 from mailcore.services.delivery import Delivered, deliver_message
 from mailcore.transports import Outgoing, RecipientResult, get_transport
+from mailcore.trust import srs
 
 logger = logging.getLogger("correio.outbound")
 
@@ -189,12 +190,16 @@ def enqueue_outbound(
 
 def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:
     """Mail received by the MX for local addresses some of which forward outside (aliases):
-    local copies and the queue entry in one transaction. The original envelope sender is kept
-    so bounces reach it (no SRS); one this queue cannot use is replaced by ``<>``."""
+    local copies and the queue entry in one transaction. The envelope sender is rewritten
+    with SRS into the alias's domain (mailcore/trust/srs.py), so the next hop's SPF passes and
+    bounces come back here to be returned; one this queue cannot use is replaced by ``<>``."""
     try:
         sender = check_address(mail_from, allow_null=True)
     except InvalidAddress:
         sender = ""
+    recipients = list(recipients)
+    if sender and recipients:
+        sender = srs.forward(sender, address_domain(recipients[0]), settings.SECRET_KEY)
     return enqueue_outbound(raw, sender, recipients)
 
 

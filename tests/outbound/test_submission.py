@@ -283,5 +283,10 @@ def test_the_mx_forwards_a_remote_alias_destination_through_the_queue(start_mail
                         make_message(subject="For the team"))
     assert inbox_subjects("alice@example.test") == ["For the team"]
     [entry] = queued("partner@remote.test")
-    assert entry.message.mail_from == "sender@elsewhere.test"
+    # SRS (issue 14): the forwarded copy's sender is ours and stands for the original one.
+    from django.conf import settings
+
+    from mailcore.trust import srs
+
+    assert srs.reverse(entry.message.mail_from, settings.SECRET_KEY) == "sender@elsewhere.test"
     assert entry.state == "queued" and b"Received: from " in bytes(entry.message.blob.data)
