@@ -13,7 +13,7 @@ from mailcore.models.outbound import (
 )
 from mailcore.models.pop3 import MaildropLock, Pop3Size
 from mailcore.models.search import SearchDocument
-from mailcore.models.trust import InboundVerdict
+from mailcore.models.trust import InboundVerdict, SenderRule
 
 __all__ = [
     "Alias",
@@ -34,4 +34,5 @@ __all__ = [
     "RecipientState",
     "Pop3Size",
     "SearchDocument",
+    "SenderRule",
 ]

@@ -25,3 +25,28 @@ class InboundVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blob_id[:12]}: dmarc={self.dmarc} spam={self.spam_action or '-'}"
+
+
+class SenderRule(models.Model):
+    """A user's allow or block entry for a sender address or a whole domain (issue 14).
+    Blocked: the MX files the sender's mail into that user's Junk (refused when every
+    recipient blocks it). Allowed: mail from the sender, once authenticated (DMARC or SPF
+    pass), is never put into Junk for that user by policy or the spam filter."""
+
+    ALLOW, BLOCK = "allow", "block"
+    KINDS = [(ALLOW, "Allow"), (BLOCK, "Block")]
+
+    mailbox = models.ForeignKey("mailcore.Mailbox", on_delete=models.CASCADE,
+                                related_name="sender_rules")
+    # An address (local@domain) or a domain, lower case.
+    pattern = models.CharField(max_length=254)
+    kind = models.CharField(max_length=5, choices=KINDS)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "pattern"], name="sender_rule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}: {self.kind} {self.pattern}"

@@ -2,14 +2,14 @@
 7489 §6.3; the spam engine's "add header") and the verdict kept with the stored message
 (``InboundVerdict``), so the webmail can say why a message is in Junk."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
 from mailcore import blobstore
 from mailcore.models import Folder, FolderRole, InboundVerdict
-from mailcore.services.delivery import Delivered, append_message
+from mailcore.services.delivery import Delivered, append_message, deliver_batch
 
 
 @dataclass(frozen=True)
@@ -23,15 +23,20 @@ class VerdictRecord:
     reasons: tuple[str, ...] = ()
 
 
-def deliver_to_junk(raw: bytes, mailbox_ids: Sequence[int],
-                    record: VerdictRecord | None = None) -> list[Delivered]:
-    """Store ``raw`` in the Junk folder of each mailbox (the INBOX of one that has no Junk),
-    with its verdict, in one transaction. Raises ``QuotaExceeded`` as delivery does."""
+def deliver_screened(raw: bytes, mailbox_ids: Sequence[int], junk_ids: Iterable[int],
+                     record: VerdictRecord | None = None) -> list[Delivered]:
+    """Store ``raw`` for each mailbox, in Junk for those in ``junk_ids`` (the INBOX of one
+    that has no Junk) and in the INBOX for the others, with its verdict, all in one
+    transaction. Raises ``QuotaExceeded`` as delivery does."""
+    junk_ids = set(junk_ids)
+    inbox_ids = [m for m in dict.fromkeys(mailbox_ids) if m not in junk_ids]
     delivered = []
     with transaction.atomic():
+        if inbox_ids:
+            delivered += deliver_batch([(raw, inbox_ids)])[0]
         chosen: dict[int, Folder] = {}
         for folder in Folder.objects.filter(
-            mailbox_id__in=mailbox_ids, role__in=[FolderRole.JUNK, FolderRole.INBOX]
+            mailbox_id__in=junk_ids, role__in=[FolderRole.JUNK, FolderRole.INBOX]
         ):
             if folder.role == FolderRole.JUNK or folder.mailbox_id not in chosen:
                 chosen[folder.mailbox_id] = folder

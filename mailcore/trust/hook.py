@@ -18,12 +18,13 @@ from mailcore.trust import rspamd
 from mailcore.trust.authresults import strip_ours
 from mailcore.trust.config import TrustConfig
 from mailcore.trust.policy import (
+    BLOCKED,
     DNS_TEMPFAIL,
-    JUNK,
     Verdict,
     decide,
+    junk_mailboxes,
     local_candidates,
-    local_domains,
+    lookup,
 )
 from mailcore.trust.spf import SpfResult
 from mailcore.trust.verify import AuthResults, SmtpFacts, verify_inbound
@@ -37,12 +38,13 @@ MARGIN = 2.0
 @dataclass(frozen=True)
 class Screened:
     """``reply``: refuse with it (None = accept); ``raw``: the message to store, with our
-    Authentication-Results first and forged ones gone; ``junk``: deliver into Junk;
+    Authentication-Results first and forged ones gone; ``junk_ids``: the recipients' mailboxes
+    whose copy goes into Junk (the others' into the INBOX);
     ``record``: the verdict to keep with the stored message (None = nothing worth keeping)."""
 
     reply: str | None
     raw: bytes
-    junk: bool = False
+    junk_ids: frozenset[int] = frozenset()
     verdict: Verdict | None = None
     record: VerdictRecord | None = None
 
@@ -88,14 +90,24 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
         return Screened(DNS_TEMPFAIL, raw)
     if auth.spf_helo.result != "temperror":
         session.trust_helo = (key, auth.spf_helo)
-    candidates = local_candidates(facts, auth)
-    ours = await call_service(local_domains, candidates) if candidates else frozenset()
+    mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
+    senders = tuple(a for a in (facts.mail_from, *auth.authors) if a)
+    ours, rules = await call_service(lookup, local_candidates(facts, auth), mailbox_ids, senders)
     verdict = decide(facts, auth, config, spam, ours)
+    junk_ids = None if verdict.reply else junk_mailboxes(verdict, auth, mailbox_ids, rules)
+    if junk_ids is None and not verdict.reply:
+        if getattr(envelope, "remote", None):  # forwarded on too: the local copies into Junk
+            junk_ids = frozenset(mailbox_ids)
+        else:
+            verdict = Verdict("reject", BLOCKED, verdict.reasons + ("sender blocked",))
     if verdict.reply:
         logger.info("%s: refused from <%s>: %s", facts.peer_ip, facts.mail_from,
                     "; ".join(verdict.reasons))
         return Screened(verdict.reply, raw, verdict=verdict)
-    junk = verdict.action == JUNK
+    junk_ids = junk_ids or frozenset()
+    if any(rules.get(m) == "block" for m in junk_ids):
+        verdict = Verdict(verdict.action, None, verdict.reasons + ("you blocked this sender",))
+    junk = bool(junk_ids)
     record = None
     if junk or spam is not None or verdict.reasons:
         record = VerdictRecord(
@@ -106,7 +118,7 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
             spam_symbols=spam.symbols if spam else (),
             reasons=verdict.reasons,
         )
-    return Screened(None, screened, junk=junk, verdict=verdict, record=record)
+    return Screened(None, screened, junk_ids=junk_ids, verdict=verdict, record=record)
 
 
 async def record_screened(message: bytes, screened: Screened | None) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailcore.services.accounts import is_local_domain
+from mailcore.services.sender_rules import rules_for
 from mailcore.trust.config import TrustConfig
 from mailcore.trust.rspamd import SpamResult
 from mailcore.trust.verify import AuthResults, SmtpFacts
@@ -34,6 +35,7 @@ SPAM_SOFT_REJECT = "451 4.7.1 Error: message deferred by the spam filter, try ag
 GREYLISTED = "451 4.7.1 Error: greylisted, try again later"
 SPAM_REPLIES = {"reject": SPAM_REJECT, "soft reject": SPAM_SOFT_REJECT, "greylist": GREYLISTED}
 SPAM_JUNK = ("add header", "rewrite subject")
+BLOCKED = "550 5.7.1 Error: the recipient does not accept mail from this sender"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,32 @@ def local_candidates(facts: SmtpFacts, auth: AuthResults) -> tuple[str, ...]:
 def local_domains(domains: Iterable[str]) -> frozenset[str]:
     """Which of ``domains`` are Correio's (a service-layer read)."""
     return frozenset(d for d in domains if is_local_domain(d))
+
+
+def lookup(candidates: tuple[str, ...], mailbox_ids: tuple[int, ...],
+           senders: tuple[str, ...]) -> tuple[frozenset[str], dict[int, str]]:
+    """One service call for what the decision needs from the database: which candidate
+    domains are ours, and the recipients' allow/block rules for the senders."""
+    return local_domains(candidates), rules_for(mailbox_ids, senders)
+
+
+def junk_mailboxes(verdict: Verdict, auth: AuthResults, mailbox_ids: tuple[int, ...],
+                   rules: dict[int, str]) -> frozenset[int] | None:
+    """The recipients whose copy goes into Junk; None when every recipient blocks the sender
+    (then the message is refused). A block always applies; an allow only for an authenticated
+    sender (DMARC pass, or SPF pass where the domain has no DMARC), or a spoofer would just
+    forge an allowed address."""
+    authenticated = auth.dmarc.result == "pass" or (
+        auth.dmarc.result == "none" and auth.spf_mailfrom.result == "pass")
+    junk = set()
+    for mailbox_id in mailbox_ids:
+        rule = rules.get(mailbox_id)
+        if rule == "block" or (verdict.action == JUNK
+                               and not (rule == "allow" and authenticated)):
+            junk.add(mailbox_id)
+    if mailbox_ids and all(rules.get(m) == "block" for m in mailbox_ids):
+        return None
+    return frozenset(junk)
 
 
 def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,

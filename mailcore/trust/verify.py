@@ -42,20 +42,24 @@ class AuthResults:
     from_fields: int
     author_domains: tuple[str, ...]
     header: bytes = field(repr=False, default=b"")
+    authors: tuple[str, ...] = ()
     dns_queries: int = 0
 
 
-def author_domains(raw: bytes) -> tuple[int, tuple[str, ...]]:
-    """(number of From fields, the distinct domains of their addresses)."""
+def author_domains(raw: bytes) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """(number of From fields, the distinct domains of their addresses, the addresses)."""
     headers, _ = split_header_block(raw)
     values = [value for name, value in headers if name.lower() == "from"]
     domains: list[str] = []
+    addresses: list[str] = []
     for value in values:
         for _, address in parse_address_list(value):
+            addresses.append(address.lower())
             domain = address.rpartition("@")[2].lower().rstrip(".")
             if domain and domain not in domains:
                 domains.append(domain)
-    return len(values), tuple(domains[:MAX_AUTHOR_DOMAINS])
+    return (len(values), tuple(domains[:MAX_AUTHOR_DOMAINS]),
+            tuple(dict.fromkeys(addresses))[:MAX_AUTHOR_DOMAINS])
 
 
 def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
@@ -67,14 +71,14 @@ def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
     helo = helo_result or spf.check_helo(resolver, facts.peer_ip, facts.helo)
     mailfrom = spf.check_mail_from(resolver, facts.peer_ip, facts.helo, facts.mail_from, helo)
     dkim = verify_dkim(resolver, raw)
-    count, domains = author_domains(raw)
+    count, domains, authors = author_domains(raw)
     results = [dmarc_mod.evaluate(resolver, d, mailfrom, dkim) for d in domains]
     dmarc = _worst(results) if results else DmarcResult("none")
     arc = verify_arc(resolver, raw) if config.arc_sealers else ArcResult("none")
     header = build_header(facts.hostname, spf_helo=helo, spf_mailfrom=mailfrom,
                           mail_from=facts.mail_from, dkim=dkim, dmarc=dmarc, arc=arc)
-    return AuthResults(helo, mailfrom, tuple(dkim), dmarc, arc, count, domains, header,
-                       resolver.queries)
+    return AuthResults(helo, mailfrom, tuple(dkim), dmarc, arc, count, domains, header=header,
+                       authors=authors, dns_queries=resolver.queries)
 
 
 def _worst(results: list[DmarcResult]) -> DmarcResult:

@@ -100,3 +100,13 @@ def test_rspamd_learns_spam_and_ham(spam_engine):
                     + words.replace(b"word", b"item") + b"\r\n")
     assert rspamd.learn(spam_engine.controller_url, spam, spam=True)
     assert rspamd.learn(spam_engine.controller_url, ham, spam=False)
+
+
+def test_an_allowed_authenticated_sender_is_kept_out_of_junk(mx, local):
+    from mailcore.models import SenderRule
+    from mailcore.services.sender_rules import add_sender_rule
+
+    add_sender_rule(local["demo"], "pass.test", SenderRule.ALLOW)
+    assert send(mx, "a@pass.test", with_body(message("a@pass.test"), b"Y" + GTUBE))[0] == 250
+    [(role, verdict)] = delivered()
+    assert role == "inbox" and verdict.spam_action == "add header"

@@ -93,10 +93,11 @@ def test_an_imap_style_move_teaches_and_without_a_controller_nothing_is_sent(
 @pytest.mark.django_db(transaction=True)
 def test_expunging_a_message_deletes_its_verdict_with_its_bytes(mailbox):
     from mailcore.models import Blob, InboundVerdict
-    from mailcore.services.quarantine import VerdictRecord, deliver_to_junk
+    from mailcore.services.quarantine import VerdictRecord, deliver_screened
 
     raw = make_message(to=mailbox.address)
-    deliver_to_junk(raw, [mailbox.pk], VerdictRecord("fail", True, False, reasons=("test",)))
+    deliver_screened(raw, [mailbox.pk], [mailbox.pk],
+                     VerdictRecord("fail", True, False, reasons=("test",)))
     junk = mailbox.folders.get(role="junk")
     assert InboundVerdict.objects.get().reasons == ["test"]
     mailboxes.expunge(junk, only_deleted=False)

@@ -22,7 +22,7 @@ from mailcore.protocols.smtp.trace import (
     with_protocol,
 )
 from mailcore.services.outbound import forward_message
-from mailcore.services.quarantine import deliver_to_junk
+from mailcore.services.quarantine import deliver_screened
 from mailcore.services.recipients import check_recipient
 from mailcore.trust.hook import record_screened, screen_inbound
 
@@ -76,8 +76,9 @@ class MXHandler:
                                envelope.rcpt_tos)
             return
         screened = getattr(envelope, "screened", None)  # inbound trust (issue 14)
-        if screened is not None and screened.junk:
-            await call_service(deliver_to_junk, message, envelope.mailbox_ids, screened.record)
+        if screened is not None and screened.junk_ids:
+            await call_service(deliver_screened, message, envelope.mailbox_ids,
+                               screened.junk_ids, screened.record)
             return
         await self.committer.deliver(message, envelope.mailbox_ids)
         await record_screened(message, screened)
