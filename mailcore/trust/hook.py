@@ -4,8 +4,8 @@
 Verification and the spam scan are blocking DNS and HTTP work, so they run in a thread pool of
 their own (a slow resolver or rspamd must not starve the database pool that stores mail),
 bounded by their budgets plus a margin: the client waits at most that long before it hears
-451 4.4.3. Whether a sender's domain is ours is asked through the service adapter, only when
-authentication left one in doubt; the decision itself is pure and cheap."""
+451 4.4.3. Whether a sender's domain is ours, and the recipients' sender lists, are asked
+through the service adapter at the same time; the decision itself is pure and cheap."""
 
 import asyncio
 import logging
@@ -23,11 +23,10 @@ from mailcore.trust.policy import (
     Verdict,
     decide,
     junk_mailboxes,
-    local_candidates,
     lookup,
 )
 from mailcore.trust.spf import SpfResult
-from mailcore.trust.verify import AuthResults, SmtpFacts, verify_inbound
+from mailcore.trust.verify import AuthResults, SmtpFacts, author_domains, verify_inbound
 
 logger = logging.getLogger("correio.trust")
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="correio-trust")
@@ -81,18 +80,23 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
     cached = getattr(session, "trust_helo", None)
     helo_result = cached[1] if cached and cached[0] == key else None
     budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
+    # What the database knows (our domains, the recipients' sender lists) is asked while DNS
+    # works, for every domain the decision might need (a header parse, cheap on the loop).
+    _, domains, authors = author_domains(raw)
+    mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
+    senders = tuple(dict.fromkeys(a for a in (facts.mail_from.lower(), *authors) if a))
+    candidates = tuple(dict.fromkeys(
+        d for d in (facts.mail_from.rpartition("@")[2].lower(), *domains) if d))
     loop = asyncio.get_running_loop()
     try:
-        auth, screened, spam = await asyncio.wait_for(
-            loop.run_in_executor(_executor, _check, facts, raw, config, helo_result), budget)
+        (auth, screened, spam), (ours, rules) = await asyncio.wait_for(asyncio.gather(
+            loop.run_in_executor(_executor, _check, facts, raw, config, helo_result),
+            call_service(lookup, candidates, mailbox_ids, senders)), budget)
     except TimeoutError:
         logger.warning("%s: sender authentication timed out", facts.peer_ip)
         return Screened(DNS_TEMPFAIL, raw)
     if auth.spf_helo.result != "temperror":
         session.trust_helo = (key, auth.spf_helo)
-    mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
-    senders = tuple(a for a in (facts.mail_from, *auth.authors) if a)
-    ours, rules = await call_service(lookup, local_candidates(facts, auth), mailbox_ids, senders)
     verdict = decide(facts, auth, config, spam, ours)
     junk_ids = None if verdict.reply else junk_mailboxes(verdict, auth, mailbox_ids, rules)
     if junk_ids is None and not verdict.reply:

@@ -11,8 +11,8 @@ without DMARC -> marked in Authentication-Results only, or refused when
 ``CORREIO_SPF_FAIL_REJECT`` (RFC 7208 §8.4). Then rspamd's action, when it scanned the
 message: reject -> 550 5.7.1, soft reject and greylist -> 451 4.7.1, add header and rewrite
 subject -> Junk; not scanned (down, slow) -> accepted and marked. ``decide`` is pure: which of
-the sender's domains are ours is asked beforehand (``local_candidates``, then the database
-through the service layer only when there is a candidate at all)."""
+the sender's domains are ours, and the recipients' sender lists, are asked beforehand
+(``lookup``, through the service layer)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,20 +43,6 @@ class Verdict:
     action: str  # accept, junk, reject, tempfail
     reply: str | None = None
     reasons: tuple[str, ...] = ()
-
-
-def local_candidates(facts: SmtpFacts, auth: AuthResults) -> tuple[str, ...]:
-    """The domains ``decide`` needs to know are ours or not: an unauthenticated envelope
-    sender's without SPF pass, the author's without DMARC pass."""
-    if facts.authenticated_user:
-        return ()
-    found = []
-    sender_domain = facts.mail_from.rpartition("@")[2].lower()
-    if sender_domain and auth.spf_mailfrom.result != "pass":
-        found.append(sender_domain)
-    if auth.dmarc.result != "pass":
-        found.extend(auth.author_domains)
-    return tuple(dict.fromkeys(found))
 
 
 def local_domains(domains: Iterable[str]) -> frozenset[str]:
@@ -92,7 +78,7 @@ def junk_mailboxes(verdict: Verdict, auth: AuthResults, mailbox_ids: tuple[int, 
 
 def decide(facts: SmtpFacts, auth: AuthResults, config: TrustConfig,
            spam: SpamResult | None = None, ours: frozenset[str] = frozenset()) -> Verdict:
-    """``ours``: which of ``local_candidates`` are our domains."""
+    """``ours``: which of the envelope sender's and the author's domains are ours."""
     verdict = _authentication(facts, auth, config, ours)
     if spam is None or verdict.action in (REJECT, TEMPFAIL):
         return verdict

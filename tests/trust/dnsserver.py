@@ -42,6 +42,16 @@ class Zone:
 
 class DnsServer:
     def __init__(self, zone: Zone, local_suffixes=("test",), ttl: int = 0):
+        # The port is free for UDP when picked; TCP (or a race) may still refuse it: retry.
+        for attempt in range(5):
+            try:
+                self._start(zone, local_suffixes, ttl)
+                return
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+
+    def _start(self, zone: Zone, local_suffixes, ttl: int) -> None:
         self.port = free_udp_port()
         binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         command = [
