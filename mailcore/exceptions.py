@@ -78,6 +78,13 @@ class SenderNotOwned(MailError):
     message = "sender address not owned by the authenticated user"
 
 
+class HeaderSenderRefused(SenderNotOwned):
+    """The From/Sender fields of a submitted message: not exactly one From and at most one
+    Sender (RFC 5322 §3.6), or an address in them that is not the user's."""
+
+    message = "From and Sender must be exactly one From and at most one Sender of your own"
+
+
 class MaildropLocked(MailError):
     message = "maildrop already locked by another session"
 

@@ -7,7 +7,7 @@ locks with a conditional update, and recipients already delivered are never trie
 
 from celery import shared_task
 
-from mailcore.services import dispatch
+from mailcore.services import dispatch, training
 from mailcore.services.outbound import admin, relay
 
 
@@ -41,3 +41,12 @@ def sweep_outbound() -> int:
 @shared_task(name=dispatch.CLEANUP_OUTBOUND)
 def cleanup_outbound() -> int:
     return admin.cleanup_outbound()
+
+
+@shared_task(name=dispatch.LEARN_SPAM, bind=True, max_retries=5)
+def learn_spam(self, blob_ids: list[str], spam: bool) -> int:
+    """Teach rspamd from a move into or out of Junk (after that move committed)."""
+    try:
+        return training.learn_messages(blob_ids, spam)
+    except OSError as error:  # rspamd unreachable: bounded backoff, then give up
+        raise self.retry(exc=error, countdown=min(30 * 2 ** self.request.retries, 900)) from error

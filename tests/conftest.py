@@ -82,3 +82,11 @@ def outbound_tasks_not_published(settings):
     """Tests run delivery tasks as plain functions: queueing mail publishes nothing to a broker
     (the Celery worker tests turn publishing on in their worker's environment)."""
     settings.CORREIO_OUTBOUND_DISPATCH = False
+
+
+@pytest.fixture(autouse=True)
+def sender_auth_off_without_dns(settings):
+    """Sender authentication asks DNS for every message at the MX; tests have no DNS server
+    unless they start one, so it is off here and tests/trust turns it on with a real dnsmasq
+    (the ``dns_zone`` fixture)."""
+    settings.CORREIO_SENDER_AUTH = False

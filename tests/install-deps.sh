@@ -9,6 +9,10 @@ command -v fetchmail >/dev/null || need+=(fetchmail)
 command -v mbsync >/dev/null || need+=(isync)
 command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+# A real DNS server (SPF, DKIM, DMARC records) for the inbound trust tests.
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+# Debian's rspamd, the spam engine the inbound trust tests scan with.
+command -v rspamd >/dev/null || need+=(rspamd)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -278,6 +278,21 @@ CORREIO_RELAY_PORT = env_int("CORREIO_RELAY_PORT", 25, minimum=1)
 # (``domain=host:port host:port;...``) that bypass DNS, for tests and split setups.
 CORREIO_DNS_NAMESERVERS = env_list("CORREIO_DNS_NAMESERVERS", "")
 CORREIO_MX_OVERRIDES = env_host_map("CORREIO_MX_OVERRIDES", "")
+# Inbound trust (mailcore/trust): SPF, DKIM, DMARC and ARC at the MX's end of DATA. The DNS
+# look-ups of one message share CORREIO_DNS_TIMEOUT seconds; past it the client gets 451 4.4.3.
+CORREIO_SENDER_AUTH = env_bool("CORREIO_SENDER_AUTH", True)
+CORREIO_DNS_TIMEOUT = env_int("CORREIO_DNS_TIMEOUT", 5, minimum=1)
+# ARC sealers (RFC 8617 §7.2) whose passing chain overrides a DMARC failure (mailing lists, our
+# own forwarders); and whether SPF "fail" without DMARC is refused (default: only marked).
+CORREIO_ARC_TRUSTED_SEALERS = env_list("CORREIO_ARC_TRUSTED_SEALERS", "")
+CORREIO_SPF_FAIL_REJECT = env_bool("CORREIO_SPF_FAIL_REJECT", False)
+# rspamd (unset = no spam engine): the normal worker's URL for /checkv2 at end of DATA, how long
+# the client may wait for it (past it, accepted unscanned), and the controller that learns from
+# Junk / Not junk (unset = no training) with its password.
+CORREIO_RSPAMD_URL = env_str("CORREIO_RSPAMD_URL", "")
+CORREIO_RSPAMD_TIMEOUT = env_int("CORREIO_RSPAMD_TIMEOUT", 5, minimum=1)
+CORREIO_RSPAMD_CONTROLLER_URL = env_str("CORREIO_RSPAMD_CONTROLLER_URL", "")
+CORREIO_RSPAMD_PASSWORD = env_secret("CORREIO_RSPAMD_PASSWORD", "")
 # A queue name of its own lets several installations (or test runs) share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CORREIO_CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {

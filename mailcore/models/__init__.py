@@ -14,6 +14,7 @@ from mailcore.models.outbound import (
 from mailcore.models.pop3 import MaildropLock, Pop3Size
 from mailcore.models.search import SearchDocument
 from mailcore.models.sieve import FilterEvent, FilterEventKind, SieveScript, VacationReply
+from mailcore.models.trust import InboundVerdict, SenderRule
 
 __all__ = [
     "Alias",
@@ -22,6 +23,7 @@ __all__ = [
     "Domain",
     "ExpungedMessage",
     "Folder",
+    "InboundVerdict",
     "FolderRole",
     "Mailbox",
     "MaildropLock",
@@ -37,4 +39,6 @@ __all__ = [
     "FilterEventKind",
     "SieveScript",
     "VacationReply",
+    "InboundVerdict",
+    "SenderRule",
 ]

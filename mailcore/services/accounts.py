@@ -29,6 +29,7 @@ from mailcore.exceptions import (
 )
 from mailcore.models import Alias, AuthFailure, Domain, Folder, FolderRole, Mailbox
 from mailcore.models.domain import normalize_domain, validate_domain_name
+from mailcore.trust import srs
 
 # Folder names created with every mailbox, by role (RFC 6154 special-use).
 SPECIAL_FOLDERS = [
@@ -157,6 +158,12 @@ def resolve_recipient(address: str) -> Resolution:
         row = cursor.fetchone()
     if row is not None:
         return Resolution(mailbox_ids=[row[0]])
+    if srs.is_srs(address) and is_local_domain(address.rpartition("@")[2]):
+        # A bounce of mail an alias forwarded (mailcore/trust/srs.py): back to its sender.
+        original = srs.reverse(address, settings.SECRET_KEY)
+        if original is None:
+            raise UnknownRecipient(f"{address} is not a valid SRS address of ours")
+        return Resolution(remote=[original])
     result = Resolution()
     seen: set[str] = set()
     _expand(address, result, seen, depth=0, top=True)

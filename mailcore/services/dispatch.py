@@ -24,6 +24,7 @@ DELIVER_OUTBOUND = "mailcore.tasks.deliver_outbound"
 DELIVER_OUTBOUND_BATCH = "mailcore.tasks.deliver_outbound_batch"
 SWEEP_OUTBOUND = "mailcore.tasks.sweep_outbound"
 CLEANUP_OUTBOUND = "mailcore.tasks.cleanup_outbound"
+LEARN_SPAM = "mailcore.tasks.learn_spam"
 
 # A publish retries the broker connection twice, then gives up (and logs): a dead broker must
 # not hold a web request or an SMTP reply for long.
@@ -72,3 +73,18 @@ def dispatch_at(message_id: int, when: datetime) -> None:
         return
     publish(DELIVER_OUTBOUND, (message_id,), countdown=delay.total_seconds(),
             what=f"timed delivery of outbound {message_id}")
+
+
+def dispatch_learning(blob_ids: list[str], spam: bool) -> None:
+    """Publish rspamd's training on these stored messages (Junk / Not junk, issue 14).
+
+    Through the task registry rather than ``send_task`` so that eager mode (tests, a worker-less
+    run) executes it in place; best effort: the move it follows is already committed."""
+    try:
+        # Registers the project's tasks (autodiscovery) without this module importing them.
+        current_app.loader.import_default_modules()
+        current_app.tasks[LEARN_SPAM].apply_async((blob_ids, spam), retry=True,
+                                                  retry_policy=_RETRY_POLICY)
+    except Exception:
+        logger.warning("could not publish spam training for %d messages", len(blob_ids),
+                       exc_info=True)

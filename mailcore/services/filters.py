@@ -208,7 +208,7 @@ def active_scripts(mailbox_ids: Sequence[int]) -> dict[int, Script | None]:
     if not mailbox_ids:
         return {}
     # Plain SQL: this runs for every delivered message, where building the ORM query would
-    # cost more than executing it (as in services/intake.py).
+    # cost more than executing it (as in services/delivery.py).
     marks = ", ".join(["%s"] * len(mailbox_ids))
     with connection.cursor() as cursor:
         cursor.execute(

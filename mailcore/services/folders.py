@@ -24,6 +24,7 @@ from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Messag
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.message_rows import release_references
 from mailcore.services.quota import charge
+from mailcore.services.training import train_after_commit
 
 MAX_FOLDER_NAME = 500
 MAX_FOLDER_DEPTH = 20
@@ -218,7 +219,9 @@ def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     with transaction.atomic():
         rows = _rows(source, uids)
         charge(target.mailbox_id, sum(row.size for row in rows), enforce=True)
-        return _uid_map(rows, _copy_rows(rows, target))
+        copies = _copy_rows(rows, target)
+        train_after_commit(None, target, (row.blob_id for row in rows))
+    return _uid_map(rows, copies)
 
 
 def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) -> list[int]:
@@ -262,6 +265,7 @@ def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
         charge(target.mailbox_id, sum(row.size for row in rows))
         moved_to = {row.pk: copy.pk for row, copy in zip(rows, copies, strict=True)}
         _expunge_rows(source, rows, moved_to)
+        train_after_commit(source, target, (row.blob_id for row in rows))
     return _uid_map(rows, copies)
 
 

@@ -1,9 +1,10 @@
 """Message submission (RFC 6409) for authenticated users: who may send as what, and handing the
 message to the outbound queue.
 
-The envelope sender and every From header address must be one of the user's own addresses (the
-mailbox, or an alias delivering only to it: :func:`accounts.owned_addresses`), else
-``SenderNotOwned`` (553 5.7.1 on the wire). Recipients may be anywhere; those of local domains
+The envelope sender must be one of the user's own addresses (the mailbox, or an alias delivering
+only to it: :func:`accounts.owned_addresses`), else ``SenderNotOwned`` (553 5.7.1 on the wire);
+the message must have exactly one From field and at most one Sender field, all of whose
+addresses are the user's (RFC 5322 §3.6), else ``HeaderSenderRefused`` (550 5.7.1). Recipients may be anywhere; those of local domains
 must exist. A missing Date or Message-ID is added (RFC 6409 §8.2, §8.3).
 
 ``submit_many`` queues the messages of several sessions in one transaction (the submission
@@ -17,9 +18,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from mailcore.exceptions import MailError, SenderNotOwned
+from mailcore.exceptions import HeaderSenderRefused, MailError, SenderNotOwned
 from mailcore.mime.addresses import parse_address_list
-from mailcore.mime.fields import first_header
 from mailcore.mime.headers import split_header_block
 from mailcore.models import Mailbox
 from mailcore.services import accounts
@@ -58,17 +58,30 @@ def check_submission_recipient(address: str) -> str:
 def check_from_header(
     mailbox: Mailbox, raw: bytes, owned: frozenset[str] | None = None
 ) -> None:
-    """Every From address of the message must be the user's (RFC 5322 §3.6.2)."""
+    """RFC 5322 §3.6: exactly one From field and at most one Sender field; every address of
+    From (§3.6.2) and the one mailbox of Sender must be the user's. Otherwise
+    ``HeaderSenderRefused``: a second From after the user's own would be what recipients see
+    (and what DKIM signs), so counting fields is part of the ownership check."""
     headers, _ = split_header_block(raw)
-    value = first_header(headers, "from")
-    addresses = [addr.lower() for _, addr in parse_address_list(value)] if value else []
+    froms = [value for name, value in headers if name.lower() == "from"]
+    senders = [value for name, value in headers if name.lower() == "sender"]
+    if len(froms) != 1:
+        raise HeaderSenderRefused(f"the message has {len(froms)} From fields, not one")
+    if len(senders) > 1:
+        raise HeaderSenderRefused(f"the message has {len(senders)} Sender fields")
+    addresses = [addr.lower() for _, addr in parse_address_list(froms[0])]
     if not addresses:
-        raise SenderNotOwned("the message has no From address")
+        raise HeaderSenderRefused("the message has no From address")
+    if senders:
+        sender = [addr.lower() for _, addr in parse_address_list(senders[0])]
+        if len(sender) != 1:
+            raise HeaderSenderRefused("the Sender field must hold exactly one address")
+        addresses += sender
     if owned is None:
         owned = owned_addresses(mailbox)
     for address in addresses:
         if address not in owned:
-            raise SenderNotOwned(f"From {address} is not an address of {mailbox.address}")
+            raise HeaderSenderRefused(f"{address} is not an address of {mailbox.address}")
 
 
 def complete_headers(raw: bytes) -> bytes:

@@ -230,14 +230,41 @@ def test_an_alias_of_the_user_is_a_valid_sender(start_mail, users):
     assert OutboundMessage.objects.get().mail_from == "sales@example.test"
 
 
-def test_a_from_header_not_the_users_own_gets_553_5_7_1_after_data(start_mail, users):
+def test_a_from_header_not_the_users_own_gets_550_5_7_1_after_data(start_mail, users):
     _, port, _ = start_mail()
     with _login(port) as client:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             client.sendmail("demo@example.test", ["x@remote.test"],
                             make_message(sender="The Boss <alice@example.test>"))
-    assert refused.value.smtp_code == 553 and refused.value.smtp_error.startswith(b"5.7.1")
+    assert refused.value.smtp_code == 550 and refused.value.smtp_error.startswith(b"5.7.1")
     assert not OutboundMessage.objects.exists()
+
+
+@pytest.mark.parametrize("extra", [
+    b"From: Boss <alice@example.test>\r\n",
+    b"From: demo@example.test\r\n",
+    b"Sender: alice@example.test\r\n",
+    b"Sender: demo@example.test\r\nSender: demo@example.test\r\n",
+    b"Sender: demo@example.test, sales@example.test\r\n",
+])
+def test_a_second_from_or_a_foreign_or_repeated_sender_gets_550_5_7_1(start_mail, users, extra):
+    _, port, _ = start_mail()
+    with _login(port) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("demo@example.test", ["x@remote.test"],
+                            extra + make_message(sender="Demo <demo@example.test>"))
+    assert refused.value.smtp_code == 550
+    assert b"exactly one From field and at most one Sender" in refused.value.smtp_error
+    assert not OutboundMessage.objects.exists()
+
+
+def test_one_sender_of_the_users_own_is_accepted(start_mail, users):
+    _, port, _ = start_mail()
+    with _login(port) as client:
+        client.sendmail("demo@example.test", ["x@remote.test"],
+                        b"Sender: demo@example.test\r\n"
+                        + make_message(sender="Demo <demo@example.test>"))
+    assert OutboundMessage.objects.count() == 1
 
 
 def test_recipients_may_be_anywhere_but_unknown_local_ones_get_550(start_mail, users):
@@ -267,7 +294,12 @@ def test_the_mx_forwards_a_remote_alias_destination_through_the_queue(start_mail
                         make_message(subject="For the team"))
     assert inbox_subjects("alice@example.test") == ["For the team"]
     [entry] = queued("partner@remote.test")
-    assert entry.message.mail_from == "sender@elsewhere.test"
+    # SRS (issue 14): the forwarded copy's sender is ours and stands for the original one.
+    from django.conf import settings
+
+    from mailcore.trust import srs
+
+    assert srs.reverse(entry.message.mail_from, settings.SECRET_KEY) == "sender@elsewhere.test"
     assert entry.state == "queued" and b"Received: from " in bytes(entry.message.blob.data)
 
 

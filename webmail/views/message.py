@@ -5,6 +5,7 @@ Only the body frame ever carries mail HTML, under its own CSP (no script, no net
 remote images are allowed) and the ``sandbox`` directive, so it stays inert even when opened
 on its own. Downloads are ``Content-Disposition: attachment`` with ``nosniff``."""
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from mailcore.blobstore import load_blob
 from mailcore.mime.headers import decode_header_value, split_header_block
 from mailcore.models import FolderRole, Message
 from mailcore.services.flags import set_flags
+from mailcore.services.quarantine import trust_notice
 from mailcore.services.sending import delivery_status
 from webmail import reading
 from webmail.models import TrustedSender
@@ -78,6 +80,8 @@ def reader_context(request, message, *, show_headers=False) -> dict:
         delivery = delivery_status(request.mailbox, [message.message_id]).get(message.message_id)
     return {
         "delivery": delivery,
+        "trust": trust_notice(raw, message.blob_id, message.folder.role == FolderRole.JUNK,
+                              settings.CORREIO_HOSTNAME),
         "message": message,
         "rendered": rendered,
         "attachments": reading.attachments(message.structure),

@@ -1,4 +1,5 @@
 """The settings page: display name, remote images, conversation view, theme, trusted senders,
+allowed and blocked senders (issue 14),
 writing (signature, default identity, undo-send window), and the password change (checked through the shared credential check and its throttle)."""
 
 from django.contrib import messages as flash
@@ -8,7 +9,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
 from mailcore.exceptions import AuthFailed
+from mailcore.models import SenderRule
 from mailcore.services.profile import change_password, set_display_name
+from mailcore.services.sender_rules import add_sender_rule, remove_sender_rule
 from webmail.composing import identities
 from webmail.forms import PasswordForm, PreferencesForm, SignatureForm
 from webmail.models import UNDO_CHOICES, TrustedSender
@@ -33,6 +36,7 @@ def settings_view(request):
                        "undo_seconds": prefs.undo_seconds}
     compose_form = SignatureForm(initial=compose_initial, **compose_options)
     password_form = PasswordForm()
+    rule_error = ""
     status = 200
     if request.method == "POST":
         which = request.POST.get("form")
@@ -75,6 +79,21 @@ def settings_view(request):
                     flash.success(request, "Password changed.")
                     return redirect("webmail:settings")
             status = 400
+        elif which == "sender-rule":
+            try:
+                add_sender_rule(mailbox, request.POST.get("pattern", ""),
+                                request.POST.get("kind", ""))
+            except ValidationError as exc:
+                rule_error = " ".join(exc.messages)
+                status = 400
+            else:
+                flash.success(request, "Sender list saved.")
+                return redirect("webmail:settings")
+        elif which == "sender-rule-remove":
+            rule = request.POST.get("rule", "")
+            if rule.isdigit():
+                remove_sender_rule(mailbox, int(rule))
+            return redirect("webmail:settings")
         elif which == "untrust":
             TrustedSender.objects.filter(
                 mailbox=mailbox, pk=request.POST.get("sender", "0") or 0
@@ -88,5 +107,8 @@ def settings_view(request):
         "password_form": password_form,
         "compose_form": compose_form,
         "trusted": TrustedSender.objects.filter(mailbox=mailbox).order_by("address"),
+        "sender_rules": SenderRule.objects.filter(mailbox=mailbox).order_by("kind", "pattern"),
+        "rule_error": rule_error,
+        "rule_pattern": request.POST.get("pattern", "") if rule_error else "",
     }
     return render(request, "webmail/settings.html", context, status=status)

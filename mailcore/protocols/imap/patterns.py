@@ -14,7 +14,7 @@ the pattern. Pure (no I/O, no Django).
 
 from __future__ import annotations
 
-# Folder names are at most a few hundred characters (services.mailboxes); reference + pattern
+# Folder names are at most a few hundred characters (services.folders); reference + pattern
 # longer than this is not a real client's, and is refused before any matching.
 MAX_PATTERN = 1024
 DELIMITER = "/"

@@ -26,7 +26,9 @@ from mailcore.protocols.smtp.trace import (
 )
 from mailcore.services.filtering import deliver_filtered
 from mailcore.services.outbound.queue import forward_message
+from mailcore.services.quarantine import deliver_screened
 from mailcore.services.recipients import check_recipient
+from mailcore.trust.hook import Screened, record_screened, screen_inbound
 
 
 def new_queue_id() -> str:
@@ -68,8 +70,10 @@ async def accept_data(
     store: Callable[[bytes], Awaitable[None]],
     *,
     return_path: bool,
+    screen: Callable[..., Awaitable[Screened]] | None = None,
 ) -> str:
-    """The end of DATA for every listener: refuse a looping message (RFC 5321 §6.3), prepend
+    """The end of DATA for every listener: refuse a looping message (RFC 5321 §6.3), ``screen``
+    it (the MX's inbound trust: may refuse, and rewrites the header with its verdict), prepend
     the trace headers, ``store`` the message (which commits or raises), and answer 250 only
     then; any error becomes its reply from ``replies.REPLIES``."""
     raw = envelope.original_content
@@ -77,6 +81,12 @@ async def accept_data(
     try:
         if count_received(raw) > server.limits.max_received:
             raise MailLoop()
+        if screen is not None:
+            screened = await screen(server, session, envelope, raw)
+            if screened.reply:
+                return screened.reply
+            envelope.screened = screened
+            raw = screened.raw
         header = trace_headers(server, session, envelope, queue_id, return_path=return_path)
         await store(header + raw)
     except Exception as error:
@@ -104,20 +114,29 @@ class MXHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+        # Inbound trust (issue 14): SPF/DKIM/DMARC/ARC and spam verdict, refusal or Junk.
         return await accept_data(server, session, envelope, partial(self.store, envelope),
-                                 return_path=True)
+                                 return_path=True, screen=screen_inbound)
 
     async def store(self, envelope: Envelope, message: bytes) -> None:
         """Commit the message to the local recipients' INBOXes; raise on any failure. With
         remote alias destinations, the local copies and the queue entry for the remote ones
         commit in one transaction (outside the group commit), so a failure leaves neither."""
-        # Sieve (RFC 5228): recipients with an active script are filtered and stored here.
+        screened = getattr(envelope, "screened", None)  # inbound trust (issue 14)
+        if screened is not None and screened.junk_ids and not envelope.remote:
+            await call_service(deliver_screened, message, envelope.mailbox_ids,
+                               screened.junk_ids, screened.record)
+            return
+        # Sieve (RFC 5228), after the trust verdict: recipients with an active script are
+        # filtered and stored here.
         filtered = await call_service(deliver_filtered, message, envelope.mail_from or "",
                                       envelope.rcpt_tos, envelope.mailbox_ids, envelope.remote)
         if filtered.handled:
+            await record_screened(message, screened)
             return
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
             return
         await self.committer.submit((message, tuple(envelope.mailbox_ids)))
+        await record_screened(message, screened)

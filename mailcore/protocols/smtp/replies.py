@@ -11,6 +11,7 @@ from mailcore.exceptions import (
     AuthFailed,
     AuthThrottled,
     DomainNotFound,
+    HeaderSenderRefused,
     InvalidAddress,
     MailboxInactive,
     MailboxNotFound,
@@ -51,6 +52,8 @@ REPLIES: dict[type[BaseException], str] = {
     AuthFailed: "535 5.7.8 Error: authentication credentials invalid",
     # Submission (RFC 6409): a user sends only as their own addresses.
     SenderNotOwned: "553 5.7.1 Error: sender address not owned by user",
+    HeaderSenderRefused: "550 5.7.1 Error: the message needs exactly one From field and at most"
+    " one Sender field, each one of your own addresses (RFC 5322 3.6)",
     InvalidAddress: "553 5.1.3 Error: malformed address",
 }
 # Errors whose text is the reply's: a Sieve reject's reason is the user's message to the sender.

@@ -24,6 +24,7 @@ from mailcore.models import Mailbox, OutboundMessage, OutboundRecipient
 from mailcore.services.accounts import is_local_domain, normalize_address
 from mailcore.services.delivery import Delivered, deliver_message
 from mailcore.services.dispatch import dispatch
+from mailcore.trust import srs
 
 MAX_RECIPIENTS = 1000
 # RFC 5321 §4.5.3.1: local part 64 octets, a path 256 (so an address 254).
@@ -148,12 +149,16 @@ def enqueue_outbound(
 
 def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:
     """Mail received by the MX for local addresses some of which forward outside (aliases):
-    local copies and the queue entry in one transaction. The original envelope sender is kept
-    so bounces reach it (no SRS); one this queue cannot use is replaced by ``<>``."""
+    local copies and the queue entry in one transaction. The envelope sender is rewritten
+    with SRS into the alias's domain (mailcore/trust/srs.py), so the next hop's SPF passes and
+    bounces come back here to be returned; one this queue cannot use is replaced by ``<>``."""
     try:
         sender = check_address(mail_from, allow_null=True)
     except InvalidAddress:
         sender = ""
+    recipients = list(recipients)
+    if sender and recipients:
+        sender = srs.forward(sender, address_domain(recipients[0]), settings.SECRET_KEY)
     return enqueue_outbound(raw, sender, recipients)
 
 

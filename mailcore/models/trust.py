@@ -1,0 +1,52 @@
+"""What the MX concluded about a received message (issue 14): sender authentication and the
+spam engine's verdict, kept with the stored bytes so the webmail can say why a message is in
+Junk. The ``Authentication-Results`` field we prepend to the message holds the same results for
+IMAP clients."""
+
+from django.db import models
+
+from mailcore.models.message import Blob
+
+
+class InboundVerdict(models.Model):
+    blob = models.OneToOneField(Blob, primary_key=True, on_delete=models.CASCADE,
+                                related_name="verdict")
+    # DMARC result of the author domain (RFC 7489): pass, fail, none, permerror.
+    dmarc = models.CharField(max_length=16, blank=True)
+    # Delivered into Junk by policy (DMARC quarantine, the spam engine's "add header").
+    junk = models.BooleanField(default=False)
+    # The spam engine: whether it answered, its action, score, and heaviest symbols.
+    spam_scanned = models.BooleanField(default=False)
+    spam_action = models.CharField(max_length=32, blank=True)
+    spam_score = models.FloatField(null=True, blank=True)
+    spam_symbols = models.JSONField(default=list, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.blob_id[:12]}: dmarc={self.dmarc} spam={self.spam_action or '-'}"
+
+
+class SenderRule(models.Model):
+    """A user's allow or block entry for a sender address or a whole domain (issue 14).
+    Blocked: the MX files the sender's mail into that user's Junk (refused when every
+    recipient blocks it). Allowed: mail from the sender, once authenticated (DMARC or SPF
+    pass), is never put into Junk for that user by policy or the spam filter."""
+
+    ALLOW, BLOCK = "allow", "block"
+    KINDS = [(ALLOW, "Allow"), (BLOCK, "Block")]
+
+    mailbox = models.ForeignKey("mailcore.Mailbox", on_delete=models.CASCADE,
+                                related_name="sender_rules")
+    # An address (local@domain) or a domain, lower case.
+    pattern = models.CharField(max_length=254)
+    kind = models.CharField(max_length=5, choices=KINDS)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "pattern"], name="sender_rule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}: {self.kind} {self.pattern}"

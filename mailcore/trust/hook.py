@@ -1,0 +1,136 @@
+"""The calls the SMTP DATA handler makes into inbound trust: ``screen_inbound`` before storing,
+``record_screened`` after.
+
+Verification and the spam scan are blocking DNS and HTTP work, so they run in a thread pool of
+their own (a slow resolver or rspamd must not starve the database pool that stores mail),
+bounded by their budgets plus a margin: the client waits at most that long before it hears
+451 4.4.3. Whether a sender's domain is ours, and the recipients' sender lists, are asked
+through the service adapter at the same time; the decision itself is pure and cheap."""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from mailcore.protocols.common.services import call_service
+from mailcore.services.quarantine import VerdictRecord, record_verdict
+from mailcore.trust import rspamd
+from mailcore.trust.authresults import strip_ours
+from mailcore.trust.config import TrustConfig
+from mailcore.trust.policy import (
+    BLOCKED,
+    DNS_TEMPFAIL,
+    Verdict,
+    decide,
+    junk_mailboxes,
+    lookup,
+)
+from mailcore.trust.spf import SpfResult
+from mailcore.trust.verify import AuthResults, SmtpFacts, author_domains, verify_inbound
+
+logger = logging.getLogger("correio.trust")
+_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="correio-trust")
+# Beyond the DNS and rspamd budgets: CPU time of RSA checks and parsing on a busy machine.
+MARGIN = 2.0
+
+
+@dataclass(frozen=True)
+class Screened:
+    """``reply``: refuse with it (None = accept); ``raw``: the message to store, with our
+    Authentication-Results first and forged ones gone; ``junk_ids``: the recipients' mailboxes
+    whose copy goes into Junk (the others' into the INBOX);
+    ``record``: the verdict to keep with the stored message (None = nothing worth keeping)."""
+
+    reply: str | None
+    raw: bytes
+    junk_ids: frozenset[int] = frozenset()
+    verdict: Verdict | None = None
+    record: VerdictRecord | None = None
+
+
+def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
+           helo_result: SpfResult | None) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
+    auth = verify_inbound(facts, raw, config, helo_result)
+    screened = auth.header + strip_ours(raw, facts.hostname)
+    spam = None
+    if config.rspamd_url:
+        spam = rspamd.check_message(
+            config.rspamd_url, screened, ip=facts.peer_ip, helo=facts.helo,
+            mail_from=facts.mail_from, recipients=facts.recipients,
+            user=facts.authenticated_user, hostname=facts.hostname,
+            timeout=config.rspamd_timeout)
+    return auth, screened, spam
+
+
+async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
+    config = TrustConfig.from_settings()
+    if not config.enabled:
+        return Screened(None, raw)
+    facts = SmtpFacts(
+        peer_ip=server.peer_ip or "0.0.0.0",
+        helo=session.host_name or "",
+        mail_from=envelope.mail_from or "",
+        recipients=tuple(envelope.rcpt_tos),
+        hostname=server.hostname,
+        authenticated_user=getattr(session, "login_data", None) if session.authenticated
+        else None,
+    )
+    # The HELO identity is the session's: checked once for all its messages (RFC 7208 §2.3).
+    key = (facts.peer_ip, facts.helo)
+    cached = getattr(session, "trust_helo", None)
+    helo_result = cached[1] if cached and cached[0] == key else None
+    budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
+    # What the database knows (our domains, the recipients' sender lists) is asked while DNS
+    # works, for every domain the decision might need (a header parse, cheap on the loop).
+    _, domains, authors = author_domains(raw)
+    mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
+    senders = tuple(dict.fromkeys(a for a in (facts.mail_from.lower(), *authors) if a))
+    candidates = tuple(dict.fromkeys(
+        d for d in (facts.mail_from.rpartition("@")[2].lower(), *domains) if d))
+    loop = asyncio.get_running_loop()
+    try:
+        (auth, screened, spam), (ours, rules) = await asyncio.wait_for(asyncio.gather(
+            loop.run_in_executor(_executor, _check, facts, raw, config, helo_result),
+            call_service(lookup, candidates, mailbox_ids, senders)), budget)
+    except TimeoutError:
+        logger.warning("%s: sender authentication timed out", facts.peer_ip)
+        return Screened(DNS_TEMPFAIL, raw)
+    if auth.spf_helo.result != "temperror":
+        session.trust_helo = (key, auth.spf_helo)
+    verdict = decide(facts, auth, config, spam, ours)
+    junk_ids = None if verdict.reply else junk_mailboxes(verdict, auth, mailbox_ids, rules)
+    if junk_ids is None and not verdict.reply:
+        if getattr(envelope, "remote", None):  # forwarded on too: the local copies into Junk
+            junk_ids = frozenset(mailbox_ids)
+        else:
+            verdict = Verdict("reject", BLOCKED, verdict.reasons + ("sender blocked",))
+    if verdict.reply:
+        logger.info("%s: refused from <%s>: %s", facts.peer_ip, facts.mail_from,
+                    "; ".join(verdict.reasons))
+        return Screened(verdict.reply, raw, verdict=verdict)
+    junk_ids = junk_ids or frozenset()
+    if any(rules.get(m) == "block" for m in junk_ids):
+        verdict = Verdict(verdict.action, None, verdict.reasons + ("you blocked this sender",))
+    junk = bool(junk_ids)
+    record = None
+    if junk or spam is not None or verdict.reasons:
+        record = VerdictRecord(
+            dmarc=auth.dmarc.result, junk=junk,
+            spam_scanned=bool(spam and spam.scanned),
+            spam_action=spam.action if spam else "",
+            spam_score=spam.score if spam and spam.scanned else None,
+            spam_symbols=spam.symbols if spam else (),
+            reasons=verdict.reasons,
+        )
+    return Screened(None, screened, junk_ids=junk_ids, verdict=verdict, record=record)
+
+
+async def record_screened(message: bytes, screened: Screened | None) -> None:
+    """After an INBOX delivery: keep the verdict with the stored message. The message is
+    already committed (and acknowledged next): a failure here is logged, never fatal."""
+    if screened is None or screened.record is None:
+        return
+    try:
+        await call_service(record_verdict, message, screened.record)
+    except Exception:
+        logger.exception("verdict of a delivered message not recorded")

@@ -1,0 +1,140 @@
+"""DKIM (RFC 6376) verification of every signature of a message, and the ARC chain (RFC 8617),
+with dkimpy, its keys looked up through the message's resolver.
+
+Each signature gets a result of RFC 8601 §2.7.1: ``pass``, ``fail`` (a bad signature or body
+hash, a missing or revoked key), ``permerror`` (a malformed signature or key) or ``temperror``
+(DNS gave no answer in time). At most ``MAX_SIGNATURES`` are checked: each costs DNS and RSA
+work, and a message stacked with signatures would otherwise buy unbounded CPU."""
+
+import logging
+from dataclasses import dataclass
+
+import dkim
+import dkim.crypto
+from dkim.util import InvalidTagValueList, parse_tag_value
+
+from mailcore.mime.headers import split_header_block
+from mailcore.trust.dns import DnsTempError, Resolver
+
+logger = logging.getLogger("correio.trust")
+MAX_SIGNATURES = 8
+# RFC 8301 §3.2: keys shorter than 1024 bits are not accepted.
+MIN_KEY_BITS = 1024
+
+
+class _Quiet(logging.Logger):
+    """dkimpy logs every failed signature at ERROR; a forged one is not our error."""
+
+    def __init__(self):
+        super().__init__("correio.trust.dkimpy", logging.CRITICAL)
+
+
+_QUIET = _Quiet()
+
+
+def _int2str(n: int, length: int = -1) -> bytearray:
+    if length < 0:
+        length = max(1, (n.bit_length() + 7) // 8)
+    return bytearray(n.to_bytes(length, "big"))
+
+
+def _str2int(s) -> int:
+    return int.from_bytes(bytes(s), "big")
+
+
+# dkimpy converts RSA integers a byte at a time in Python: about 1.4 ms of a 2 ms signature
+# check, on the MX's event-loop core. The same conversions, done by int's own C methods.
+dkim.crypto.int2str = _int2str
+dkim.crypto.str2int = _str2int
+
+
+@dataclass(frozen=True)
+class DkimResult:
+    result: str
+    domain: str = ""
+    selector: str = ""
+
+
+@dataclass(frozen=True)
+class ArcResult:
+    """``result`` is the chain validation status (RFC 8617 §4.4): pass, fail or none;
+    ``sealer`` the d= of the newest ARC-Seal (who vouches for the chain)."""
+
+    result: str
+    sealer: str = ""
+    instances: int = 0
+
+
+def _dnsfunc(resolver: Resolver):
+    def txt(name, timeout=5):
+        name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+        records = resolver.txt(name.rstrip("."))
+        return records[0] if records else None
+
+    return txt
+
+
+def _tags(value: bytes) -> dict[bytes, bytes]:
+    try:
+        return parse_tag_value(value.replace(b"\r\n", b"").replace(b"\n", b""))
+    except (InvalidTagValueList, ValueError, IndexError):
+        return {}
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode("ascii", "replace").strip()[:253]
+
+
+def verify_dkim(resolver: Resolver, raw: bytes) -> list[DkimResult]:
+    """A result per DKIM-Signature field, topmost first (none: an empty list)."""
+    headers, _ = split_header_block(raw)
+    signatures = [value for name, value in headers if name.lower() == "dkim-signature"]
+    results = []
+    for index, value in enumerate(signatures[:MAX_SIGNATURES]):
+        tags = _tags(value)
+        domain, selector = _text(tags.get(b"d")), _text(tags.get(b"s"))
+        try:
+            checker = dkim.DKIM(raw, logger=_QUIET, minkey=MIN_KEY_BITS)
+            ok = checker.verify(idx=index, dnsfunc=_dnsfunc(resolver))
+            result = "pass" if ok else "fail"
+        except DnsTempError:
+            result = "temperror"
+        except dkim.ValidationError as error:
+            # RFC 6376 §3.7: a body hash mismatch is a failed signature; the rest of what
+            # dkimpy reports as invalid is a malformed one.
+            result = "fail" if str(error).startswith("body hash mismatch") else "permerror"
+        except dkim.DKIMException:
+            result = "permerror"
+        except Exception:  # dkimpy must not take the listener down: a defined verdict instead
+            logger.exception("DKIM verification error (d=%s)", domain)
+            result = "permerror"
+        results.append(DkimResult(result, domain.lower(), selector))
+    return results
+
+
+def verify_arc(resolver: Resolver, raw: bytes) -> ArcResult:
+    headers, _ = split_header_block(raw)
+    seals = [_tags(value) for name, value in headers if name.lower() == "arc-seal"]
+    if not seals:
+        return ArcResult("none")
+    newest = max(seals, key=lambda tags: _instance(tags))
+    sealer = _text(newest.get(b"d")).lower()
+    if len(seals) > 50:  # RFC 8617 §4.2.1: at most 50 instances
+        return ArcResult("fail", sealer, len(seals))
+    try:
+        status, _, _ = dkim.arc_verify(raw, logger=_QUIET, dnsfunc=_dnsfunc(resolver),
+                                       minkey=MIN_KEY_BITS)
+        result = status.decode() if isinstance(status, bytes) else str(status)
+    except DnsTempError:
+        result = "temperror"
+    except Exception:
+        logger.exception("ARC verification error (sealer %s)", sealer)
+        result = "fail"
+    return ArcResult(result, sealer, len(seals))
+
+
+def _instance(tags: dict[bytes, bytes]) -> int:
+    try:
+        return int(tags.get(b"i", b"0"))
+    except ValueError:
+        return 0
