@@ -6,7 +6,7 @@ update, and recipients already delivered are never tried again."""
 
 from celery import shared_task
 
-from mailcore.services import outbound
+from mailcore.services import outbound, throttle
 
 
 def _summary(report: outbound.RunReport) -> dict:
@@ -39,3 +39,8 @@ def sweep_outbound() -> int:
 @shared_task(name="mailcore.tasks.cleanup_outbound")
 def cleanup_outbound() -> int:
     return outbound.cleanup_outbound()
+
+
+@shared_task(name="mailcore.tasks.purge_login_records")
+def purge_login_records() -> int:
+    return throttle.purge_login_records()

@@ -167,6 +167,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Every sign-in, the admin's included, goes through the shared throttle.
+AUTHENTICATION_BACKENDS = ["webmail.auth_backend.ThrottledModelBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -214,9 +216,23 @@ CORREIO_POP3S_ADDR = env_addr("CORREIO_POP3S_ADDR", "127.0.0.1:2995")
 CORREIO_SMARTHOST = env_str("CORREIO_SMARTHOST", "")
 CORREIO_SMARTHOST_USER = env_str("CORREIO_SMARTHOST_USER", "")
 CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
-# Failed logins allowed per address and per client IP within the window, for every door.
+# The failed-login throttle of every door (mailcore/services/throttle.py, README "Sign-in").
+# Attempts per (login, client address) within the window before that pair is refused:
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
 CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)
+# Growing wait between a pair's attempts: DELAY_MS * 2**(n-1), at most MAX_DELAY_MS (Dovecot).
+CORREIO_AUTH_DELAY_MS = env_int("CORREIO_AUTH_DELAY_MS", 1000)
+CORREIO_AUTH_MAX_DELAY_MS = env_int("CORREIO_AUTH_MAX_DELAY_MS", 15000)
+# Failed attempts on one login from all addresses before everyone waits SOFT_DELAY_MS for it.
+CORREIO_AUTH_ACCOUNT_SOFT_LIMIT = env_int("CORREIO_AUTH_ACCOUNT_SOFT_LIMIT", 30, minimum=1)
+CORREIO_AUTH_SOFT_DELAY_MS = env_int("CORREIO_AUTH_SOFT_DELAY_MS", 2000)
+# Different logins failed from one client address before it is blocked (password spraying).
+CORREIO_AUTH_SPRAY_LIMIT = env_int("CORREIO_AUTH_SPRAY_LIMIT", 20, minimum=1)
+CORREIO_AUTH_SPRAY_BLOCK = env_int("CORREIO_AUTH_SPRAY_BLOCK", 3600, minimum=1)
+# The web (a thread per request) waits at most this long, else answers with a form error.
+CORREIO_AUTH_WEB_MAX_WAIT_MS = env_int("CORREIO_AUTH_WEB_MAX_WAIT_MS", 3000)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+CORREIO_TRUSTED_PROXIES = env_list("CORREIO_TRUSTED_PROXIES", "")
 
 # --- Webmail --------------------------------------------------------------------------------
 # htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
@@ -282,6 +298,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CORREIO_OUTBOUND_SWEEP_SECONDS),
     },
     "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
+    "login-records-purge": {"task": "mailcore.tasks.purge_login_records", "schedule": 600.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a

@@ -1,6 +1,6 @@
 """The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
 
-from mailcore.models.accounts import AuthFailure
+from mailcore.models.accounts import LoginThrottle
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
@@ -16,11 +16,11 @@ from mailcore.models.search import SearchDocument
 
 __all__ = [
     "Alias",
-    "AuthFailure",
     "Blob",
     "Domain",
     "ExpungedMessage",
     "Folder",
+    "LoginThrottle",
     "FolderRole",
     "Mailbox",
     "MaildropLock",

@@ -1,39 +1,39 @@
-"""A cache of verified credentials, so that a client logging in again and again (phones open a
-connection per folder; sync tools log in every minute) does not pay Django's password hash each
-time (PBKDF2 with 1,000,000 rounds costs about 0.3 s here).
+"""The one credential check every door uses (IMAP, POP3, SMTP submission AUTH, the webmail),
+in two halves around the failed-login throttle's wait (mailcore/services/throttle.py):
+:func:`begin_login` reserves an attempt, the door waits the delay its own way (the listeners on
+their event loop, the web a bounded sleep), and :func:`finish_login` runs the password hash and
+reports the result to the throttle. :func:`authenticate` does the three for synchronous callers.
 
-Trade-off (documented in the README): after one successful check through
-:func:`mailcore.services.accounts.authenticate`, this process remembers, for ``TTL`` seconds,
-``HMAC-SHA256(SECRET_KEY, address NUL password)`` → (mailbox id, the stored password hash). The
-password itself is never kept. A later login with the same pair costs one HMAC and two small
-queries instead of a PBKDF2 run. The entry is used only while the account's stored hash is
-unchanged (a password change or reset invalidates it at once) and the account, its user and its
-domain are active; the shared failed-login throttle is still checked every time. What is lost: a
-memory dump of the process during ``TTL`` allows a fast (HMAC-speed rather than PBKDF2-speed)
-guess of recently used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``).
-
-The doors whose clients log in again and again use it (IMAP, POP3 and SMTP submission AUTH);
-the web login, once per browser session, and the current-password check of a password
-change use :func:`accounts.authenticate` directly."""
+It also keeps a cache of verified credentials, so that a client logging in again and again
+(phones open a connection per folder; sync tools log in every minute) does not pay the password
+hash each time. Trade-off (documented in the README): after one successful check, this process
+remembers, for ``TTL`` seconds, ``HMAC-SHA256(SECRET_KEY, address NUL password)`` → (mailbox id,
+the stored password hash). The password itself is never kept. A later login with the same pair
+costs one HMAC and two small queries instead of a hash. The entry is used only while the
+account's stored hash is unchanged (a password change or reset invalidates it at once) and the
+account, its user and its domain are active; the throttle's refusals still apply every time. What
+is lost: a memory dump of the process during ``TTL`` allows a fast (HMAC-speed) guess of recently
+used passwords if SECRET_KEY leaks too. Entries are bounded (``MAX_ENTRIES``)."""
 
 import hashlib
 import hmac
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
-from mailcore.exceptions import AuthFailed, AuthThrottled
-from mailcore.models import AuthFailure, Domain, Mailbox
-from mailcore.services import accounts
+from mailcore.exceptions import AuthFailed
+from mailcore.models import Domain, Mailbox
+from mailcore.services import accounts, throttle
 
 TTL = 300.0
 MAX_ENTRIES = 10_000
 
-_FAILURES = AuthFailure._meta.db_table
 _MAILBOXES = Mailbox._meta.db_table
 _DOMAINS = Domain._meta.db_table
 _USERS = get_user_model()._meta.db_table
@@ -77,24 +77,6 @@ def forget(key: bytes | None = None) -> None:
             _cache.pop(key, None)
 
 
-def _check_throttle(address: str, remote_ip: str | None) -> None:
-    """The shared throttle, read in one query; a stale failure count of the address is cleared
-    on success, as :func:`accounts.authenticate` does."""
-    keys = accounts._throttle_keys(address, remote_ip)
-    window_start = connection.ops.adapt_datetimefield_value(accounts._window_start())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT \"key\", CASE WHEN window_start >= %s AND \"count\" >= %s THEN 1 ELSE 0 END"
-            f" FROM {_FAILURES} WHERE \"key\" IN ({', '.join(['%s'] * len(keys))})",
-            [window_start, settings.CORREIO_AUTH_MAX_FAILURES, *keys],
-        )
-        rows = cursor.fetchall()
-    if any(throttled for _key_name, throttled in rows):
-        raise AuthThrottled()
-    if any(key_name == keys[0] for key_name, _t in rows):
-        accounts.clear_auth_failures(address)
-
-
 def _mailbox_if_valid(mailbox_id: int, password_hash: str) -> Mailbox | None:
     """The mailbox, when it and its user and domain are active and the user's stored hash is
     still the one verified (one query: logins are on every IMAP and POP3 client's path)."""
@@ -116,21 +98,81 @@ def _mailbox_if_valid(mailbox_id: int, password_hash: str) -> Mailbox | None:
     return None
 
 
-def authenticate_cached(address: str, password: str, remote_ip: str | None = None) -> Mailbox:
-    """Like :func:`mailcore.services.accounts.authenticate` (same errors, same throttle), served
-    from the cache of verified credentials when possible."""
-    key = _key(address, password)
-    entry = _cached(key)
-    if entry is not None:
-        mailbox_id, password_hash = entry
-        _check_throttle(address, remote_ip)
-        mailbox = _mailbox_if_valid(mailbox_id, password_hash)
-        if mailbox is not None:
-            return mailbox
-        forget(key)
-    mailbox = accounts.authenticate(address, password, remote_ip)
-    _remember(key, mailbox)
+def _verify(address: str, password: str) -> Mailbox:
+    """The password check itself, no throttle: ``AuthFailed`` for an unknown address, a wrong
+    password, or a disabled account, user or domain."""
+    mailbox = (
+        Mailbox.objects.select_related("user", "domain")
+        .filter(address=accounts.normalize_address(address))
+        .first()
+    )
+    if mailbox is None:
+        # Spend the same time as a real check, so timing does not reveal which users exist.
+        make_password(password)
+        raise AuthFailed()
+    ok = check_password(password, mailbox.user.password)
+    if not (ok and mailbox.active and mailbox.domain.active and mailbox.user.is_active):
+        raise AuthFailed()
     return mailbox
 
 
-__all__ = ["AuthFailed", "authenticate_cached", "forget"]
+@dataclass(frozen=True)
+class LoginStep:
+    """The first half of a login: either the mailbox already (remembered credentials), or a
+    throttle reservation the door must wait out before :func:`finish_login`."""
+
+    mailbox: Mailbox | None
+    reservation: throttle.Reservation | None
+    key: bytes
+
+    @property
+    def wait(self) -> float:
+        return self.reservation.wait if self.reservation is not None else 0.0
+
+
+def begin_login(
+    address: str, password: str, client: str | None, *, max_wait: float | None = None
+) -> LoginStep:
+    """Start a login: remembered credentials finish at once (still subject to the throttle's
+    refusals), others get a throttle reservation (``AuthThrottled`` / ``AuthDelayed``)."""
+    key = _key(address, password)
+    entry = _cached(key)
+    if entry is not None:
+        mailbox = _mailbox_if_valid(*entry)
+        if mailbox is not None:
+            throttle.check_remembered(address, client)
+            return LoginStep(mailbox, None, key)
+        forget(key)
+    return LoginStep(None, throttle.reserve(address, client, max_wait=max_wait), key)
+
+
+def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
+    """Check the password of a reserved attempt and report it to the throttle."""
+    if step.mailbox is not None:
+        return step.mailbox
+    try:
+        mailbox = _verify(address, password)
+    except AuthFailed:
+        throttle.failed(step.reservation)
+        raise
+    throttle.succeeded(step.reservation)
+    _remember(step.key, mailbox)
+    return mailbox
+
+
+def authenticate(
+    address: str, password: str, client: str | None = None, *, max_wait: float | None = None
+) -> Mailbox:
+    """The whole credential check for synchronous callers (the web, commands): waits the
+    throttle's delay in this thread, refusing with ``AuthDelayed`` beyond ``max_wait`` seconds
+    (default ``CORREIO_AUTH_WEB_MAX_WAIT_MS``). The listeners use
+    ``mailcore.protocols.common.auth.authenticate``, which waits without blocking their loop."""
+    if max_wait is None:
+        max_wait = settings.CORREIO_AUTH_WEB_MAX_WAIT_MS / 1000
+    step = begin_login(address, password, client, max_wait=max_wait)
+    if step.wait:
+        time.sleep(step.wait)
+    return finish_login(step, address, password)
+
+
+__all__ = ["AuthFailed", "LoginStep", "authenticate", "begin_login", "finish_login", "forget"]

@@ -1,12 +1,13 @@
 """A user's own account settings: display name and password (the webmail's settings page).
 
 The password change checks the current password through the one credential check
-(:func:`mailcore.services.accounts.authenticate`), so it shares the failed-login throttle."""
+(:func:`mailcore.services.credentials.authenticate`), so it shares the failed-login throttle."""
 
 from django.contrib.auth.password_validation import validate_password
 
 from mailcore.models import Mailbox
-from mailcore.services.accounts import authenticate, set_password
+from mailcore.services.accounts import set_password
+from mailcore.services.credentials import authenticate
 
 MAX_DISPLAY_NAME = 200
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from mailcore.models import AuthFailure, Folder, Message
+from mailcore.models import Folder, LoginThrottle, Message
 from mailcore.services.mailboxes import create_folder
 from tests.conftest import PASSWORD
 from tests.webmail.conftest import HX
@@ -44,7 +44,8 @@ def test_login_with_a_wrong_password_is_refused_and_counted_in_the_shared_thrott
     response = client.post("/login/", {"address": mailbox.address, "password": "nope"})
     assert response.status_code == 403
     assert b"Wrong address or password" in response.content
-    assert AuthFailure.objects.filter(key=f"addr:{mailbox.address}").get().count == 1
+    record = LoginThrottle.objects.get(login=mailbox.address, client="127.0.0.1")
+    assert (record.attempts, record.failed) == (1, True)
 
 
 def test_login_is_throttled_after_too_many_failures_even_with_the_right_password(

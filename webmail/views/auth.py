@@ -1,6 +1,7 @@
 """Login and logout. The password is checked by the one credential check every door uses
-(``mailcore.services.accounts.authenticate``), so the web shares the failed-login throttle with
-SMTP AUTH, IMAP and POP3."""
+(``mailcore.services.credentials.authenticate``), so the web shares the failed-login throttle with
+SMTP AUTH, IMAP, POP3 and the admin; the client address comes from ``webmail.clientaddr``
+(``X-Forwarded-For`` only from ``CORREIO_TRUSTED_PROXIES``)."""
 
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
@@ -12,7 +13,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from mailcore.exceptions import AuthFailed
-from mailcore.services.accounts import authenticate
+from mailcore.services.credentials import authenticate
+from webmail.auth_backend import PATH as BACKEND
+from webmail.clientaddr import client_address
 from webmail.forms import LoginForm
 from webmail.views.common import error_text
 
@@ -36,13 +39,13 @@ def login_view(request):
         try:
             mailbox = authenticate(
                 form.cleaned_data["address"], form.cleaned_data["password"],
-                request.META.get("REMOTE_ADDR"),
+                client_address(request),
             )
         except AuthFailed as exc:
             form.add_error(None, error_text(exc))
             status = 403
         else:
-            login(request, mailbox.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, mailbox.user, backend=BACKEND)
             return redirect(_next_url(request))
     return render(
         request, "webmail/login.html", {"form": form, "next": _next_url(request)}, status=status

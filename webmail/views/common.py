@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django_htmx.http import HttpResponseClientRedirect
 
 from mailcore.exceptions import (
+    AuthDelayed,
     AuthFailed,
     AuthThrottled,
     FolderExists,
@@ -49,6 +50,7 @@ ERROR_TEXT = {
     FolderProtected: "Special folders cannot be renamed or deleted.",
     InvalidFolderName: "Folder names cannot be empty or contain * or %.",
     QuotaExceeded: "Your mailbox is full.",
+    AuthDelayed: "Too many failed attempts; wait a few seconds and try again.",
     AuthThrottled: "Too many failed attempts; try again in a few minutes.",
     AuthFailed: "Wrong address or password.",
 }

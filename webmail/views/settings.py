@@ -9,6 +9,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from mailcore.exceptions import AuthFailed
 from mailcore.services.profile import change_password, set_display_name
+from webmail.clientaddr import client_address
 from webmail.composing import identities
 from webmail.forms import PasswordForm, PreferencesForm, SignatureForm
 from webmail.models import UNDO_CHOICES, TrustedSender
@@ -64,7 +65,7 @@ def settings_view(request):
                 try:
                     change_password(
                         mailbox, password_form.cleaned_data["current"],
-                        password_form.cleaned_data["new"], request.META.get("REMOTE_ADDR"),
+                        password_form.cleaned_data["new"], client_address(request),
                     )
                 except AuthFailed as exc:
                     password_form.add_error("current", error_text(exc))

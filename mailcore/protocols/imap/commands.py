@@ -18,11 +18,12 @@ from bisect import bisect_left
 from mailcore import exceptions as exc
 from mailcore.mime.structure import find_part
 from mailcore.models import Folder, FolderRole
+from mailcore.protocols.common import auth
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.parser import Command, FetchAtt, ParseError, Section, encode_mailbox
 from mailcore.protocols.imap.state import BadSequence, Selected, State, claim_recent
-from mailcore.services import credentials, delivery, imap_read, mailboxes
+from mailcore.services import delivery, imap_read, mailboxes
 from mailcore.services import imap_search as search_service
 from mailcore.services.common import UidRanges
 
@@ -392,9 +393,7 @@ class Commands:
 
     async def login(self, user: str, password: str) -> None:
         try:
-            mailbox = await call_service(
-                credentials.authenticate_cached, user, password, self.peer_ip
-            )
+            mailbox = await auth.authenticate(user, password, self.peer_ip)
         except exc.AuthFailed:
             self.failed_logins += 1
             if self.failed_logins >= MAX_FAILED_LOGINS:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailcore.exceptions import AuthFailed, AuthThrottled, MaildropLocked, MessageGone
+from mailcore.protocols.common import auth
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
 from mailcore.protocols.common.services import call_service
@@ -35,7 +36,7 @@ from mailcore.protocols.pop3.state import (
     retr_response,
     top_response,
 )
-from mailcore.services import credentials, pop3
+from mailcore.services import pop3
 
 logger = logging.getLogger("correio.pop3")
 
@@ -301,11 +302,10 @@ class Pop3Session:
         """Check the credentials, then lock and snapshot the maildrop (RFC 1939 §4). Either
         failure leaves the session in AUTHORIZATION."""
         try:
-            mailbox = await self.service(
-                credentials.authenticate_cached, address, password, self.peer_ip
-            )
-        except Pop3Error as exc:
-            await self.auth_failed(exc)
+            mailbox = await auth.authenticate(address, password, self.peer_ip)
+        except Exception as error:
+            code, text = error_reply(error)
+            await self.auth_failed(Pop3Error(text, code=code))
             return
         maildrop = await self.service(
             pop3.open_maildrop,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
 from mailcore.models import Mailbox
+from mailcore.protocols.common import auth
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import is_loopback
 from mailcore.protocols.common.services import call_service
@@ -32,7 +33,6 @@ from mailcore.protocols.smtp.protocol import CorreioSMTP
 from mailcore.protocols.smtp.replies import MailLoop, reply_for
 from mailcore.protocols.smtp.trace import count_received
 from mailcore.services import submission
-from mailcore.services.credentials import authenticate_cached
 
 logger = logging.getLogger("correio.smtp")
 
@@ -97,7 +97,7 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            mailbox = await call_service(authenticate_cached, login, password, self.peer_ip)
+            mailbox = await auth.authenticate(login, password, self.peer_ip)
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
