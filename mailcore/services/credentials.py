@@ -160,6 +160,22 @@ def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
     return mailbox
 
 
+def refuse_login(address: str, client: str | None) -> None:
+    """A login that cannot be right (credentials that are not UTF-8): counted as a failure
+    like any other, then ``AuthFailed`` (or ``AuthThrottled`` when the throttle refuses first)."""
+    throttle.failed(throttle.reserve(address, client))
+    raise AuthFailed()
+
+
+def is_undecodable(text: str) -> bool:
+    """True for text carrying undecodable bytes (``surrogateescape``) from a door."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def authenticate(
     address: str, password: str, client: str | None = None, *, max_wait: float | None = None
 ) -> Mailbox:
@@ -169,10 +185,21 @@ def authenticate(
     ``mailcore.protocols.common.auth.authenticate``, which waits without blocking their loop."""
     if max_wait is None:
         max_wait = settings.CORREIO_AUTH_WEB_MAX_WAIT_MS / 1000
+    if is_undecodable(address) or is_undecodable(password):
+        refuse_login(address, client)
     step = begin_login(address, password, client, max_wait=max_wait)
     if step.wait:
         time.sleep(step.wait)
     return finish_login(step, address, password)
 
 
-__all__ = ["AuthFailed", "LoginStep", "authenticate", "begin_login", "finish_login", "forget"]
+__all__ = [
+    "AuthFailed",
+    "LoginStep",
+    "authenticate",
+    "begin_login",
+    "finish_login",
+    "forget",
+    "is_undecodable",
+    "refuse_login",
+]

@@ -2,6 +2,7 @@
 each that bind their source address, so tests can speak from 127.0.0.1 and 127.0.0.2 as two
 different machines (all of 127.0.0.0/8 is loopback on Linux)."""
 
+import base64
 import contextlib
 import imaplib
 import poplib
@@ -55,7 +56,12 @@ class Doors:
     def _imap(self, source, user, password):
         client = SourceIMAP4(source, self.imap)
         try:
-            client.login(user, password)
+            if password.isascii():
+                client.login(user, password)
+            else:  # imaplib's LOGIN sends ASCII only
+                client.authenticate(
+                    "PLAIN", lambda _challenge: f"\0{user}\0{password}".encode()
+                )
             return "ok"
         except imaplib.IMAP4.error as error:
             return "throttled" if "UNAVAILABLE" in str(error) else "failed"
@@ -80,12 +86,11 @@ class Doors:
                               source_address=(source, 0))
         try:
             client.ehlo("laptop")
-            # One mechanism only: smtplib.login would try PLAIN, then LOGIN, as two attempts.
-            client.user, client.password = user, password
-            client.auth("PLAIN", client.auth_plain)
-            return "ok"
-        except smtplib.SMTPAuthenticationError as error:
-            return "throttled" if error.smtp_code == 454 else "failed"
+            # One mechanism, one attempt (smtplib.login would try PLAIN, then LOGIN), and UTF-8
+            # (smtplib.auth sends ASCII only).
+            response = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            code, _text = client.docmd("AUTH", f"PLAIN {response}")
+            return {235: "ok", 454: "throttled"}.get(code, "failed")
         finally:
             with contextlib.suppress(Exception):
                 client.quit()

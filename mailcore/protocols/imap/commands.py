@@ -382,10 +382,11 @@ class Commands:
         try:
             decoded = base64.b64decode(response, validate=True)
             authzid, authcid, password = decoded.split(b"\0")
-            user = authcid.decode("utf-8")
-            secret = password.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
             raise Reply("BAD", "Invalid SASL PLAIN response") from None
+        # Not UTF-8: refused as a wrong password by the credential check, never an error.
+        user = authcid.decode("utf-8", "surrogateescape")
+        secret = password.decode("utf-8", "surrogateescape")
         if authzid and authzid != authcid:
             raise Reply("NO", "[AUTHORIZATIONFAILED] Cannot act as another user")
         await self.login(user, secret)

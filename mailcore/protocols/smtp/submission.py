@@ -124,7 +124,12 @@ class SubmissionSMTP(CorreioSMTP):
             if len(parts) != 3:
                 await self.push("501 5.5.2 Error: malformed PLAIN credentials")
                 return None
-            login, password = parts[1], parts[2]
+            authzid, login, password = parts
+            if authzid and authzid != login:
+                # RFC 4616 §2: acting as another identity needs authorisation nobody has here
+                # (IMAP and POP3 refuse it too).
+                await self.push("535 5.7.8 Error: cannot act as another user")
+                return None
         else:
             if initial:
                 login = self._b64(initial[0])
@@ -138,11 +143,8 @@ class SubmissionSMTP(CorreioSMTP):
             password = await self.challenge_auth("Password:")
             if password is MISSING:
                 return None
-        try:
-            return login.decode("utf-8"), password.decode("utf-8")
-        except UnicodeDecodeError:
-            await self.push("501 5.5.2 Error: credentials are not UTF-8")
-            return None
+        # Not UTF-8: kept undecodable, and refused as a wrong password by the credential check.
+        return login.decode("utf-8", "surrogateescape"), password.decode("utf-8", "surrogateescape")
 
     @staticmethod
     def _b64(text: str) -> bytes | None:
