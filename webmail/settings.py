@@ -167,6 +167,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Argon2id at OWASP's parameters (mailcore/hashers.py); older PBKDF2 hashes still verify and
+# are re-hashed with Argon2id at the next successful login.
+PASSWORD_HASHERS = [
+    "mailcore.hashers.Argon2idHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 # Every sign-in, the admin's included, goes through the shared throttle.
 AUTHENTICATION_BACKENDS = ["webmail.auth_backend.ThrottledModelBackend"]
 SESSION_COOKIE_HTTPONLY = True

@@ -110,8 +110,12 @@ def _verify(address: str, password: str) -> Mailbox:
         # Spend the same time as a real check, so timing does not reveal which users exist.
         make_password(password)
         raise AuthFailed()
-    ok = check_password(password, mailbox.user.password)
-    if not (ok and mailbox.active and mailbox.domain.active and mailbox.user.is_active):
+    if not (mailbox.active and mailbox.domain.active and mailbox.user.is_active):
+        check_password(password, mailbox.user.password)  # the same time as an active account
+        raise AuthFailed()
+    # User.check_password re-hashes a password stored with an older hasher or parameters
+    # (PBKDF2 before Argon2id) once it is known to be right.
+    if not mailbox.user.check_password(password):
         raise AuthFailed()
     return mailbox
 
@@ -131,12 +135,19 @@ class LoginStep:
 
 
 def begin_login(
-    address: str, password: str, client: str | None, *, max_wait: float | None = None
+    address: str,
+    password: str,
+    client: str | None,
+    *,
+    max_wait: float | None = None,
+    remember: bool = True,
 ) -> LoginStep:
     """Start a login: remembered credentials finish at once (still subject to the throttle's
-    refusals), others get a throttle reservation (``AuthThrottled`` / ``AuthDelayed``)."""
-    key = _key(address, password)
-    entry = _cached(key)
+    refusals), others get a throttle reservation (``AuthThrottled`` / ``AuthDelayed``).
+    ``remember=False`` (the web: one login per browser session) neither uses nor fills the
+    cache."""
+    key = _key(address, password) if remember else b""
+    entry = _cached(key) if remember else None
     if entry is not None:
         mailbox = _mailbox_if_valid(*entry)
         if mailbox is not None:
@@ -156,7 +167,8 @@ def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
         throttle.failed(step.reservation)
         raise
     throttle.succeeded(step.reservation)
-    _remember(step.key, mailbox)
+    if step.key:
+        _remember(step.key, mailbox)
     return mailbox
 
 
@@ -177,7 +189,12 @@ def is_undecodable(text: str) -> bool:
 
 
 def authenticate(
-    address: str, password: str, client: str | None = None, *, max_wait: float | None = None
+    address: str,
+    password: str,
+    client: str | None = None,
+    *,
+    max_wait: float | None = None,
+    remember: bool = True,
 ) -> Mailbox:
     """The whole credential check for synchronous callers (the web, commands): waits the
     throttle's delay in this thread, refusing with ``AuthDelayed`` beyond ``max_wait`` seconds
@@ -187,7 +204,7 @@ def authenticate(
         max_wait = settings.CORREIO_AUTH_WEB_MAX_WAIT_MS / 1000
     if is_undecodable(address) or is_undecodable(password):
         refuse_login(address, client)
-    step = begin_login(address, password, client, max_wait=max_wait)
+    step = begin_login(address, password, client, max_wait=max_wait, remember=remember)
     if step.wait:
         time.sleep(step.wait)
     return finish_login(step, address, password)

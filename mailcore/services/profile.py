@@ -26,6 +26,6 @@ def change_password(
     """Change the password after checking the current one. Raises ``AuthFailed`` (or
     ``AuthThrottled``) for a wrong current password and ``ValidationError`` when the new one
     fails the password validators."""
-    authenticate(mailbox.address, current, remote_ip)
+    authenticate(mailbox.address, current, remote_ip, remember=False)
     validate_password(new, user=mailbox.user)
     set_password(mailbox, new)

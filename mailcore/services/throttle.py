@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from mailcore.exceptions import AuthDelayed, AuthThrottled
@@ -105,23 +105,20 @@ def reserve(login: str, client: str | None, *, max_wait: float | None = None) ->
         attempts = pair.attempts if current else 0
         if attempts >= settings.CORREIO_AUTH_MAX_FAILURES:
             raise AuthThrottled()
-        others = (
-            LoginThrottle.objects.filter(client=client, last_attempt__gte=start)
-            .exclude(login__in=["", login])
-            .count()
+        # One query for both: other logins of this client with a record (spraying), and the
+        # failed attempts on this login from every address (its soft limit).
+        recent = Q(last_attempt__gte=start)
+        counts = LoginThrottle.objects.filter(Q(client=client) | Q(login=login)).aggregate(
+            others=Count("id", filter=recent & Q(client=client) & ~Q(login__in=["", login])),
+            failed_here=Sum("attempts", filter=recent & Q(login=login, failed=True)),
         )
-        if attempts == 0 and others >= settings.CORREIO_AUTH_SPRAY_LIMIT:
+        if attempts == 0 and counts["others"] >= settings.CORREIO_AUTH_SPRAY_LIMIT:
             raise AuthThrottled()
         wait = 0.0
         if current and attempts:
             elapsed = (now - pair.last_attempt).total_seconds()
             wait = max(0.0, pair_delay(attempts) - elapsed)
-        failed_here = (
-            LoginThrottle.objects.filter(login=login, failed=True, last_attempt__gte=start)
-            .aggregate(total=Sum("attempts"))["total"]
-            or 0
-        )
-        if failed_here >= settings.CORREIO_AUTH_ACCOUNT_SOFT_LIMIT:
+        if (counts["failed_here"] or 0) >= settings.CORREIO_AUTH_ACCOUNT_SOFT_LIMIT:
             wait = max(wait, settings.CORREIO_AUTH_SOFT_DELAY_MS / 1000)
         if max_wait is not None and wait > max_wait:
             raise AuthDelayed(wait)

@@ -78,17 +78,17 @@ def test_spraying_many_accounts_from_one_address_blocks_that_address(
 
 
 def test_waits_grow_per_pair_and_never_block_the_listener(doors, mailbox, settings):
-    settings.CORREIO_AUTH_DELAY_MS = 600
+    settings.CORREIO_AUTH_DELAY_MS = 1000
     settings.CORREIO_AUTH_MAX_DELAY_MS = 5000
     assert doors.login("imap", ATTACKER_IP, ADDRESS, "one") == "failed"
     started = time.monotonic()
-    assert doors.login("imap", ATTACKER_IP, ADDRESS, "two") == "failed"  # waits 0.6 s
-    assert time.monotonic() - started >= 0.5
+    assert doors.login("imap", ATTACKER_IP, ADDRESS, "two") == "failed"  # waits 1 s
+    assert time.monotonic() - started >= 0.9
     result = {}
 
     def third():
         begun = time.monotonic()
-        result["answer"] = doors.login("imap", ATTACKER_IP, ADDRESS, "three")  # waits 1.2 s
+        result["answer"] = doors.login("imap", ATTACKER_IP, ADDRESS, "three")  # waits 2 s
         result["took"] = time.monotonic() - begun
 
     guesser = threading.Thread(target=third)
@@ -97,9 +97,9 @@ def test_waits_grow_per_pair_and_never_block_the_listener(doors, mailbox, settin
     begun = time.monotonic()
     # The same listener serves the owner while the guesser waits on its event loop.
     assert doors.login("imap", USER_IP, ADDRESS, PASSWORD) == "ok"
-    assert time.monotonic() - begun < 0.5
+    assert time.monotonic() - begun < 1.5
     guesser.join(30)
-    assert result["answer"] == "failed" and result["took"] >= 1.0
+    assert result["answer"] == "failed" and result["took"] >= 1.9
 
 
 def test_forty_concurrent_wrong_logins_run_at_most_the_limit_of_checks(

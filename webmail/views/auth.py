@@ -39,7 +39,7 @@ def login_view(request):
         try:
             mailbox = authenticate(
                 form.cleaned_data["address"], form.cleaned_data["password"],
-                client_address(request),
+                client_address(request), remember=False,
             )
         except AuthFailed as exc:
             form.add_error(None, error_text(exc))
