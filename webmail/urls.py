@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path, re_path
 
+from webmail.admin_login import TwoFactorAdminAuthenticationForm
 from webmail.views import (
     actions,
     auth,
@@ -13,6 +14,7 @@ from webmail.views import (
     live,
     message,
     search,
+    security,
     sending,
     settings,
 )
@@ -23,11 +25,13 @@ def healthz(request):
 
 
 admin.site.site_header = "Correio administration"
+admin.site.login_form = TwoFactorAdminAuthenticationForm
 admin.site.site_title = "Correio admin"
 
 webmail_patterns = [
     path("", folder.index, name="index"),
     path("login/", auth.login_view, name="login"),
+    path("login/code/", auth.code_view, name="login-code"),
     path("logout/", auth.logout_view, name="logout"),
     path("f/<int:folder_id>/", folder.folder_view, name="folder"),
     path("m/<int:message_id>/", message.message_view, name="message"),
@@ -43,6 +47,7 @@ webmail_patterns = [
     path("search/", search.search_view, name="search"),
     path("live/", live.poll_view, name="live"),
     path("settings/", settings.settings_view, name="settings"),
+    path("settings/security/", security.security_view, name="security"),
     path("compose/", compose.new_view, name="compose-new"),
     path("compose/<int:composition_id>/", compose.compose_view, name="compose"),
     path("compose/<int:composition_id>/autosave/", compose.autosave_view,

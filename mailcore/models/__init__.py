@@ -1,6 +1,6 @@
 """The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
 
-from mailcore.models.accounts import LoginThrottle
+from mailcore.models.accounts import AppPassword, LoginThrottle, TwoFactor
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
@@ -16,6 +16,7 @@ from mailcore.models.search import SearchDocument
 
 __all__ = [
     "Alias",
+    "AppPassword",
     "Blob",
     "Domain",
     "ExpungedMessage",
@@ -32,4 +33,5 @@ __all__ = [
     "RecipientState",
     "Pop3Size",
     "SearchDocument",
+    "TwoFactor",
 ]

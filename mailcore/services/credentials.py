@@ -28,13 +28,14 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
 from mailcore.exceptions import AuthFailed
-from mailcore.models import Domain, Mailbox
-from mailcore.services import accounts, throttle
+from mailcore.models import Domain, Mailbox, TwoFactor
+from mailcore.services import accounts, apppasswords, throttle, twofactor
 
 TTL = 300.0
 MAX_ENTRIES = 10_000
 
 _MAILBOXES = Mailbox._meta.db_table
+_TWO_FACTOR = TwoFactor._meta.db_table
 _DOMAINS = Domain._meta.db_table
 _USERS = get_user_model()._meta.db_table
 _MAILBOX_FIELDS = [f.attname for f in Mailbox._meta.concrete_fields]
@@ -78,14 +79,17 @@ def forget(key: bytes | None = None) -> None:
 
 
 def _mailbox_if_valid(mailbox_id: int, password_hash: str) -> Mailbox | None:
-    """The mailbox, when it and its user and domain are active and the user's stored hash is
-    still the one verified (one query: logins are on every IMAP and POP3 client's path)."""
+    """The mailbox, when it and its user and domain are active, two-factor is off, and the
+    user's stored hash is still the one verified (one query: logins are on every IMAP and POP3
+    client's path)."""
     columns = ", ".join(f"m.{name}" for name in _MAILBOX_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, u.password, u.is_active, d.active FROM {_MAILBOXES} m"
             f" JOIN {_USERS} u ON u.id = m.user_id JOIN {_DOMAINS} d ON d.id = m.domain_id"
-            " WHERE m.id = %s",
+            # With two-factor on, the account password no longer opens the mail doors.
+            f" WHERE m.id = %s AND NOT EXISTS (SELECT 1 FROM {_TWO_FACTOR} t"
+            " WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)",
             [mailbox_id],
         )
         row = cursor.fetchone()
@@ -98,7 +102,20 @@ def _mailbox_if_valid(mailbox_id: int, password_hash: str) -> Mailbox | None:
     return None
 
 
-def _verify(address: str, password: str) -> Mailbox:
+# The doors, as the credential check tells them apart: the mail doors (IMAP, POP3, SMTP
+# submission) accept app passwords, and the account password unless two-factor sign-in is on;
+# the web accepts only the account password (its second factor is asked for afterwards).
+MAIL = "mail"
+WEB = "web"
+
+
+@dataclass(frozen=True)
+class Verified:
+    mailbox: Mailbox
+    app_password: int | None  # the AppPassword id used, if one was
+
+
+def _verify(address: str, password: str, client: str | None, door: str) -> Verified:
     """The password check itself, no throttle: ``AuthFailed`` for an unknown address, a wrong
     password, or a disabled account, user or domain."""
     mailbox = (
@@ -113,11 +130,18 @@ def _verify(address: str, password: str) -> Mailbox:
     if not (mailbox.active and mailbox.domain.active and mailbox.user.is_active):
         check_password(password, mailbox.user.password)  # the same time as an active account
         raise AuthFailed()
+    if door == MAIL:
+        app_password = apppasswords.match_app_password(mailbox, password, client)
+        if app_password is not None:
+            return Verified(mailbox, app_password.pk)
+        if twofactor.is_enabled(mailbox):
+            make_password(password)  # the same time as a password check
+            raise AuthFailed()
     # User.check_password re-hashes a password stored with an older hasher or parameters
     # (PBKDF2 before Argon2id) once it is known to be right.
     if not mailbox.user.check_password(password):
         raise AuthFailed()
-    return mailbox
+    return Verified(mailbox, None)
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,7 @@ class LoginStep:
     mailbox: Mailbox | None
     reservation: throttle.Reservation | None
     key: bytes
+    door: str = MAIL
 
     @property
     def wait(self) -> float:
@@ -140,21 +165,21 @@ def begin_login(
     client: str | None,
     *,
     max_wait: float | None = None,
-    remember: bool = True,
+    door: str = MAIL,
 ) -> LoginStep:
-    """Start a login: remembered credentials finish at once (still subject to the throttle's
-    refusals), others get a throttle reservation (``AuthThrottled`` / ``AuthDelayed``).
-    ``remember=False`` (the web: one login per browser session) neither uses nor fills the
-    cache."""
-    key = _key(address, password) if remember else b""
-    entry = _cached(key) if remember else None
+    """Start a login at ``door`` (``MAIL`` or ``WEB``): remembered credentials finish at once
+    (still subject to the throttle's refusals), others get a throttle reservation
+    (``AuthThrottled`` / ``AuthDelayed``). The web, one login per browser session, neither uses
+    nor fills the cache."""
+    key = _key(address, password) if door == MAIL else b""
+    entry = _cached(key) if key else None
     if entry is not None:
         mailbox = _mailbox_if_valid(*entry)
         if mailbox is not None:
             throttle.check_remembered(address, client)
-            return LoginStep(mailbox, None, key)
+            return LoginStep(mailbox, None, key, door)
         forget(key)
-    return LoginStep(None, throttle.reserve(address, client, max_wait=max_wait), key)
+    return LoginStep(None, throttle.reserve(address, client, max_wait=max_wait), key, door)
 
 
 def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
@@ -162,14 +187,15 @@ def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
     if step.mailbox is not None:
         return step.mailbox
     try:
-        mailbox = _verify(address, password)
+        verified = _verify(address, password, step.reservation.client, step.door)
     except AuthFailed:
         throttle.failed(step.reservation)
         raise
     throttle.succeeded(step.reservation)
-    if step.key:
-        _remember(step.key, mailbox)
-    return mailbox
+    # App passwords cost a SHA-256 and are revocable one by one: never cached.
+    if step.key and verified.app_password is None:
+        _remember(step.key, verified.mailbox)
+    return verified.mailbox
 
 
 def refuse_login(address: str, client: str | None) -> None:
@@ -194,7 +220,7 @@ def authenticate(
     client: str | None = None,
     *,
     max_wait: float | None = None,
-    remember: bool = True,
+    door: str = MAIL,
 ) -> Mailbox:
     """The whole credential check for synchronous callers (the web, commands): waits the
     throttle's delay in this thread, refusing with ``AuthDelayed`` beyond ``max_wait`` seconds
@@ -204,7 +230,7 @@ def authenticate(
         max_wait = settings.CORREIO_AUTH_WEB_MAX_WAIT_MS / 1000
     if is_undecodable(address) or is_undecodable(password):
         refuse_login(address, client)
-    step = begin_login(address, password, client, max_wait=max_wait, remember=remember)
+    step = begin_login(address, password, client, max_wait=max_wait, door=door)
     if step.wait:
         time.sleep(step.wait)
     return finish_login(step, address, password)
@@ -213,6 +239,8 @@ def authenticate(
 __all__ = [
     "AuthFailed",
     "LoginStep",
+    "MAIL",
+    "WEB",
     "authenticate",
     "begin_login",
     "finish_login",

@@ -7,7 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 
 from mailcore.models import Mailbox
 from mailcore.services.accounts import set_password
-from mailcore.services.credentials import authenticate
+from mailcore.services.credentials import WEB, authenticate
 
 MAX_DISPLAY_NAME = 200
 
@@ -26,6 +26,6 @@ def change_password(
     """Change the password after checking the current one. Raises ``AuthFailed`` (or
     ``AuthThrottled``) for a wrong current password and ``ValidationError`` when the new one
     fails the password validators."""
-    authenticate(mailbox.address, current, remote_ip, remember=False)
+    authenticate(mailbox.address, current, remote_ip, door=WEB)
     validate_password(new, user=mailbox.user)
     set_password(mailbox, new)
