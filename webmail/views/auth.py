@@ -58,7 +58,8 @@ def login_view(request):
                 # Not signed in yet: the session only remembers whose password was right.
                 request.session.cycle_key()
                 request.session[PENDING] = {"user": mailbox.user_id, "since": time.time()}
-                return redirect(f"{reverse('webmail:login-code')}?{urlencode({'next': _next_url(request)})}")
+                query = urlencode({"next": _next_url(request)})
+                return redirect(f"{reverse('webmail:login-code')}?{query}")
             login(request, mailbox.user, backend=BACKEND)
             return redirect(_next_url(request))
     return render(
