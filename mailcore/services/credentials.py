@@ -28,7 +28,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
 from mailcore.exceptions import AuthFailed
-from mailcore.models import Domain, Mailbox, TwoFactor
+from mailcore.models import AppPassword, Domain, Mailbox, TwoFactor
 from mailcore.services import accounts, apppasswords, throttle, twofactor
 
 TTL = 300.0
@@ -184,8 +184,13 @@ def begin_login(
 
 def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
     """Check the password of a reserved attempt and report it to the throttle."""
+    return finish_login_verified(step, address, password).mailbox
+
+
+def finish_login_verified(step: LoginStep, address: str, password: str) -> Verified:
+    """:func:`finish_login`, saying also which app password (if any) signed in."""
     if step.mailbox is not None:
-        return step.mailbox
+        return Verified(step.mailbox, None)
     try:
         verified = _verify(address, password, step.reservation.client, step.door)
     except AuthFailed:
@@ -195,7 +200,7 @@ def finish_login(step: LoginStep, address: str, password: str) -> Mailbox:
     # App passwords cost a SHA-256 and are revocable one by one: never cached.
     if step.key and verified.app_password is None:
         _remember(step.key, verified.mailbox)
-    return verified.mailbox
+    return verified
 
 
 def refuse_login(address: str, client: str | None) -> None:
@@ -236,14 +241,78 @@ def authenticate(
     return finish_login(step, address, password)
 
 
+# --- Revocation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What a signed-in session depends on. A session ends when the account, its user or its
+    domain is disabled, the password changes, two-factor is turned on (for sessions opened with
+    the account password, which no longer opens the mail doors) or the app password it signed
+    in with is revoked."""
+
+    usable: bool
+    password_hash: str
+    two_factor: bool
+    app_passwords: frozenset[int]
+
+
+def account_states(mailbox_ids: list[int]) -> dict[int, AccountState]:
+    """The state of each account, in two queries per 500 accounts (the listeners' revocation
+    watcher asks for every signed-in account of the process every few seconds)."""
+    states: dict[int, AccountState] = {}
+    for start in range(0, len(mailbox_ids), 500):
+        chunk = list(mailbox_ids[start : start + 500])
+        marks = ", ".join(["%s"] * len(chunk))
+        apps: dict[int, set[int]] = {}
+        for app_id, mailbox_id in AppPassword.objects.filter(mailbox_id__in=chunk).values_list(
+            "id", "mailbox_id"
+        ):
+            apps.setdefault(mailbox_id, set()).add(app_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.id, m.active, u.is_active, d.active, u.password,"
+                f" EXISTS (SELECT 1 FROM {_TWO_FACTOR} t WHERE t.user_id = u.id"
+                "  AND t.confirmed_at IS NOT NULL)"
+                f" FROM {_MAILBOXES} m JOIN {_USERS} u ON u.id = m.user_id"
+                f" JOIN {_DOMAINS} d ON d.id = m.domain_id WHERE m.id IN ({marks})",
+                chunk,
+            )
+            for mailbox_id, active, user_active, domain_active, password, two in cursor:
+                states[mailbox_id] = AccountState(
+                    bool(active and user_active and domain_active), password, bool(two),
+                    frozenset(apps.get(mailbox_id, ())),
+                )
+    return states
+
+
+def is_revoked(
+    at_login: AccountState | None, now: AccountState | None, app_password: int | None = None
+) -> bool:
+    """True when a session opened in state ``at_login`` (with ``app_password``, or the account
+    password when None) must end in state ``now`` (None: the account is gone)."""
+    if at_login is None or now is None or not now.usable:
+        return True
+    if now.password_hash != at_login.password_hash:
+        return True
+    if app_password is None:
+        return now.two_factor and not at_login.two_factor
+    return app_password not in now.app_passwords
+
+
 __all__ = [
+    "AccountState",
     "AuthFailed",
     "LoginStep",
+    "Verified",
     "MAIL",
     "WEB",
+    "account_states",
+    "is_revoked",
     "authenticate",
     "begin_login",
     "finish_login",
+    "finish_login_verified",
     "forget",
     "is_undecodable",
     "refuse_login",

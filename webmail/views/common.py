@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -72,6 +73,11 @@ def mailbox_required(view):
         mailbox = None
         if request.user.is_authenticated:
             mailbox = Mailbox.objects.select_related("domain").filter(user=request.user).first()
+            if mailbox is not None and not (mailbox.active and mailbox.domain.active):
+                # Revoked: the mailbox or its domain was disabled while signed in. (A changed
+                # password already ends the session: Django checks its session hash.)
+                logout(request)
+                mailbox = None
         if mailbox is None or not mailbox.active:
             login_url = f"{reverse('webmail:login')}?next={request.get_full_path()}"
             if request.htmx:

@@ -6,16 +6,16 @@ are a failed login like any other, never an error."""
 
 import asyncio
 
-from mailcore.models import Mailbox
 from mailcore.protocols.common.services import call_service
 from mailcore.services import credentials
 
 
-async def authenticate(login: str, password: str, peer_ip: str | None) -> Mailbox:
-    """The mailbox for these credentials, or ``AuthFailed`` / ``AuthThrottled``."""
+async def authenticate(login: str, password: str, peer_ip: str | None) -> credentials.Verified:
+    """The mailbox for these credentials and the app password used (if one was), or
+    ``AuthFailed`` / ``AuthThrottled``."""
     if credentials.is_undecodable(login) or credentials.is_undecodable(password):
         await call_service(credentials.refuse_login, login, peer_ip)
     step = await call_service(credentials.begin_login, login, password, peer_ip)
     if step.wait:
         await asyncio.sleep(step.wait)
-    return await call_service(credentials.finish_login, step, login, password)
+    return await call_service(credentials.finish_login_verified, step, login, password)

@@ -18,7 +18,7 @@ from bisect import bisect_left
 from mailcore import exceptions as exc
 from mailcore.mime.structure import find_part
 from mailcore.models import Folder, FolderRole
-from mailcore.protocols.common import auth
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.parser import Command, FetchAtt, ParseError, Section, encode_mailbox
@@ -394,16 +394,17 @@ class Commands:
 
     async def login(self, user: str, password: str) -> None:
         try:
-            mailbox = await auth.authenticate(user, password, self.peer_ip)
+            login = await auth.authenticate(user, password, self.peer_ip)
         except exc.AuthFailed:
             self.failed_logins += 1
             if self.failed_logins >= MAX_FAILED_LOGINS:
                 self.send("* BYE Too many failed logins\r\n")
                 self.state = State.LOGOUT
             raise
-        self.mailbox = mailbox
+        self.mailbox = mailbox = login.mailbox
         self.state = State.AUTHENTICATED
         self.subscribe_events(mailbox.pk)
+        self._unwatch = await revocation.watch_session(login, self.end_revoked)
 
     # --- authenticated --------------------------------------------------------------------
 

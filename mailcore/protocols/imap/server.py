@@ -75,6 +75,7 @@ class ImapConnection(Commands):
         self.qresync = False
         self._out: list[bytes] = []
         self._unsubscribe = None
+        self._unwatch = None
         self._wakeup: asyncio.Event | None = None
 
     # --- output ---------------------------------------------------------------------------
@@ -281,10 +282,19 @@ class ImapConnection(Commands):
             self.send("* BYE Too many invalid commands\r\n")
             self.state = State.LOGOUT
 
+    def end_revoked(self) -> None:
+        """The account's credentials were revoked (mailcore/protocols/common/revocation.py):
+        say why and close; the reader then sees the end of input."""
+        self.writer.write(b"* BYE Credentials changed or revoked; please log in again\r\n")
+        self.writer.close()
+
     def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
 
 def _options(config: ListenerConfig) -> ImapOptions:

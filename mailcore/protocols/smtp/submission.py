@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
 from mailcore.models import Mailbox
-from mailcore.protocols.common import auth
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import is_loopback
 from mailcore.protocols.common.services import call_service
@@ -55,6 +55,7 @@ class SubmissionSMTP(CorreioSMTP):
         # implicit TLS, nor the loopback exception).
         super().__init__(handler, **kwargs)
         self.allow_plaintext = allow_plaintext
+        self._unwatch = None
         # aiosmtpd takes every method named auth_* for a mechanism (auth_advertised too).
         self._auth_methods = {
             name: impl for name, impl in self._auth_methods.items() if name in MECHANISMS
@@ -97,7 +98,8 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            mailbox = await auth.authenticate(login, password, self.peer_ip)
+            verified = await auth.authenticate(login, password, self.peer_ip)
+            mailbox = verified.mailbox
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
@@ -105,7 +107,21 @@ class SubmissionSMTP(CorreioSMTP):
             return
         self.session.authenticated = True
         self.session.auth_data = SubmissionUser(mailbox, owned)
+        self._unwatch = await revocation.watch_session(verified, self.end_revoked)
         await self.push("235 2.7.0 Authentication successful")
+
+    def end_revoked(self) -> None:
+        """The account's credentials were revoked: RFC 5321 §3.8 lets a server close with 421
+        at any time. Mail not yet answered 250 is the client's to send again."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.7.0 Credentials changed or revoked; closing\r\n")
+            self.transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        super().connection_lost(error)
 
     async def _read_credentials(self, mechanism: str, initial: list[str]):
         """(login, password) as text, or None after replying with the error."""
