@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webmail.middleware.trusted_proxy_scheme",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -180,8 +181,27 @@ AUTHENTICATION_BACKENDS = ["webmail.auth_backend.ThrottledModelBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("CORREIO_SECURE_COOKIES", False)
+# HTTPS. Plain HTTP is for loopback only (`make run`): when ALLOWED_HOSTS names anything else the
+# site is taken to be served over TLS, directly or behind CORREIO_TRUSTED_PROXIES (which then say
+# so with X-Forwarded-Proto, believed from them only: webmail.middleware.trusted_proxy_scheme),
+# and cookies are Secure, plain HTTP is redirected and HSTS is sent. CORREIO_HTTPS overrides.
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+CORREIO_HTTPS = env_bool(
+    "CORREIO_HTTPS", not all(host in _LOOPBACK_HOSTS for host in ALLOWED_HOSTS)
+)
+SESSION_COOKIE_SECURE = env_bool("CORREIO_SECURE_COOKIES", CORREIO_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if CORREIO_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # Health checks come from inside, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("CORREIO_HSTS_SECONDS", 365 * 86400, minimum=1)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CORREIO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CORREIO_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Submitting a domain to browsers' preload lists is the operator's decision to make
+        # (CORREIO_HSTS_PRELOAD=1), not a default; `check --deploy` would warn about it.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -35,6 +35,7 @@ webmail_patterns = [
     path("logout/", auth.logout_view, name="logout"),
     path("f/<int:folder_id>/", folder.folder_view, name="folder"),
     path("m/<int:message_id>/", message.message_view, name="message"),
+    path("m/<int:message_id>/seen/", message.seen_view, name="seen"),
     path("m/<int:message_id>/body/", message.body_view, name="body"),
     path("m/<int:message_id>/part/<str:section>/", message.part_view, name="part"),
     path("m/<int:message_id>/raw/", message.raw_view, name="raw"),

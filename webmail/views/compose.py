@@ -38,6 +38,7 @@ from webmail.views.folder import mail_context
 
 COMPOSE_TEMPLATE = "webmail/compose.html"
 MAX_UPLOADS = 50
+MAX_OPEN_COMPOSITIONS = 20
 
 
 def owned_composition(request, composition_id: int) -> Composition:
@@ -96,34 +97,52 @@ def render_compose(request, composition, *, status=200, page=False, **kwargs):
 
 def open_composition(request, composition):
     if request.htmx:
-        return render_compose(request, composition)
+        response = render_compose(request, composition)
+        push_url(response, reverse("webmail:compose", args=[composition.pk]))
+        return response
     return redirect("webmail:compose", composition_id=composition.pk)
 
 
 # --- Starting ---------------------------------------------------------------------------------
+# Starting a message creates a composition (and may copy a forwarded message's attachments), so
+# it is a POST, never a GET; and a mailbox has at most MAX_OPEN_COMPOSITIONS being written.
 
 
-@require_GET
+def make_room(mailbox) -> None:
+    """Drop the least recently touched compositions beyond the limit (a saved draft stays in
+    Drafts and reopens from there), so that starting messages cannot pile up uploads."""
+    stale = list(
+        Composition.objects.filter(mailbox=mailbox, state=ComposeState.EDITING)
+        .order_by("-updated", "-id")
+        .values_list("id", flat=True)[MAX_OPEN_COMPOSITIONS - 1 :]
+    )
+    if stale:
+        Composition.objects.filter(pk__in=stale).delete()
+
+
+@require_POST
 @mailbox_required
 def new_view(request):
     fields = {}
     for name in ("to", "cc", "subject"):
-        value = request.GET.get(name, "")
+        value = request.POST.get(name, "")
         if value:
             fields[name] = value[:2000]
+    make_room(request.mailbox)
     composition = composing.start(request.mailbox, user_settings(request.mailbox), **fields)
     return open_composition(request, composition)
 
 
-@require_GET
+@require_POST
 @mailbox_required
 def reply_view(request, message_id: int, kind: str):
     original = owned_message(request, message_id)
     prefs = user_settings(request.mailbox)
+    make_room(request.mailbox)
     if kind == "forward":
         composition = composing.start_forward(
             request.mailbox, prefs, original,
-            as_attachment=request.GET.get("as") == "attachment",
+            as_attachment=request.POST.get("as") == "attachment",
         )
     else:
         composition = composing.start_reply(
@@ -132,12 +151,13 @@ def reply_view(request, message_id: int, kind: str):
     return open_composition(request, composition)
 
 
-@require_GET
+@require_POST
 @mailbox_required
 def edit_draft_view(request, message_id: int):
     draft = owned_message(request, message_id)
     if draft.folder.role != FolderRole.DRAFTS:
         raise Http404("Not a draft")
+    make_room(request.mailbox)
     composition = composing.start_from_draft(request.mailbox, draft)
     return open_composition(request, composition)
 
