@@ -129,7 +129,7 @@ def test_a_disabled_domain_ends_web_sessions_at_their_next_request(mailbox):
     disable_domain(mailbox)
     response = web.get(f"/f/{inbox.pk}/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
-    response = web.get("/compose/")
+    response = web.post("/compose/")  # nor write (nor send)
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     # Signed out for good: enabling the domain again does not bring the session back.
     mailbox.domain.active = True
