@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/sieve.py
+	$(BIN)/python bench/login.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

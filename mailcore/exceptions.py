@@ -70,6 +70,17 @@ class AuthThrottled(AuthFailed):
     message = "too many failed logins; try again later"
 
 
+class AuthDelayed(AuthThrottled):
+    """The throttle wants a longer wait than this door may spend (the web): nothing was
+    counted, and the client may try again after ``wait`` seconds."""
+
+    message = "too many failed logins; wait a little"
+
+    def __init__(self, wait: float):
+        super().__init__()
+        self.wait = wait
+
+
 class InvalidAddress(MailError):
     message = "malformed address"
 

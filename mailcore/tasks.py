@@ -7,7 +7,7 @@ locks with a conditional update, and recipients already delivered are never trie
 
 from celery import shared_task
 
-from mailcore.services import dispatch, training
+from mailcore.services import dispatch, throttle, training
 from mailcore.services.outbound import admin, relay
 
 
@@ -50,3 +50,8 @@ def learn_spam(self, blob_ids: list[str], spam: bool) -> int:
         return training.learn_messages(blob_ids, spam)
     except OSError as error:  # rspamd unreachable: bounded backoff, then give up
         raise self.retry(exc=error, countdown=min(30 * 2 ** self.request.retries, 900)) from error
+
+
+@shared_task(name=dispatch.PURGE_LOGIN_RECORDS)
+def purge_login_records() -> int:
+    return throttle.purge_login_records()

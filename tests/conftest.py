@@ -19,6 +19,10 @@ def pytest_configure(config):
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
+    # The throttle's waits, scaled down (tests of the waits themselves set their own).
+    settings.CORREIO_AUTH_DELAY_MS = 10
+    settings.CORREIO_AUTH_MAX_DELAY_MS = 100
+    settings.CORREIO_AUTH_SOFT_DELAY_MS = 50
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -468,3 +468,19 @@ def detach(composition: Composition, upload_id: int) -> None:
         composition.save(update_fields=["forwarded", "updated"])
     else:
         Upload.objects.filter(pk=upload_id, composition=composition).delete()
+
+
+# A mailbox has at most this many messages being written: starting one drops the oldest.
+MAX_OPEN_COMPOSITIONS = 20
+
+
+def make_room(mailbox) -> None:
+    """Drop the least recently touched compositions beyond the limit (a saved draft stays in
+    Drafts and reopens from there), so that starting messages cannot pile up uploads."""
+    stale = list(
+        Composition.objects.filter(mailbox=mailbox, state=ComposeState.EDITING)
+        .order_by("-updated", "-id")
+        .values_list("id", flat=True)[MAX_OPEN_COMPOSITIONS - 1 :]
+    )
+    if stale:
+        Composition.objects.filter(pk__in=stale).delete()

@@ -16,6 +16,21 @@ class LoginForm(forms.Form):
     )
 
 
+class CodeForm(forms.Form):
+    """The second step of signing in (or turning two-factor on or off): a code from the
+    authenticator app, or a recovery code."""
+
+    code = forms.CharField(
+        label="Code from your authenticator app, or a recovery code", max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text",
+                                      "autofocus": True}),
+    )
+
+
+class AppPasswordForm(forms.Form):
+    label = forms.CharField(label="Name (the device or app it is for)", max_length=100)
+
+
 class FolderNameForm(forms.Form):
     name = forms.CharField(label="Folder name", max_length=500)
 

@@ -1,9 +1,12 @@
 """Security headers for every response: a Content Security Policy without inline script for the
 webmail pages (the sandboxed message frame sets its own, stricter one), no framing by other
-sites, and a few browser features switched off."""
+sites, a few browser features switched off, and ``Cache-Control: private, no-store`` on pages that
+show mail or account data; and the request scheme behind a trusted reverse proxy."""
 
 from django.conf import settings
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
+
+from webmail.clientaddr import is_trusted_proxy
 
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -29,6 +32,25 @@ def security_headers(get_response):
         response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
         # A page and its htmx fragment share a URL; caches must keep them apart.
         patch_vary_headers(response, ("HX-Request",))
+        if not request.path.startswith(static_prefix) and request.path != "/healthz":
+            # Mail and account pages: never kept by a shared cache, nor on disk by the browser.
+            patch_cache_control(response, private=True, no_store=True)
         return response
+
+    static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+    return middleware
+
+
+def trusted_proxy_scheme(get_response):
+    """Behind a reverse proxy listed in ``CORREIO_TRUSTED_PROXIES`` that terminates TLS, the
+    request was HTTPS when the proxy says ``X-Forwarded-Proto: https``; from anyone else the
+    header is ignored (Django's SECURE_PROXY_SSL_HEADER would believe every client)."""
+
+    def middleware(request):
+        if request.META.get("HTTP_X_FORWARDED_PROTO", "").strip().lower() == "https" and (
+            is_trusted_proxy(request.META.get("REMOTE_ADDR"))
+        ):
+            request.META["wsgi.url_scheme"] = "https"
+        return get_response(request)
 
     return middleware

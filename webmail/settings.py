@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webmail.middleware.trusted_proxy_scheme",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,11 +168,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Argon2id at OWASP's parameters (mailcore/hashers.py); older PBKDF2 hashes still verify and
+# are re-hashed with Argon2id at the next successful login.
+PASSWORD_HASHERS = [
+    "mailcore.hashers.Argon2idHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Every sign-in, the admin's included, goes through the shared throttle.
+AUTHENTICATION_BACKENDS = ["webmail.auth_backend.ThrottledModelBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("CORREIO_SECURE_COOKIES", False)
+# HTTPS. Plain HTTP is for loopback only (`make run`): when ALLOWED_HOSTS names anything else the
+# site is taken to be served over TLS, directly or behind CORREIO_TRUSTED_PROXIES (which then say
+# so with X-Forwarded-Proto, believed from them only: webmail.middleware.trusted_proxy_scheme),
+# and cookies are Secure, plain HTTP is redirected and HSTS is sent. CORREIO_HTTPS overrides.
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+CORREIO_HTTPS = env_bool(
+    "CORREIO_HTTPS", not all(host in _LOOPBACK_HOSTS for host in ALLOWED_HOSTS)
+)
+SESSION_COOKIE_SECURE = env_bool("CORREIO_SECURE_COOKIES", CORREIO_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if CORREIO_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # Health checks come from inside, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("CORREIO_HSTS_SECONDS", 365 * 86400, minimum=1)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CORREIO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CORREIO_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Submitting a domain to browsers' preload lists is the operator's decision to make
+        # (CORREIO_HSTS_PRELOAD=1), not a default; `check --deploy` would warn about it.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -218,9 +248,23 @@ CORREIO_SIEVE_MAX_SCRIPTS = env_int("CORREIO_SIEVE_MAX_SCRIPTS", 20, minimum=1)
 CORREIO_SMARTHOST = env_str("CORREIO_SMARTHOST", "")
 CORREIO_SMARTHOST_USER = env_str("CORREIO_SMARTHOST_USER", "")
 CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
-# Failed logins allowed per address and per client IP within the window, for every door.
+# The failed-login throttle of every door (mailcore/services/throttle.py, README "Sign-in").
+# Attempts per (login, client address) within the window before that pair is refused:
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
 CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)
+# Growing wait between a pair's attempts: DELAY_MS * 2**(n-1), at most MAX_DELAY_MS (Dovecot).
+CORREIO_AUTH_DELAY_MS = env_int("CORREIO_AUTH_DELAY_MS", 1000)
+CORREIO_AUTH_MAX_DELAY_MS = env_int("CORREIO_AUTH_MAX_DELAY_MS", 15000)
+# Failed attempts on one login from all addresses before everyone waits SOFT_DELAY_MS for it.
+CORREIO_AUTH_ACCOUNT_SOFT_LIMIT = env_int("CORREIO_AUTH_ACCOUNT_SOFT_LIMIT", 30, minimum=1)
+CORREIO_AUTH_SOFT_DELAY_MS = env_int("CORREIO_AUTH_SOFT_DELAY_MS", 2000)
+# Different logins failed from one client address before it is blocked (password spraying).
+CORREIO_AUTH_SPRAY_LIMIT = env_int("CORREIO_AUTH_SPRAY_LIMIT", 20, minimum=1)
+CORREIO_AUTH_SPRAY_BLOCK = env_int("CORREIO_AUTH_SPRAY_BLOCK", 3600, minimum=1)
+# The web (a thread per request) waits at most this long, else answers with a form error.
+CORREIO_AUTH_WEB_MAX_WAIT_MS = env_int("CORREIO_AUTH_WEB_MAX_WAIT_MS", 3000)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+CORREIO_TRUSTED_PROXIES = env_list("CORREIO_TRUSTED_PROXIES", "")
 
 # --- Webmail --------------------------------------------------------------------------------
 # htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
@@ -301,6 +345,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CORREIO_OUTBOUND_SWEEP_SECONDS),
     },
     "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
+    "login-records-purge": {"task": "mailcore.tasks.purge_login_records", "schedule": 600.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a

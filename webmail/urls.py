@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path, re_path
 
+from webmail.admin_login import TwoFactorAdminAuthenticationForm
 from webmail.views import (
     actions,
     auth,
@@ -14,6 +15,7 @@ from webmail.views import (
     message_list,
     rules,
     search,
+    security,
     sending,
     settings,
 )
@@ -24,14 +26,17 @@ def healthz(request):
 
 
 admin.site.site_header = "Correio administration"
+admin.site.login_form = TwoFactorAdminAuthenticationForm
 admin.site.site_title = "Correio admin"
 
 webmail_patterns = [
     path("", message_list.index, name="index"),
     path("login/", auth.login_view, name="login"),
+    path("login/code/", auth.code_view, name="login-code"),
     path("logout/", auth.logout_view, name="logout"),
     path("f/<int:folder_id>/", message_list.folder_view, name="folder"),
     path("m/<int:message_id>/", message.message_view, name="message"),
+    path("m/<int:message_id>/seen/", message.seen_view, name="seen"),
     path("m/<int:message_id>/body/", message.body_view, name="body"),
     path("m/<int:message_id>/part/<str:section>/", message.part_view, name="part"),
     path("m/<int:message_id>/raw/", message.raw_view, name="raw"),
@@ -45,6 +50,7 @@ webmail_patterns = [
     path("live/", live.poll_view, name="live"),
     path("settings/", settings.settings_view, name="settings"),
     path("rules/", rules.rules_view, name="rules"),
+    path("settings/security/", security.security_view, name="security"),
     path("compose/", compose.new_view, name="compose-new"),
     path("compose/<int:composition_id>/", compose.compose_view, name="compose"),
     path("compose/<int:composition_id>/autosave/", compose.autosave_view,

@@ -1,6 +1,6 @@
 """The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
 
-from mailcore.models.accounts import AuthFailure
+from mailcore.models.accounts import AppPassword, LoginThrottle, TwoFactor
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox
 from mailcore.models.message import Blob, ExpungedMessage, Message
@@ -18,12 +18,13 @@ from mailcore.models.trust import InboundVerdict, SenderRule
 
 __all__ = [
     "Alias",
-    "AuthFailure",
+    "AppPassword",
     "Blob",
     "Domain",
     "ExpungedMessage",
     "Folder",
     "InboundVerdict",
+    "LoginThrottle",
     "FolderRole",
     "Mailbox",
     "MaildropLock",
@@ -39,6 +40,6 @@ __all__ = [
     "FilterEventKind",
     "SieveScript",
     "VacationReply",
-    "InboundVerdict",
     "SenderRule",
+    "TwoFactor",
 ]

@@ -1,25 +1,16 @@
-"""Accounts: domains, mailboxes, alias expansion, and the one credential check for every door.
-
-The credential check (:func:`authenticate`) is shared by SMTP AUTH, IMAP, POP3 and the web login,
-and so is its failed-login throttle, which is kept in the database because the doors run in
-different processes."""
+"""Accounts: domains, mailboxes, passwords and alias expansion. The credential check every door
+uses is in :mod:`mailcore.services.credentials`."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import connection, transaction
 
 from mailcore.exceptions import (
     AliasLoop,
-    AuthFailed,
-    AuthThrottled,
     DomainNotFound,
     MailboxInactive,
     MailboxNotFound,
@@ -27,7 +18,7 @@ from mailcore.exceptions import (
     RelayDenied,
     UnknownRecipient,
 )
-from mailcore.models import Alias, AuthFailure, Domain, Folder, FolderRole, Mailbox
+from mailcore.models import Alias, Domain, Folder, FolderRole, Mailbox
 from mailcore.models.domain import normalize_domain, validate_domain_name
 from mailcore.trust import srs
 
@@ -223,86 +214,9 @@ def owned_addresses(mailbox: Mailbox) -> set[str]:
     return addresses
 
 
-# --- Credentials ------------------------------------------------------------------------------
-
-
-def _throttle_keys(address: str, remote_ip: str | None) -> list[str]:
-    keys = [f"addr:{normalize_address(address)}"[:320]]
-    if remote_ip:
-        keys.append(f"ip:{remote_ip}")
-    return keys
-
-
-def _window_start():
-    return timezone.now() - timedelta(seconds=settings.CORREIO_AUTH_FAILURE_WINDOW)
-
-
-def is_throttled(address: str, remote_ip: str | None) -> bool:
-    return AuthFailure.objects.filter(
-        key__in=_throttle_keys(address, remote_ip),
-        window_start__gte=_window_start(),
-        count__gte=settings.CORREIO_AUTH_MAX_FAILURES,
-    ).exists()
-
-
-def record_auth_failure(address: str, remote_ip: str | None) -> None:
-    now = timezone.now()
-    window_start = _window_start()
-    with transaction.atomic():
-        for key in _throttle_keys(address, remote_ip):
-            updated = AuthFailure.objects.filter(key=key, window_start__gte=window_start).update(
-                count=F("count") + 1
-            )
-            if updated:
-                continue
-            # First failure of a new window: start it (replacing an expired one).
-            try:
-                with transaction.atomic():
-                    AuthFailure.objects.update_or_create(
-                        key=key, defaults={"count": 1, "window_start": now}
-                    )
-            except IntegrityError:
-                AuthFailure.objects.filter(key=key).update(count=F("count") + 1)
-
-
-def clear_auth_failures(address: str) -> None:
-    AuthFailure.objects.filter(key=f"addr:{normalize_address(address)}").delete()
-
-
-def authenticate(address: str, password: str, remote_ip: str | None = None) -> Mailbox:
-    """Check an address and password for any door and return the mailbox.
-
-    Raises ``AuthThrottled`` when the address or the client IP has too many recent failures (the
-    password is then not even checked), else ``AuthFailed`` for a wrong address, password, or a
-    disabled account. Every failure counts against both the address and the IP."""
-    if is_throttled(address, remote_ip):
-        raise AuthThrottled()
-    mailbox = (
-        Mailbox.objects.select_related("user", "domain")
-        .filter(address=normalize_address(address))
-        .first()
-    )
-    ok = (
-        mailbox is not None
-        and mailbox.active
-        and mailbox.domain.active
-        and mailbox.user.is_active
-        and check_password(password, mailbox.user.password)
-    )
-    if not ok:
-        if mailbox is None:
-            # Spend the same time as a real check, so timing does not reveal which users exist.
-            make_password(password)
-        record_auth_failure(address, remote_ip)
-        raise AuthFailed()
-    clear_auth_failures(address)
-    return mailbox
-
-
 __all__ = [
     "MailError",
     "Resolution",
-    "authenticate",
     "create_domain",
     "create_mailbox",
     "get_mailbox",

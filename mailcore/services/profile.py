@@ -1,12 +1,13 @@
 """A user's own account settings: display name and password (the webmail's settings page).
 
 The password change checks the current password through the one credential check
-(:func:`mailcore.services.accounts.authenticate`), so it shares the failed-login throttle."""
+(:func:`mailcore.services.credentials.authenticate`), so it shares the failed-login throttle."""
 
 from django.contrib.auth.password_validation import validate_password
 
 from mailcore.models import Mailbox
-from mailcore.services.accounts import authenticate, set_password
+from mailcore.services.accounts import set_password
+from mailcore.services.credentials import WEB, authenticate
 
 MAX_DISPLAY_NAME = 200
 
@@ -25,6 +26,6 @@ def change_password(
     """Change the password after checking the current one. Raises ``AuthFailed`` (or
     ``AuthThrottled``) for a wrong current password and ``ValidationError`` when the new one
     fails the password validators."""
-    authenticate(mailbox.address, current, remote_ip)
+    authenticate(mailbox.address, current, remote_ip, door=WEB)
     validate_password(new, user=mailbox.user)
     set_password(mailbox, new)

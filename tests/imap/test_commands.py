@@ -68,9 +68,10 @@ def test_greeting_and_capability_announce_the_extensions(connect):
 def test_login_with_a_wrong_password_is_refused_and_counted(connect):
     client = connect(login=False)
     refused(lambda: client.login(ADDRESS, "wrong"), "AUTHENTICATIONFAILED")
-    from mailcore.models import AuthFailure
+    from mailcore.models import LoginThrottle
 
-    assert AuthFailure.objects.get(key=f"addr:{ADDRESS}").count == 1
+    record = LoginThrottle.objects.get(login=ADDRESS, client="127.0.0.1")
+    assert (record.attempts, record.failed) == (1, True)
     assert client.login(ADDRESS, PASSWORD)[0] == "OK"
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from mailcore.models import Alias, Folder, Mailbox
-from mailcore.services import accounts, delivery
+from mailcore.services import credentials, delivery
 from tests.factories import make_message
 
 
@@ -51,7 +51,7 @@ def test_a_mailbox_created_in_the_admin_has_its_folders_and_can_log_in(admin_cli
     assert response.status_code == 302, response.content.decode()[:2000]
     box = Mailbox.objects.get(address="newuser@example.test")
     assert Folder.objects.filter(mailbox=box).count() == 6
-    assert accounts.authenticate("newuser@example.test", "a-long-fresh-password") == box
+    assert credentials.authenticate("newuser@example.test", "a-long-fresh-password") == box
 
 
 def test_the_admin_form_requires_a_password_and_rejects_duplicates(admin_client, mailbox):
@@ -69,7 +69,7 @@ def test_the_admin_resets_a_password(admin_client, mailbox):
         {"display_name": "Demo", "quota": mailbox.quota, "active": "on", "password": "brand-new-secret-1"},
     )
     assert response.status_code == 302
-    assert accounts.authenticate("demo@example.test", "brand-new-secret-1") == mailbox
+    assert credentials.authenticate("demo@example.test", "brand-new-secret-1") == mailbox
 
 
 def test_admin_requires_staff(client, mailbox):

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from mailcore.models import Domain, Mailbox
-from mailcore.services import accounts
+from mailcore.services import credentials
 
 
 def test_createdomain_and_createmailbox(db, capsys):
@@ -15,7 +15,7 @@ def test_createdomain_and_createmailbox(db, capsys):
     assert Domain.objects.filter(name="corp.test").exists()
     box = Mailbox.objects.get(address="boss@corp.test")
     assert box.display_name == "Boss"
-    assert accounts.authenticate("boss@corp.test", "pw-for-boss") == box
+    assert credentials.authenticate("boss@corp.test", "pw-for-boss") == box
     assert "Created mailbox boss@corp.test" in capsys.readouterr().out
 
 
@@ -46,5 +46,5 @@ def test_setupdemo_is_idempotent_and_prints_the_same_passwords(db, settings, tmp
     second = capsys.readouterr().out
     creds = json.loads((tmp_path / "demo-credentials").read_text())
     assert creds["demo"] in first and creds["demo"] in second
-    assert accounts.authenticate("demo@example.test", creds["demo"])
+    assert credentials.authenticate("demo@example.test", creds["demo"])
     assert (tmp_path / "tls/cert.pem").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")

@@ -95,8 +95,8 @@ def test_wrong_passwords_use_the_shared_throttle_and_end_the_session(start_manag
     last = raw.command(b'AUTHENTICATE "PLAIN" "' + plain(password="nope") + b'"\r\n')
     assert last.startswith(b'NO "authentication failed"\r\n')
     assert raw.read_reply() == b'BYE "too many failed logins"\r\n'
-    from mailcore.models import AuthFailure
-    assert AuthFailure.objects.get(key="addr:demo@example.test").count == 3
+    from mailcore.models import LoginThrottle
+    assert LoginThrottle.objects.get(login="demo@example.test", client="127.0.0.1").attempts == 3
 
 
 def test_limits_on_scripts_count_and_size(start_managesieve, demo, settings):

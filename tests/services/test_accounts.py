@@ -12,8 +12,8 @@ from mailcore.exceptions import (
     RelayDenied,
     UnknownRecipient,
 )
-from mailcore.models import Alias, AuthFailure, Folder
-from mailcore.services import accounts
+from mailcore.models import Alias, Folder, LoginThrottle
+from mailcore.services import accounts, credentials
 from tests.conftest import PASSWORD
 
 
@@ -128,7 +128,7 @@ def test_owned_addresses_include_private_aliases(domain, mailbox):
 
 
 def test_authenticate_accepts_the_right_password(mailbox):
-    assert accounts.authenticate("DEMO@example.test", PASSWORD, "192.0.2.1") == mailbox
+    assert credentials.authenticate("DEMO@example.test", PASSWORD, "192.0.2.1") == mailbox
 
 
 @pytest.mark.parametrize(
@@ -137,63 +137,64 @@ def test_authenticate_accepts_the_right_password(mailbox):
 )
 def test_authenticate_refuses_wrong_credentials(mailbox, address, password):
     with pytest.raises(AuthFailed):
-        accounts.authenticate(address, password, "192.0.2.1")
+        credentials.authenticate(address, password, "192.0.2.1")
 
 
 def test_disabled_mailboxes_cannot_log_in(mailbox):
     mailbox.active = False
     mailbox.save()
     with pytest.raises(AuthFailed):
-        accounts.authenticate("demo@example.test", PASSWORD)
+        credentials.authenticate("demo@example.test", PASSWORD)
 
 
-def test_failed_logins_throttle_the_address_then_even_the_right_password(mailbox, settings):
+def test_failed_logins_throttle_that_address_for_that_account_only(mailbox, settings):
     settings.CORREIO_AUTH_MAX_FAILURES = 3
     for _ in range(3):
         with pytest.raises(AuthFailed):
-            accounts.authenticate("demo@example.test", "wrong", "192.0.2.1")
+            credentials.authenticate("demo@example.test", "wrong", "192.0.2.1")
     with pytest.raises(AuthThrottled):
-        accounts.authenticate("demo@example.test", PASSWORD, "198.51.100.7")
+        credentials.authenticate("demo@example.test", PASSWORD, "192.0.2.1")
+    # The owner at another address is not locked out by the guesser.
+    assert credentials.authenticate("demo@example.test", PASSWORD, "198.51.100.7") == mailbox
 
 
-def test_failed_logins_throttle_the_client_ip_across_addresses(make_mailbox, settings):
-    settings.CORREIO_AUTH_MAX_FAILURES = 3
+def test_a_client_failing_for_many_accounts_is_blocked_for_all(make_mailbox, settings):
+    settings.CORREIO_AUTH_SPRAY_LIMIT = 3
     make_mailbox("alice@example.test")
     for name in ("x", "y", "z"):
         with pytest.raises(AuthFailed):
-            accounts.authenticate(f"{name}@example.test", "guess", "203.0.113.9")
+            credentials.authenticate(f"{name}@example.test", "guess", "203.0.113.9")
     with pytest.raises(AuthThrottled):
-        accounts.authenticate("alice@example.test", PASSWORD, "203.0.113.9")
+        credentials.authenticate("alice@example.test", PASSWORD, "203.0.113.9")
     # Another client is not blocked for alice.
-    assert accounts.authenticate("alice@example.test", PASSWORD, "203.0.113.10")
+    assert credentials.authenticate("alice@example.test", PASSWORD, "203.0.113.10")
 
 
 def test_the_throttle_window_expires(mailbox, settings):
     settings.CORREIO_AUTH_MAX_FAILURES = 2
     for _ in range(2):
         with pytest.raises(AuthFailed):
-            accounts.authenticate("demo@example.test", "wrong", "192.0.2.1")
+            credentials.authenticate("demo@example.test", "wrong", "192.0.2.1")
     with pytest.raises(AuthThrottled):
-        accounts.authenticate("demo@example.test", PASSWORD, "192.0.2.1")
-    settings.CORREIO_AUTH_FAILURE_WINDOW = 0
-    AuthFailure.objects.update(window_start="2000-01-01T00:00:00Z")
-    assert accounts.authenticate("demo@example.test", PASSWORD, "192.0.2.1") == mailbox
+        credentials.authenticate("demo@example.test", PASSWORD, "192.0.2.1")
+    LoginThrottle.objects.update(last_attempt="2000-01-01T00:00:00Z")
+    assert credentials.authenticate("demo@example.test", PASSWORD, "192.0.2.1") == mailbox
 
 
-def test_a_successful_login_clears_the_address_failures(mailbox, settings):
+def test_a_successful_login_clears_that_address_record(mailbox, settings):
     settings.CORREIO_AUTH_MAX_FAILURES = 3
     for _ in range(2):
         with pytest.raises(AuthFailed):
-            accounts.authenticate("demo@example.test", "wrong")
-    accounts.authenticate("demo@example.test", PASSWORD)
-    assert not AuthFailure.objects.filter(key="addr:demo@example.test").exists()
+            credentials.authenticate("demo@example.test", "wrong")
+    credentials.authenticate("demo@example.test", PASSWORD)
+    assert not LoginThrottle.objects.filter(login="demo@example.test").exists()
 
 
 def test_the_real_password_hasher_works(domain, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     mailbox = accounts.create_mailbox("slow@example.test", "s3cret-pass")
     assert mailbox.user.password.startswith("pbkdf2_sha256$")
-    assert accounts.authenticate("slow@example.test", "s3cret-pass") == mailbox
+    assert credentials.authenticate("slow@example.test", "s3cret-pass") == mailbox
 
 
 def test_an_alias_cycle_that_reaches_no_mailbox_is_refused(domain):

@@ -173,10 +173,10 @@ def test_bad_credentials_get_535_5_7_8_and_then_the_shared_throttle(
     assert wire.cmd(f"AUTH PLAIN {good}").startswith("454 4.7.0 ")
     # The throttle is the one every door shares.
     from mailcore.exceptions import AuthThrottled
-    from mailcore.services import accounts
+    from mailcore.services import credentials
 
     with pytest.raises(AuthThrottled):
-        accounts.authenticate("demo@example.test", PASSWORD, "127.0.0.1")
+        credentials.authenticate("demo@example.test", PASSWORD, "127.0.0.1")
 
 
 def test_auth_login_with_challenges_and_a_cancelled_exchange(start_mail, users):

@@ -29,7 +29,7 @@ def bob(make_mailbox):
 
 
 def new(web, **query) -> int:
-    response = web.get("/compose/", query)
+    response = web.post("/compose/", query)
     assert response.status_code == 302
     return int(re.search(r"/compose/(\d+)/", response["Location"]).group(1))
 
@@ -76,7 +76,7 @@ def test_compose_opens_as_a_page_with_the_identity_and_signature(web, mailbox):
 
 
 def test_compose_opens_as_a_pane_for_htmx_and_pushes_its_url(web):
-    response = web.get("/compose/", {"to": "bob@example.test"}, **HX)
+    response = web.post("/compose/", {"to": "bob@example.test"}, **HX)
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="reader" class="pane reader compose-pane')
@@ -302,7 +302,7 @@ def original(deliver, mailbox):
 
 
 def test_reply_quotes_threads_and_sets_answered_on_the_original(web, mailbox, original):
-    response = web.get(f"/m/{original.pk}/reply/", **HX)
+    response = web.post(f"/m/{original.pk}/reply/", **HX)
     html = response.content.decode()
     assert 'value="Re: Plans"' in html
     assert 'value="Ann &lt;ann@remote.test&gt;"' in html
@@ -324,7 +324,7 @@ def test_reply_quotes_threads_and_sets_answered_on_the_original(web, mailbox, or
 
 
 def test_reply_all_leaves_out_the_users_own_addresses(web, original):
-    web.get(f"/m/{original.pk}/reply-all/", **HX)
+    web.post(f"/m/{original.pk}/reply-all/", **HX)
     composition = Composition.objects.latest("pk")
     assert composition.to == "Ann <ann@remote.test>"
     assert composition.cc == "Zed <zed@remote.test>, cat@remote.test"
@@ -332,7 +332,7 @@ def test_reply_all_leaves_out_the_users_own_addresses(web, original):
 
 
 def test_forward_inline_carries_the_text_and_the_original_attachments(web, original):
-    html = web.get(f"/m/{original.pk}/forward/", **HX).content.decode()
+    html = web.post(f"/m/{original.pk}/forward/", **HX).content.decode()
     assert 'value="Fwd: Plans"' in html
     assert "---------- Forwarded message ----------" in html
     assert "plan.txt" in html
@@ -346,7 +346,7 @@ def test_forward_inline_carries_the_text_and_the_original_attachments(web, origi
 
 
 def test_forward_as_attachment_sends_the_original_as_message_rfc822(web, original):
-    web.get(f"/m/{original.pk}/forward/?as=attachment", **HX)
+    web.post(f"/m/{original.pk}/forward/", {"as": "attachment"}, **HX)
     composition = Composition.objects.latest("pk")
     send(web, composition.pk, to="x@remote.test", subject=composition.subject, body="FYI")
     out = email.message_from_bytes(load_blob(OutboundMessage.objects.get().blob_id),
@@ -359,7 +359,7 @@ def test_forward_as_attachment_sends_the_original_as_message_rfc822(web, origina
 def test_reply_to_another_users_message_is_not_found(web, client_for, make_mailbox, original):
     intruder = client_for(make_mailbox("eve@example.test"))
     for kind in ("reply", "reply-all", "forward"):
-        assert intruder.get(f"/m/{original.pk}/{kind}/").status_code == 404
+        assert intruder.post(f"/m/{original.pk}/{kind}/").status_code == 404
 
 
 # --- Drafts ------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_a_draft_reopens_exactly_as_typed_and_is_removed_once_sent(web, mailbox)
     typed = "Ann <ann@remote.test>, not-yet-finished"
     web.post(f"/compose/{cid}/autosave/", fields(to=typed, subject="Later", body="half"))
     [draft] = folder_messages(mailbox, "drafts")
-    html = web.get(f"/m/{draft.pk}/edit/", **HX).content.decode()
+    html = web.post(f"/m/{draft.pk}/edit/", **HX).content.decode()
     assert f'value="{typed}"'.replace("<", "&lt;").replace(">", "&gt;") in html
     assert f'data-composition="{cid}"' in html
     send(web, cid, to="ann@remote.test", subject="Later", body="whole")
@@ -400,7 +400,7 @@ def test_a_draft_saved_by_an_imap_client_opens_in_the_compose_form(web, mailbox)
                        to="Ann <ann@remote.test>", body="typed elsewhere\n",
                        attachments=[("a.txt", b"A\n", "text/plain")])
     draft = append_message(drafts, raw, flags=["\\Draft"])
-    html = web.get(f"/m/{draft.pk}/edit/", **HX).content.decode()
+    html = web.post(f"/m/{draft.pk}/edit/", **HX).content.decode()
     assert 'value="From Thunderbird"' in html and "typed elsewhere" in html
     assert "a.txt" in html
     composition = Composition.objects.latest("pk")
@@ -414,7 +414,7 @@ def test_a_draft_saved_by_an_imap_client_opens_in_the_compose_form(web, mailbox)
 
 def test_only_messages_in_drafts_open_for_editing(web, deliver):
     message = deliver()
-    assert web.get(f"/m/{message.pk}/edit/").status_code == 404
+    assert web.post(f"/m/{message.pk}/edit/").status_code == 404
 
 
 def test_discard_removes_the_draft_and_the_composition(web, mailbox):
@@ -432,7 +432,7 @@ def test_discard_removes_the_draft_and_the_composition(web, mailbox):
 def test_undo_within_the_window_leaves_nothing_in_the_queue_and_brings_the_form_back(
     web, mailbox, original
 ):
-    web.get(f"/m/{original.pk}/reply/", **HX)
+    web.post(f"/m/{original.pk}/reply/", **HX)
     composition = Composition.objects.latest("pk")
     send(web, composition.pk, to=composition.to, cc="zed@remote.test",
          subject=composition.subject, body="Undo me, please")

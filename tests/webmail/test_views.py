@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from mailcore.models import AuthFailure, Folder, Message
+from mailcore.models import Folder, LoginThrottle, Message
 from mailcore.services.folders import create_folder
 from tests.conftest import PASSWORD
 from tests.webmail.conftest import HX
@@ -44,7 +44,8 @@ def test_login_with_a_wrong_password_is_refused_and_counted_in_the_shared_thrott
     response = client.post("/login/", {"address": mailbox.address, "password": "nope"})
     assert response.status_code == 403
     assert b"Wrong address or password" in response.content
-    assert AuthFailure.objects.filter(key=f"addr:{mailbox.address}").get().count == 1
+    record = LoginThrottle.objects.get(login=mailbox.address, client="127.0.0.1")
+    assert (record.attempts, record.failed) == (1, True)
 
 
 def test_login_is_throttled_after_too_many_failures_even_with_the_right_password(
@@ -199,16 +200,26 @@ def test_list_pages_never_load_message_blobs_or_structures(web, inbox, deliver,
 # --- Reading --------------------------------------------------------------------------------
 
 
-def test_opening_a_message_marks_it_read_and_updates_counts(web, inbox, deliver):
+def test_opening_a_message_marks_it_read_by_a_post_and_updates_counts(web, inbox, deliver):
     message = deliver(subject="read me")
     response = web.get(f"/m/{message.pk}/", **HX)
     assert response.status_code == 200
     message.refresh_from_db()
+    assert not message.seen  # GET changes nothing
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="reader"')
+    assert f'hx-post="/m/{message.pk}/seen/" hx-trigger="load once"' in html
+    assert web.get(f"/m/{message.pk}/seen/").status_code == 405
+    response = web.post(f"/m/{message.pk}/seen/", **HX)
+    message.refresh_from_db()
     inbox.refresh_from_db()
     assert message.seen and inbox.unseen_count == 0
     html = response.content.decode()
-    assert html.lstrip().startswith('<section id="reader"')
     assert f'id="row-{inbox.pk}-{message.uid}" class="row current"' in html
+    assert 'hx-swap-oob="true"' in html
+    # Without htmx, back to the message; opened again, nothing more to mark.
+    assert web.post(f"/m/{message.pk}/seen/").status_code == 302
+    assert b"mark-seen" not in web.get(f"/m/{message.pk}/", **HX).content
 
 
 def test_message_page_without_htmx_shows_list_and_reader(web, deliver):

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from mailcore.exceptions import (
+    AuthDelayed,
     AuthFailed,
     AuthThrottled,
     FolderExists,
@@ -50,6 +52,7 @@ ERROR_TEXT = {
     FolderProtected: "Special folders cannot be renamed or deleted.",
     InvalidFolderName: "Folder names cannot be empty or contain * or %.",
     QuotaExceeded: "Your mailbox is full.",
+    AuthDelayed: "Too many failed attempts; wait a few seconds and try again.",
     AuthThrottled: "Too many failed attempts; try again in a few minutes.",
     AuthFailed: "Wrong address or password.",
 }
@@ -71,6 +74,11 @@ def mailbox_required(view):
         mailbox = None
         if request.user.is_authenticated:
             mailbox = Mailbox.objects.select_related("domain").filter(user=request.user).first()
+            if mailbox is not None and not (mailbox.active and mailbox.domain.active):
+                # Revoked: the mailbox or its domain was disabled while signed in. (A changed
+                # password already ends the session: Django checks its session hash.)
+                logout(request)
+                mailbox = None
         if mailbox is None or not mailbox.active:
             login_url = f"{reverse('webmail:login')}?next={request.get_full_path()}"
             if request.htmx:

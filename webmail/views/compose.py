@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
 
 from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError
@@ -43,34 +44,40 @@ MAX_UPLOADS = 50
 
 def open_composition(request, composition):
     if request.htmx:
-        return render_compose(request, composition)
+        response = render_compose(request, composition)
+        push_url(response, reverse("webmail:compose", args=[composition.pk]))
+        return response
     return redirect("webmail:compose", composition_id=composition.pk)
 
 
 # --- Starting ---------------------------------------------------------------------------------
+# Starting a message creates a composition (and may copy a forwarded message's attachments), so
+# it is a POST, never a GET; and composing.make_room keeps a bound on those being written.
 
 
-@require_GET
+@require_POST
 @mailbox_required
 def new_view(request):
     fields = {}
     for name in ("to", "cc", "subject"):
-        value = request.GET.get(name, "")
+        value = request.POST.get(name, "")
         if value:
             fields[name] = value[:2000]
+    composing.make_room(request.mailbox)
     composition = composing.start(request.mailbox, user_settings(request.mailbox), **fields)
     return open_composition(request, composition)
 
 
-@require_GET
+@require_POST
 @mailbox_required
 def reply_view(request, message_id: int, kind: str):
     original = owned_message(request, message_id)
     prefs = user_settings(request.mailbox)
+    composing.make_room(request.mailbox)
     if kind == "forward":
         composition = composing.start_forward(
             request.mailbox, prefs, original,
-            as_attachment=request.GET.get("as") == "attachment",
+            as_attachment=request.POST.get("as") == "attachment",
         )
     else:
         composition = composing.start_reply(
@@ -79,12 +86,13 @@ def reply_view(request, message_id: int, kind: str):
     return open_composition(request, composition)
 
 
-@require_GET
+@require_POST
 @mailbox_required
 def edit_draft_view(request, message_id: int):
     draft = owned_message(request, message_id)
     if draft.folder.role != FolderRole.DRAFTS:
         raise Http404("Not a draft")
+    composing.make_room(request.mailbox)
     composition = composing.start_from_draft(request.mailbox, draft)
     return open_composition(request, composition)
 

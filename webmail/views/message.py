@@ -1,4 +1,4 @@
-"""Reading a message: the reading pane (marked read as it opens), the sanitised body in its
+"""Reading a message: the reading pane (marked read by a POST as it opens), the sanitised body in its
 sandboxed frame, attachment downloads, the headers and the raw source.
 
 Only the body frame ever carries mail HTML, under its own CSP (no script, no network unless
@@ -95,10 +95,8 @@ def reader_context(request, message, *, show_headers=False) -> dict:
 
 @mailbox_required
 def message_view(request, message_id: int):
+    # GET changes nothing: the page marks the message read with a POST to seen_view as it shows.
     message = owned_message(request, message_id)
-    if not message.seen:
-        set_flags(message.folder, [message.uid], ["\\Seen"], "add")
-        message.seen = True
     context = reader_context(request, message, show_headers=request.GET.get("headers") == "1")
     folder = message.folder
     if request.htmx:
@@ -110,6 +108,21 @@ def message_view(request, message_id: int):
                      list_url=reverse("webmail:folder", args=[folder.pk]))
     )
     return render(request, TEMPLATE, context)
+
+
+@require_POST
+@mailbox_required
+def seen_view(request, message_id: int):
+    """Mark a message read (sent by the reading pane as it opens); htmx gets the message's row
+    and the folder counts out of band."""
+    message = owned_message(request, message_id)
+    if not message.seen:
+        set_flags(message.folder, [message.uid], ["\\Seen"], "add")
+        message.seen = True
+    if not request.htmx:
+        return redirect("webmail:message", message_id=message.pk)
+    context = mail_context(request, folder=message.folder, m=message, message=message)
+    return render_partials(request, ["message-row", "folder-list"], {**context, "row_oob": True})
 
 
 @xframe_options_sameorigin

@@ -12,6 +12,7 @@ from mailcore.exceptions import AuthFailed
 from mailcore.models import SenderRule
 from mailcore.services.profile import change_password, set_display_name
 from mailcore.services.sender_rules import add_sender_rule, remove_sender_rule
+from webmail.clientaddr import client_address
 from webmail.composing import identities
 from webmail.forms import PasswordForm, PreferencesForm, SignatureForm
 from webmail.models import UNDO_CHOICES, TrustedSender
@@ -68,7 +69,7 @@ def settings_view(request):
                 try:
                     change_password(
                         mailbox, password_form.cleaned_data["current"],
-                        password_form.cleaned_data["new"], request.META.get("REMOTE_ADDR"),
+                        password_form.cleaned_data["new"], client_address(request),
                     )
                 except AuthFailed as exc:
                     password_form.add_error("current", error_text(exc))

@@ -87,6 +87,7 @@ class ImapConnection(Framing, Commands):
         self._out: list[bytes] = []
         self.pending_bytes = 0  # in _out, not yet written
         self._unsubscribe = None
+        self._unwatch = None
         self._wakeup: asyncio.Event | None = None
         # RFC 3501 §5.4: before login, a deadline from the connection's start, not an idle
         # timer, so that NOOP or CAPABILITY every few seconds cannot hold a slot for ever.
@@ -280,10 +281,19 @@ class ImapConnection(Framing, Commands):
             self.send("* BYE Too many invalid commands\r\n")
             self.state = State.LOGOUT
 
+    def end_revoked(self) -> None:
+        """The account's credentials were revoked (mailcore/protocols/common/revocation.py):
+        say why and close; the reader then sees the end of input."""
+        self.writer.write(b"* BYE Credentials changed or revoked; please log in again\r\n")
+        self.writer.close()
+
     def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
 
 def _options(config: ListenerConfig) -> ImapOptions:

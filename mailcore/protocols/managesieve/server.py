@@ -2,7 +2,7 @@
 machine over the Sieve script service (``mailcore.services.filters``).
 
 Sign-in is AUTHENTICATE PLAIN (RFC 4616) through the same credential check and failed-login
-throttle as IMAP (``credentials.authenticate_cached``), offered only over TLS (STARTTLS, §2.2)
+throttle as IMAP (``protocols.common.auth.authenticate``), offered only over TLS (STARTTLS, §2.2)
 or from loopback (ARCHITECTURE.md). Bounded work: line and literal sizes are capped (tighter
 before sign-in), an idle client is dropped (sooner before sign-in), and so are clients that keep
 sending bad commands or wrong passwords. ``start_servers`` binds ``config.managesieve_addr``;
@@ -16,6 +16,7 @@ import ssl
 from dataclasses import dataclass
 
 from mailcore.exceptions import AuthFailed, AuthThrottled
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
 from mailcore.protocols.common.services import call_service
@@ -28,7 +29,7 @@ from mailcore.protocols.managesieve.parser import (
     response,
     tokenize_line,
 )
-from mailcore.services import credentials, filters
+from mailcore.services import filters
 from mailcore.sieve.compile import EXTENSIONS
 from mailcore.sieve.interpreter import MAX_REDIRECTS
 
@@ -90,6 +91,7 @@ class Session:
         peer = writer.get_extra_info("peername")
         self.peer_ip: str | None = peer[0] if peer else None
         self.mailbox = None
+        self._unwatch = None
         self.bad_commands = 0
         self.auth_failures = 0
 
@@ -159,6 +161,9 @@ class Session:
             await self.close()
 
     async def close(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=5)
@@ -296,15 +301,17 @@ class Session:
             if initial == "*":
                 raise SieveNo("authentication cancelled")
         try:
-            decoded = base64.b64decode(initial.strip(), validate=True).decode("utf-8")
-            authzid, authcid, password = decoded.split("\0")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            decoded = base64.b64decode(initial.strip(), validate=True)
+            authzid, authcid, password = (
+                part.decode("utf-8", "surrogateescape") for part in decoded.split(b"\0")
+            )
+        except (binascii.Error, ValueError):
             raise SieveNo("invalid SASL PLAIN response", bad_command=True) from None
+        # Not UTF-8 (surrogate escapes): refused as a wrong password by the credential check.
         try:
             if not authcid or (authzid and authzid != authcid):
                 raise AuthFailed()
-            mailbox = await call_service(credentials.authenticate_cached, authcid, password,
-                                         self.peer_ip)
+            login = await auth.authenticate(authcid, password, self.peer_ip)
         except AuthFailed as error:
             self.auth_failures += 1
             code, text = ERROR_REPLIES[type(error)]
@@ -312,7 +319,8 @@ class Session:
                 await self.send(response("NO", code, text))
                 raise Closing("too many failed logins") from None
             raise SieveNo(text or "authentication failed", code) from None
-        self.mailbox = mailbox
+        self.mailbox = login.mailbox
+        self._unwatch = await revocation.watch_session(login, self.writer.close)
         await self.send(response("OK", text="Logged in"))
 
     # --- authenticated (RFC 5804 §2.3-§2.12) ---------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailcore.exceptions import AuthFailed, AuthThrottled, MaildropLocked, MessageGone
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
 from mailcore.protocols.common.services import call_service
@@ -35,7 +36,7 @@ from mailcore.protocols.pop3.state import (
     retr_response,
     top_response,
 )
-from mailcore.services import credentials, pop3
+from mailcore.services import pop3
 
 logger = logging.getLogger("correio.pop3")
 
@@ -108,6 +109,7 @@ class Pop3Session:
         self.maildrop: pop3.Maildrop | None = None
         self.messages: MessageList | None = None
         self.heartbeat: asyncio.Task | None = None
+        self.unwatch = None
         self.closing = False
         self.last_retr = 0
         self.read_ahead: dict[int, bytes] = {}
@@ -165,6 +167,8 @@ class Pop3Session:
                 self.closing = True
 
     async def cleanup(self) -> None:
+        if self.unwatch is not None:
+            self.unwatch()
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         if self.maildrop is not None:
@@ -301,15 +305,14 @@ class Pop3Session:
         """Check the credentials, then lock and snapshot the maildrop (RFC 1939 §4). Either
         failure leaves the session in AUTHORIZATION."""
         try:
-            mailbox = await self.service(
-                credentials.authenticate_cached, address, password, self.peer_ip
-            )
-        except Pop3Error as exc:
-            await self.auth_failed(exc)
+            login = await auth.authenticate(address, password, self.peer_ip)
+        except Exception as error:
+            code, text = error_reply(error)
+            await self.auth_failed(Pop3Error(text, code=code))
             return
         maildrop = await self.service(
             pop3.open_maildrop,
-            mailbox.pk,
+            login.mailbox.pk,
             lease_seconds=self.options.lease_seconds,
             holder=f"pop3 {self.peer_ip}",
         )
@@ -321,6 +324,8 @@ class Pop3Session:
         )
         self.state = State.TRANSACTION
         self.heartbeat = asyncio.create_task(self.keep_lock())
+        # Revoked credentials end the session without UPDATE: nothing is deleted (RFC 1939 §6).
+        self.unwatch = await revocation.watch_session(login, self.writer.close)
         total = sum(self.messages.sizes)
         await self.send(ok(f"maildrop has {len(self.messages.uids)} messages ({total} octets)"))
 

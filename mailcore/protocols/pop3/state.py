@@ -84,7 +84,11 @@ def parse_command(line: bytes) -> Command:
     try:
         text = line.decode("ascii")
     except UnicodeDecodeError:
-        raise Pop3Error("command is not ASCII", bad_command=True) from None
+        # A user name or password may be UTF-8 (RFC 6856 §1) or, from a broken client, not even
+        # that: the credential check refuses those as it refuses a wrong password.
+        if line[:5].upper() not in (b"USER ", b"PASS "):
+            raise Pop3Error("command is not ASCII", bad_command=True) from None
+        text = line.decode("utf-8", "surrogateescape")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
         raise Pop3Error("control character in command", bad_command=True)
     verb, _, rest = text.partition(" ")
@@ -115,8 +119,9 @@ def decode_sasl_plain(response: str) -> tuple[str, str]:
     or the authcid itself is refused: nobody may act as another user. Raises ``Pop3Error``."""
     try:
         decoded = base64.b64decode(response.strip(), validate=True)
-        authzid, authcid, password = decoded.decode("utf-8").split("\0")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # Not UTF-8: kept undecodable, refused as a wrong password by the credential check.
+        authzid, authcid, password = decoded.decode("utf-8", "surrogateescape").split("\0")
+    except (binascii.Error, ValueError):
         raise Pop3Error("invalid SASL PLAIN response", code="AUTH") from None
     if not authcid or (authzid and authzid != authcid):
         raise Pop3Error("authentication failed", code="AUTH")

@@ -24,6 +24,7 @@ from functools import partial
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
 from mailcore.models import Mailbox
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.limits import is_loopback
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.smtp.commit import BatchCommitter
@@ -32,7 +33,6 @@ from mailcore.protocols.smtp.policy import ListenerPolicy
 from mailcore.protocols.smtp.protocol import CorreioSMTP
 from mailcore.protocols.smtp.replies import reply_for
 from mailcore.services import submission
-from mailcore.services.credentials import authenticate_cached
 
 logger = logging.getLogger("correio.smtp")
 
@@ -55,6 +55,7 @@ class SubmissionSMTP(CorreioSMTP):
         # implicit TLS, nor the loopback exception).
         super().__init__(handler, **kwargs)
         self.allow_plaintext = allow_plaintext
+        self._unwatch = None
         # aiosmtpd takes every method named auth_* for a mechanism (auth_advertised too).
         self._auth_methods = {
             name: impl for name, impl in self._auth_methods.items() if name in MECHANISMS
@@ -97,7 +98,8 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            mailbox = await call_service(authenticate_cached, login, password, self.peer_ip)
+            verified = await auth.authenticate(login, password, self.peer_ip)
+            mailbox = verified.mailbox
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
@@ -105,7 +107,21 @@ class SubmissionSMTP(CorreioSMTP):
             return
         self.session.authenticated = True
         self.session.auth_data = SubmissionUser(mailbox, owned)
+        self._unwatch = await revocation.watch_session(verified, self.end_revoked)
         await self.push("235 2.7.0 Authentication successful")
+
+    def end_revoked(self) -> None:
+        """The account's credentials were revoked: RFC 5321 §3.8 lets a server close with 421
+        at any time. Mail not yet answered 250 is the client's to send again."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.7.0 Credentials changed or revoked; closing\r\n")
+            self.transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        super().connection_lost(error)
 
     async def _read_credentials(self, mechanism: str, initial: list[str]):
         """(login, password) as text, or None after replying with the error."""
@@ -124,7 +140,12 @@ class SubmissionSMTP(CorreioSMTP):
             if len(parts) != 3:
                 await self.push("501 5.5.2 Error: malformed PLAIN credentials")
                 return None
-            login, password = parts[1], parts[2]
+            authzid, login, password = parts
+            if authzid and authzid != login:
+                # RFC 4616 §2: acting as another identity needs authorisation nobody has here
+                # (IMAP and POP3 refuse it too).
+                await self.push("535 5.7.8 Error: cannot act as another user")
+                return None
         else:
             if initial:
                 login = self._b64(initial[0])
@@ -138,11 +159,8 @@ class SubmissionSMTP(CorreioSMTP):
             password = await self.challenge_auth("Password:")
             if password is MISSING:
                 return None
-        try:
-            return login.decode("utf-8"), password.decode("utf-8")
-        except UnicodeDecodeError:
-            await self.push("501 5.5.2 Error: credentials are not UTF-8")
-            return None
+        # Not UTF-8: kept undecodable, and refused as a wrong password by the credential check.
+        return login.decode("utf-8", "surrogateescape"), password.decode("utf-8", "surrogateescape")
 
     @staticmethod
     def _b64(text: str) -> bytes | None:

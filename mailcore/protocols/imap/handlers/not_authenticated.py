@@ -8,10 +8,9 @@ import base64
 import binascii
 
 from mailcore import exceptions as exc
-from mailcore.protocols.common.services import call_service
+from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap.commands import MAX_FAILED_LOGINS, Reply, Session
-from mailcore.services import credentials
 
 
 class NotAuthenticatedState(Session):
@@ -49,10 +48,11 @@ class NotAuthenticatedState(Session):
         try:
             decoded = base64.b64decode(response, validate=True)
             authzid, authcid, password = decoded.split(b"\0")
-            user = authcid.decode("utf-8")
-            secret = password.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
             raise Reply("BAD", "Invalid SASL PLAIN response") from None
+        # Not UTF-8: refused as a wrong password by the credential check, never an error.
+        user = authcid.decode("utf-8", "surrogateescape")
+        secret = password.decode("utf-8", "surrogateescape")
         if authzid and authzid != authcid:
             raise Reply("NO", "[AUTHORIZATIONFAILED] Cannot act as another user")
         await self.login(user, secret)
@@ -60,15 +60,14 @@ class NotAuthenticatedState(Session):
 
     async def login(self, user: str, password: str) -> None:
         try:
-            mailbox = await call_service(
-                credentials.authenticate_cached, user, password, self.peer_ip
-            )
+            login = await auth.authenticate(user, password, self.peer_ip)
         except exc.AuthFailed:
             self.failed_logins += 1
             if self.failed_logins >= MAX_FAILED_LOGINS:
                 self.send("* BYE Too many failed logins\r\n")
                 self.state = p.State.LOGOUT
             raise
-        self.mailbox = mailbox
+        self.mailbox = mailbox = login.mailbox
         self.state = p.State.AUTHENTICATED
         self.subscribe_events(mailbox.pk)
+        self._unwatch = await revocation.watch_session(login, self.end_revoked)
