@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def answered(web, deliver):
     """A message with a reply and a forward started through the webmail's own pages."""
     message = deliver(subject="Quarterly figures")
-    assert web.get(f"/m/{message.pk}/reply/").status_code == 302  # to the form
-    assert web.get(f"/m/{message.pk}/forward/?as=attachment").status_code == 302
+    assert web.post(f"/m/{message.pk}/reply/").status_code == 302  # to the form
+    assert web.post(f"/m/{message.pk}/forward/", {"as": "attachment"}).status_code == 302
     assert Composition.objects.filter(replied=message).count() == 1
     assert Composition.objects.filter(forwarded=message).count() == 1
     return message
