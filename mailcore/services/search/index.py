@@ -49,18 +49,9 @@ def document_fields(raw: bytes, parsed: ParsedMessage) -> dict[str, str]:
     }
 
 
-def index_blob(sha: str, raw: bytes, parsed: ParsedMessage | None = None) -> None:
-    """Index a stored raw message once (a no-op when already indexed). Delivery and append call
-    it inside the transaction that stores the blob, so a message is searchable as it arrives."""
-    if parsed is None:
-        parsed = parse_message(raw)
-    SearchDocument.objects.bulk_create(
-        [SearchDocument(blob_id=sha, **document_fields(raw, parsed))], ignore_conflicts=True
-    )
-
-
 def index_blobs(items) -> None:
-    """Index several stored messages at once: ``items`` are ``(sha, raw, parsed)``.
+    """Index stored messages (a no-op for those already indexed): ``items`` are ``(sha, raw,
+    parsed)``. Delivery calls it inside the transaction that stores the bytes.
 
     Plain SQL: this runs on every delivery, where the ORM's bulk_create costs more than the
     insert (the FTS5 triggers or the generated tsvector do the indexing)."""
@@ -89,6 +80,7 @@ def index_missing(batch: int = 500) -> int:
         if not shas:
             return done
         with transaction.atomic():
-            for sha in shas:
-                index_blob(sha, bytes(Blob.objects.values_list("data", flat=True).get(pk=sha)))
+            for sha in shas:  # one at a time: a blob may be 25 MiB
+                raw = bytes(Blob.objects.values_list("data", flat=True).get(pk=sha))
+                index_blobs([(sha, raw, parse_message(raw))])
         done += len(shas)

@@ -145,7 +145,7 @@ def text_filter(
         return qs
     if all(t.negated for t in terms):
         # Negated words only: most messages match; walk, excluding each word's matches
-        # (a message not indexed yet has no words, so it is kept, as text_q does).
+        # (a message not indexed yet has no words, so it is kept).
         for term in terms:
             qs = qs.exclude(_walk_q([TextTerm(term.words, term.field, False)]))
         return qs
