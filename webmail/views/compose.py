@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError, build_message
@@ -244,12 +244,14 @@ def discard_view(request, composition_id: int):
         discard_draft(request.mailbox, composition.draft_uid)
         composition.delete()
     drafts = get_folder_by_role(request.mailbox, FolderRole.DRAFTS)
-    if request.htmx:
+    if request.htmx and not request.POST.get("whole_page"):
         from webmail.views.common import render_partials
 
         context = mail_context(request, folder=drafts, toast="Draft discarded.")
         return render_partials(request, ["reader", "folder-list", "toast"], context)
     flash.info(request, "Draft discarded.")
+    if request.htmx:  # from the whole-page form: leave it for the Drafts folder
+        return HttpResponseClientRedirect(reverse("webmail:folder", args=[drafts.pk]))
     return redirect("webmail:folder", folder_id=drafts.pk)
 
 
