@@ -350,3 +350,33 @@ def test_no_page_is_wider_than_a_phone_and_targets_are_44px(browser, live_server
                 'input[type=checkbox]')).filter(e => e.offsetParent !== null)
                 .map(e => e.getBoundingClientRect().height)""")
             assert boxes and min(boxes) >= 24, boxes  # 24 px with a 10 px margin: 44 px
+
+
+def test_newsletter_styles_apply_in_the_frame_and_a_deep_message_opens_quickly(
+    browser, live_server, mailbox
+):
+    deliver_message(make_message(subject="Styled news", html=(
+        "<style>.headline{color:rgb(200, 0, 0);background:url(https://evil.invalid/t.gif)}"
+        "@import url(https://evil.invalid/x.css);</style>"
+        '<h1 class="headline">Big news</h1><a id="rel" href="/logout/">relative</a>')),
+        [mailbox.address])
+    deliver_message(make_message(subject="Deep", html="<div>" * 50000 + "bottom" + "</div>" * 50000),
+                    [mailbox.address])
+    page = browser.new_context(**DESKTOP).new_page()
+    watch = Watch(page, live_server.url)
+    login(page, live_server)
+    start = time.perf_counter()
+    page.locator(".row .open", has_text="Styled news").click()
+    frame = page.frame_locator("iframe.body-frame")
+    frame.locator("h1.headline").wait_for()
+    small = time.perf_counter() - start
+    color = frame.locator("h1.headline").evaluate("e => getComputedStyle(e).color")
+    assert color == "rgb(200, 0, 0)"
+    assert frame.locator("#rel").get_attribute("href") is None
+    start = time.perf_counter()
+    page.locator(".row .open", has_text="Deep").click()
+    page.frame_locator("iframe.body-frame").locator("text=bottom").wait_for()
+    elapsed = time.perf_counter() - start
+    # Within 2 s; the machine's own slowness (a small message's time) is not the message's.
+    assert elapsed < 2.0 + max(0.0, small - 0.5), (elapsed, small)
+    assert watch.outside == []

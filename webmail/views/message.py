@@ -80,7 +80,7 @@ def reader_context(request, message, *, show_headers=False) -> dict:
         "delivery": delivery,
         "message": message,
         "rendered": rendered,
-        "attachments": reading.attachments(message.structure),
+        "attachments": reading.attachments(message.structure, raw),
         "thread": thread,
         "show_headers": show_headers,
         "headers": headers,
