@@ -165,13 +165,16 @@ def folder_items(mailbox: Mailbox) -> list[FolderItem]:
     return items
 
 
-def live_signature(mailbox_id: int) -> str:
+def live_signature(mailbox_id: int, folders: list[Folder] | None = None) -> str:
     """A short fingerprint of every folder's mod-sequence: it changes with any change to the
-    mailbox, and costs one small query."""
-    rows = Folder.objects.filter(mailbox_id=mailbox_id).order_by("pk").values_list(
-        "pk", "highestmodseq"
-    )
-    return hashlib.blake2b(repr(list(rows)).encode(), digest_size=8).hexdigest()
+    mailbox, and costs one small query (none when the page already loaded every folder)."""
+    if folders is None:
+        rows = list(Folder.objects.filter(mailbox_id=mailbox_id).order_by("pk").values_list(
+            "pk", "highestmodseq"
+        ))
+    else:
+        rows = sorted((f.pk, f.highestmodseq) for f in folders)
+    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
 # --- Rendering ---------------------------------------------------------------------------------

@@ -24,20 +24,25 @@ from webmail.views.common import (
 def mail_context(request, *, folder=None, page=None, list_url="", query="", scope="folder",
                  **extra) -> dict:
     mailbox = request.mailbox
+    folders = folder_items(mailbox)
     if folder is not None:
-        folder.refresh_from_db(fields=["highestmodseq", "uidnext", "unseen_count",
-                                       "message_count"])
+        # The folder list was just read: take the folder's counters from it (an action may
+        # have changed them since the view loaded the folder) rather than query again.
+        fresh = next((item.folder for item in folders if item.folder.pk == folder.pk), None)
+        if fresh is not None:
+            for field in ("highestmodseq", "uidnext", "unseen_count", "message_count"):
+                setattr(folder, field, getattr(fresh, field))
     context = {
         "mailbox": mailbox,
         "prefs": user_settings(mailbox),
-        "folders": folder_items(mailbox),
+        "folders": folders,
         "folder": folder,
         "page": page,
         "list_url": list_url,
         "query": query,
         "scope": scope,
         "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
-        "live_sig": live_signature(mailbox.pk),
+        "live_sig": live_signature(mailbox.pk, [item.folder for item in folders]),
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
     }
     context.update(extra)
