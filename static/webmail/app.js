@@ -204,7 +204,20 @@
     $("#move-button").click();
   });
 
+  // The rows an action re-draws keep their check marks.
+  let checkedIds = [];
+  document.addEventListener("htmx:beforeSwap", () => {
+    checkedIds = $$("#rows input.select:checked").map((box) => box.value);
+  });
+  function restoreSelection() {
+    checkedIds.forEach((id) => {
+      const box = $(`#rows input.select[value="${CSS.escape(id)}"]`);
+      if (box) box.checked = true;
+    });
+  }
+
   function afterSwap() {
+    restoreSelection();
     const reader = $("#reader");
     const open = reader && reader.dataset.message;
     $$(".row.current").forEach((r) => { if (r.dataset.id !== open) r.classList.remove("current"); });
@@ -462,7 +475,22 @@
     const form = composeForm();
     if (!form || !files.length) return;
     const token = $("input[name=csrfmiddlewaretoken]", form).value;
+    const box = $("#compose-attachments");
+    const limit = box ? Number(box.dataset.limit) || 0 : 0;
+    let used = box ? Number(box.dataset.used) || 0 : 0;
     Array.from(files).forEach((file) => {
+      if (limit && used + file.size > limit) {
+        // Refused here, before sending megabytes the server would refuse anyway.
+        const item = document.createElement("li");
+        item.className = "form-error";
+        item.setAttribute("role", "alert");
+        const mb = (limit / 1e6).toFixed(1);
+        item.textContent = `${file.name} is too large: attachments may total ${mb} MB.`;
+        const list = $("#uploading");
+        if (list) list.append(item);
+        return;
+      }
+      used += file.size;
       const item = document.createElement("li");
       const label = document.createElement("span");
       label.textContent = file.name;

@@ -72,7 +72,7 @@ def test_enter_opens_what_has_focus_and_focus_lands_in_the_form_where_keys_only_
     page.wait_for_selector("#reader .subject:has-text('Second letter')")
     page.keyboard.press("r")
     page.wait_for_selector("#compose-form")
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'compose-body'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'compose-body'")
     page.keyboard.type("se")
     assert page.input_value("#compose-body").startswith("se")
     second = Message.objects.get(subject="Second letter")
@@ -90,7 +90,7 @@ def test_enter_opens_what_has_focus_and_focus_lands_in_the_form_where_keys_only_
     page.locator(".row .open", has_text="First letter").focus()
     page.keyboard.press("c")
     page.wait_for_selector("#compose-form")
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'compose-to'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'compose-to'")
 
     # Inside anything editable, single keys are text.
     page.locator("#discard-button").click()
@@ -240,7 +240,7 @@ def test_failed_requests_show_an_alert_and_send_is_disabled_while_it_runs(
 
     page.route("**/compose/*/", slow)
     page.click("#send-button")
-    page.wait_for_function("document.querySelector('#send-button').disabled")
+    page.wait_for_function("() => document.querySelector('#send-button').disabled")
     assert page.locator("#send-button").inner_text() == "Sending…"
     page.wait_for_selector(".form-errors")  # no recipient: the form comes back
     assert not page.locator("#send-button").is_disabled()
@@ -380,3 +380,44 @@ def test_newsletter_styles_apply_in_the_frame_and_a_deep_message_opens_quickly(
     # Within 2 s; the machine's own slowness (a small message's time) is not the message's.
     assert elapsed < 2.0 + max(0.0, small - 0.5), (elapsed, small)
     assert watch.outside == []
+
+
+def test_older_messages_load_on_scroll_the_selection_stays_and_the_title_counts_unread(
+    browser, live_server, mailbox, settings
+):
+    settings.CORREIO_WEBMAIL_PAGE_SIZE = 5
+    for i in range(12):
+        deliver_message(make_message(subject=f"Message number {i:02d}"), [mailbox.address])
+    page = browser.new_context(**DESKTOP).new_page()
+    login(page, live_server)
+    assert page.title().startswith("(12) Inbox")
+    # The "older" row coming into view inside the list pane (which scrolls, not the page)
+    # loads the next page by itself, until the pane is full or the folder ends.
+    for _ in range(3):
+        page.locator("#message-list").evaluate("e => e.scrollTop = e.scrollHeight")
+        page.wait_for_timeout(400)
+    page.wait_for_function("() => document.querySelectorAll('#rows .row').length === 12")
+    # Marking two as read keeps them selected, and the title follows the count.
+    boxes = page.locator("#rows input.select")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.click("#list-form button[value=read]")
+    page.wait_for_function("() => document.title.startsWith('(10) ')")
+    assert boxes.nth(0).is_checked() and boxes.nth(1).is_checked()
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_uploaded(browser, live_server, mailbox,
+                                                               settings, tmp_path):
+    settings.CORREIO_MAX_MESSAGE_SIZE = 200 * 1024
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 300 * 1024)
+    page = browser.new_context(**DESKTOP).new_page()
+    login(page, live_server)
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and "/attach/" in r.url and posts.append(r.url))
+    page.click("#compose-button")
+    page.wait_for_selector("#compose-form")
+    page.set_input_files("#compose-files", str(big))
+    page.wait_for_selector("#uploading .form-error")
+    assert "too large" in page.locator("#uploading .form-error").inner_text()
+    assert posts == []

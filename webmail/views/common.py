@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Q
@@ -71,9 +72,13 @@ def mailbox_required(view):
         if request.user.is_authenticated:
             mailbox = Mailbox.objects.select_related("domain").filter(user=request.user).first()
         if mailbox is None or not mailbox.active:
-            login_url = f"{reverse('webmail:login')}?next={request.get_full_path()}"
+            # Back to the same place after signing in again; for htmx, the page's URL, not the
+            # fragment's.
+            here = (request.htmx.current_url_abs_path if request.htmx else None) or \
+                request.get_full_path()
+            login_url = f"{reverse('webmail:login')}?{urlencode({'next': here})}"
             if request.htmx:
-                return HttpResponseClientRedirect(reverse("webmail:login"))
+                return HttpResponseClientRedirect(login_url)
             return redirect(login_url)
         request.mailbox = mailbox
         return view(request, *args, **kwargs)

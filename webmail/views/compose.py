@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -290,7 +291,7 @@ def attach_view(request, composition_id: int):
             return _attachments_response(
                 request, composition, status=413,
                 error=f"{clean_filename(upload.name)} is too large: attachments may total "
-                      f"{limit // (1024 * 1024)} MB.")
+                      f"{filesizeformat(limit)}.")
         data = upload.read()
         Upload.objects.create(
             composition=composition,

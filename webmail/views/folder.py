@@ -36,6 +36,7 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
         "mailbox": mailbox,
         "prefs": user_settings(mailbox),
         "folders": folders,
+        "folder_names": {item.folder.pk: item.label for item in folders},
         "folder": folder,
         "page": page,
         "list_url": list_url,

@@ -78,6 +78,8 @@ def reader_context(request, message, *, show_headers=False) -> dict:
         delivery = delivery_status(request.mailbox, [message.message_id]).get(message.message_id)
     return {
         "delivery": delivery,
+        # The opened Sent row is drawn again: with its delivery badge.
+        "badges": {message.message_id: delivery.summary} if delivery else None,
         "message": message,
         "rendered": rendered,
         "attachments": reading.attachments(message.structure, raw),
