@@ -42,6 +42,8 @@ MAX_THREAD_ROWS = 1000
 def images_allowed(request, message) -> bool:
     if request.GET.get("images") == "1":
         return True
+    if reading.body_parts(message.structure)[0] is None:
+        return False  # plain text shows no images: no need to ask the database
     if user_settings(request.mailbox).load_remote_images:
         return True
     return bool(message.from_addr) and TrustedSender.objects.filter(
