@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from mailcore.blobstore import load_blob
@@ -447,7 +448,7 @@ def attach(composition: Composition, files, *, max_uploads: int) -> None:
         if used + upload.size > limit:
             raise AttachmentRefused(
                 f"{reading.clean_filename(upload.name)} is too large: attachments may total "
-                f"{limit // (1024 * 1024)} MB.")
+                f"{filesizeformat(limit)}.")
         data = upload.read()
         Upload.objects.create(
             composition=composition,

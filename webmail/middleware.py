@@ -1,12 +1,22 @@
 """Security headers for every response: a Content Security Policy without inline script for the
 webmail pages (the sandboxed message frame sets its own, stricter one), no framing by other
 sites, a few browser features switched off, and ``Cache-Control: private, no-store`` on pages that
-show mail or account data; and the request scheme behind a trusted reverse proxy."""
+show mail or account data; the request scheme behind a trusted reverse proxy; and the browser's
+time zone, for showing times in it."""
+
+import re
+import zoneinfo
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from webmail.clientaddr import is_trusted_proxy
+
+# The ``tz`` cookie the webmail's script sets from the browser (an IANA name such as
+# "Europe/Lisbon"); anything else is ignored and times stay in the server's zone.
+TZ_COOKIE = "tz"
+_TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]{0,30}(?:/[A-Za-z0-9_+\-]{1,30}){0,2}$")
 
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -52,5 +62,24 @@ def trusted_proxy_scheme(get_response):
         ):
             request.META["wsgi.url_scheme"] = "https"
         return get_response(request)
+
+    return middleware
+
+
+def browser_time_zone(get_response):
+    """Activate the time zone the browser reported for the rest of the request."""
+
+    def middleware(request):
+        zone = None
+        name = request.COOKIES.get(TZ_COOKIE, "")
+        if name and _TZ_NAME.match(name):
+            try:
+                zone = zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                zone = None
+        if zone is None:
+            return get_response(request)
+        with timezone.override(zone):
+            return get_response(request)
 
     return middleware

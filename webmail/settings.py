@@ -273,6 +273,7 @@ _HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist"
 if _HTMX_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
 MIDDLEWARE.append("webmail.middleware.security_headers")
+MIDDLEWARE.append("webmail.middleware.browser_time_zone")
 LOGIN_REDIRECT_URL = "/"
 CORREIO_WEBMAIL_PAGE_SIZE = env_int("CORREIO_WEBMAIL_PAGE_SIZE", 50, minimum=5)
 CORREIO_WEBMAIL_POLL_SECONDS = env_int("CORREIO_WEBMAIL_POLL_SECONDS", 5, minimum=1)

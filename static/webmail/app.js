@@ -57,26 +57,69 @@
     act(flagged ? "unflag" : "flag");
   }
 
+  // The help dialog is modal: Tab stays inside it, and closing it (Esc, Close, a click on
+  // the backdrop) gives focus back to where it was.
+  let helpReturn = null;
   function toggleHelp(show) {
     const help = $("#help");
     if (!help) return;
-    help.hidden = show === undefined ? !help.hidden : !show;
-    if (!help.hidden) $("#help-close").focus();
+    const open = show === undefined ? help.hidden : show;
+    if (open === !help.hidden) return;
+    help.hidden = !open;
+    if (open) {
+      helpReturn = document.activeElement;
+      $("#help-close").focus();
+    } else if (helpReturn && document.contains(helpReturn)) {
+      helpReturn.focus();
+      helpReturn = null;
+    }
   }
 
+  function trapFocus(event) {
+    const help = $("#help");
+    if (event.key !== "Tab" || !help || help.hidden) return false;
+    const focusable = $$("a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])", help);
+    if (!focusable.length) return false;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (!help.contains(document.activeElement)) { first.focus(); event.preventDefault(); }
+    else if (event.shiftKey && document.activeElement === first) { last.focus(); event.preventDefault(); }
+    else if (!event.shiftKey && document.activeElement === last) { first.focus(); event.preventDefault(); }
+    return true;
+  }
+
+  // Single-key shortcuts never fire while writing: in a field, in anything editable, or
+  // anywhere inside the compose form (its buttons included).
   function typing(target) {
-    return target.closest("input, textarea, select, [contenteditable]") !== null;
+    if (!target || !target.closest) return false;
+    return target.isContentEditable ||
+      target.closest("input, textarea, select, [contenteditable]:not([contenteditable=false]), #compose-form") !== null;
+  }
+
+  // Keys a focused control handles itself (Enter and Space on links, buttons, summaries).
+  function activatable(target) {
+    return target && target.closest && target !== document.body &&
+      target.closest("a[href], button, summary, label, [role=button], [tabindex]") !== null;
   }
 
   document.addEventListener("keydown", (event) => {
+    if (trapFocus(event)) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key === "Escape") { toggleHelp(false); if (typing(event.target)) event.target.blur(); return; }
+    if (event.key === "Escape") {
+      const help = $("#help");
+      if (help && !help.hidden) { event.preventDefault(); toggleHelp(false); return; }
+      if (typing(event.target) && event.target.blur) event.target.blur();
+      return;
+    }
     if (typing(event.target)) return;
+    const help = $("#help");
+    if (help && !help.hidden && event.key !== "?") return;
+    if (event.key === "Enter" && activatable(event.target)) return;
     const handlers = {
       j: () => moveFocus(1),
       k: () => moveFocus(-1),
       o: () => { const row = focusedRow(); if (row) $("a.open", row).click(); },
-      Enter: () => { const row = $(".row.focused"); if (row && document.activeElement === document.body) $("a.open", row).click(); },
+      Enter: () => { const row = $(".row.focused"); if (row) $("a.open", row).click(); },
       u: () => { const back = $("#reader .back"); if (back) back.click(); },
       e: () => act("archive"),
       "#": () => act("delete"),
@@ -113,9 +156,14 @@
     }
   });
 
+  // A form (or the button that submits it) with data-confirm asks first: deleting a folder,
+  // deleting from the Trash for good.
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm || "Sure?")) {
+    const submitter = event.submitter;
+    const question = (submitter && submitter.dataset.confirm) ||
+      (form.classList.contains("confirm") && (form.dataset.confirm || "Sure?"));
+    if (question && !window.confirm(question)) {
       event.preventDefault();
       event.stopImmediatePropagation();
     }
@@ -156,7 +204,20 @@
     $("#move-button").click();
   });
 
+  // The rows an action re-draws keep their check marks.
+  let checkedIds = [];
+  document.addEventListener("htmx:beforeSwap", () => {
+    checkedIds = $$("#rows input.select:checked").map((box) => box.value);
+  });
+  function restoreSelection() {
+    checkedIds.forEach((id) => {
+      const box = $(`#rows input.select[value="${CSS.escape(id)}"]`);
+      if (box) box.checked = true;
+    });
+  }
+
   function afterSwap() {
+    restoreSelection();
     const reader = $("#reader");
     const open = reader && reader.dataset.message;
     $$(".row.current").forEach((r) => { if (r.dataset.id !== open) r.classList.remove("current"); });
@@ -180,8 +241,131 @@
     if (selectAll && !$$("#rows input.select:checked").length) selectAll.checked = false;
   }
   document.addEventListener("htmx:afterSettle", afterSwap);
+  document.addEventListener("htmx:afterSettle", placeFocus);
+  document.addEventListener("DOMContentLoaded", () => placeFocus(null));
   document.addEventListener("htmx:oobAfterSwap", afterSwap);
   document.addEventListener("DOMContentLoaded", afterSwap);
+
+  // Where focus goes after the reading pane changed: into the form being written (To for a
+  // new message, the text for a reply or forward), or to the opened message's subject, so it
+  // never drops to the page (where single-key shortcuts would take the next keys).
+  let focusedComposition = null;
+  function placeFocus(event) {
+    const target = event ? event.detail.target : null;
+    if (target && target.id !== "reader" && !(target.closest && target.closest("#reader"))) return;
+    const form = composeForm();
+    if (form) {
+      const pane = form.closest("[data-composition]");
+      const id = pane ? pane.dataset.composition : "";
+      if (id === focusedComposition && form.contains(document.activeElement)) return;
+      if (id === focusedComposition && !event) return;
+      focusedComposition = id;
+      if ($(".form-errors", form)) return;
+      const to = $("#compose-to", form);
+      const body = $("#compose-body", form);
+      if (to && !to.value.trim()) { to.focus(); return; }
+      if (body) { body.focus(); body.setSelectionRange(0, 0); body.scrollTop = 0; }
+      return;
+    }
+    focusedComposition = null;
+    const active = document.activeElement;
+    const lost = !active || active === document.body || active.offsetParent === null;
+    const subject = $("#reader .message .subject");
+    if (subject && event && lost) subject.focus({ preventScroll: true });
+  }
+
+  // --- Errors and busy state --------------------------------------------------------------
+
+  const STATUS_TEXT = {
+    403: "Not allowed: your session may have expired. Reload the page and sign in again.",
+    404: "That item no longer exists (it may have been moved, sent or discarded elsewhere).",
+    409: "That was already done elsewhere.",
+    413: "That is too large for the server.",
+    429: "Too many requests: wait a moment and try again.",
+  };
+
+  function showError(text) {
+    let region = $("#alerts");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "alerts";
+      region.className = "alert-region";
+      region.setAttribute("role", "alert");
+      document.body.append(region);
+    }
+    const note = document.createElement("div");
+    note.className = "toast error";
+    const span = document.createElement("span");
+    span.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "dismiss";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", () => note.remove());
+    note.append(span, close);
+    region.replaceChildren(note);
+    setTimeout(() => note.remove(), 20000);
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    const status = event.detail.xhr.status;
+    const text = STATUS_TEXT[status] ||
+      (status >= 500 ? `The server failed (error ${status}); nothing was changed. Try again.`
+                     : `The request was refused (error ${status}).`);
+    const form = composeForm();
+    if (form && event.detail.elt && form.contains(event.detail.elt)) {
+      dirty = true;
+      setStatus(status === 404 ? "Not sent: this message was discarded or sent elsewhere. Copy your text to keep it."
+                               : `Not sent: ${text} Your text is kept.`);
+    }
+    showError(text);
+  });
+  document.addEventListener("htmx:sendError", () => {
+    showError("The server cannot be reached: check your connection and try again. Nothing was changed.");
+  });
+
+  let busyTimer = null;
+  let pending = 0;
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    pending += 1;
+    clearTimeout(busyTimer);
+    busyTimer = setTimeout(() => { if (pending) document.body.classList.add("busy"); }, 200);
+    document.body.setAttribute("aria-busy", "true");
+    const form = composeForm();
+    const elt = event.detail.elt;
+    if (form && elt && form.contains(elt)) {
+      $$("button[type=submit]", form).forEach((b) => { b.disabled = true; });
+      const submitter = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent &&
+        event.detail.requestConfig.triggeringEvent.submitter;
+      if (submitter && submitter.id === "send-button") {
+        submitter.dataset.label = submitter.textContent;
+        submitter.textContent = "Sending…";
+      }
+    }
+  });
+  document.addEventListener("htmx:afterRequest", () => {
+    pending = Math.max(0, pending - 1);
+    if (pending) return;
+    clearTimeout(busyTimer);
+    document.body.classList.remove("busy");
+    document.body.removeAttribute("aria-busy");
+    const form = composeForm();
+    if (form) {
+      $$("button[type=submit]", form).forEach((b) => {
+        b.disabled = false;
+        if (b.dataset.label) { b.textContent = b.dataset.label; delete b.dataset.label; }
+      });
+    }
+  });
+
+  // The browser's time zone, for the server to show times in (a cookie it reads each request).
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    // IANA names are letters, digits, "_", "+", "-" and "/": safe in a cookie as they are.
+    if (zone && /^[A-Za-z0-9_+\-/]{1,64}$/.test(zone) && !document.cookie.split("; ").includes(`tz=${zone}`)) {
+      document.cookie = `tz=${zone}; path=/; max-age=31536000; SameSite=Lax`;
+    }
+  } catch (error) { /* no Intl: times stay in the server's zone */ }
 
   // --- Writing mail -----------------------------------------------------------------------
 
@@ -217,6 +401,13 @@
         box.innerHTML = html;
         const fresh = $("#save-status", box);
         if (fresh) setStatus(fresh.textContent);
+      }
+      if (response.status === 404 || response.status === 403) {
+        // The draft is gone (discarded or sent in another tab) or the session ended: stop
+        // saving into nothing, and say so while the text is still on screen.
+        setStatus("Not saved: this draft no longer exists. Copy your text to keep it.");
+        showError(STATUS_TEXT[response.status]);
+        return;
       }
       if (response.status >= 500) throw new Error(String(response.status));
     } catch (error) {
@@ -284,7 +475,22 @@
     const form = composeForm();
     if (!form || !files.length) return;
     const token = $("input[name=csrfmiddlewaretoken]", form).value;
+    const box = $("#compose-attachments");
+    const limit = box ? Number(box.dataset.limit) || 0 : 0;
+    let used = box ? Number(box.dataset.used) || 0 : 0;
     Array.from(files).forEach((file) => {
+      if (limit && used + file.size > limit) {
+        // Refused here, before sending megabytes the server would refuse anyway.
+        const item = document.createElement("li");
+        item.className = "form-error";
+        item.setAttribute("role", "alert");
+        const mb = (limit / 1e6).toFixed(1);
+        item.textContent = `${file.name} is too large: attachments may total ${mb} MB.`;
+        const list = $("#uploading");
+        if (list) list.append(item);
+        return;
+      }
+      used += file.size;
       const item = document.createElement("li");
       const label = document.createElement("span");
       label.textContent = file.name;
@@ -426,3 +632,9 @@
     choose(input, option);
   });
 })();
+
+// A page that starts something by POST (GET /compose/ changes nothing) sends its form at once.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-autostart]");
+  if (form) form.requestSubmit();
+});

@@ -120,3 +120,17 @@ def test_starting_messages_cannot_pile_up_compositions(mailbox, deliver):
     for _ in range(MAX_OPEN_COMPOSITIONS + 5):
         assert web.post(f"/m/{message.pk}/forward/").status_code == 302
     assert Composition.objects.filter(mailbox=mailbox).count() == MAX_OPEN_COMPOSITIONS
+
+
+def test_get_compose_shows_a_form_that_starts_the_message_by_post(mailbox):
+    web = Client()
+    web.force_login(mailbox.user)
+    page = web.get("/compose/?to=carol@remote.test&subject=Hi")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'method="post"' in html and "data-autostart" in html
+    assert 'name="to" value="carol@remote.test"' in html
+    assert not Composition.objects.exists()
+    started = web.post("/compose/", {"to": "carol@remote.test", "subject": "Hi"})
+    assert started.status_code == 302
+    assert Composition.objects.get().to == "carol@remote.test"

@@ -86,7 +86,7 @@ def test_pages_redirect_to_login_when_signed_out(db, client):
 
 def test_htmx_requests_from_an_expired_session_redirect_the_whole_page(db, client):
     response = client.get("/f/1/", **HX)
-    assert response["HX-Redirect"] == "/login/"
+    assert response["HX-Redirect"].startswith("/login/?next=")
 
 
 def test_mutations_need_the_csrf_token_htmx_included(mailbox, deliver):
@@ -596,3 +596,60 @@ def test_a_weak_new_password_is_refused(web):
     response = web.post("/settings/", {"form": "password", "current": PASSWORD,
                                        "new": "123", "confirm": "123"})
     assert response.status_code == 400 and b"too short" in response.content
+
+
+# --- Issue 16: the smaller things --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_empty_search_finds_nothing_and_says_what_to_type(web, mailbox, deliver):
+    deliver(subject="Anything")
+    html = web.get("/search/?q=&scope=all").content.decode()
+    assert "Anything" not in html and "Type what to look for" in html
+
+
+@pytest.mark.django_db
+def test_results_from_all_folders_say_their_folder(web, mailbox, deliver):
+    deliver(subject="Findable thing")
+    html = web.get("/search/?q=findable&scope=all", HTTP_HX_REQUEST="true").content.decode()
+    assert '<span class="in-folder">Inbox</span>' in html
+
+
+@pytest.mark.django_db
+def test_htmx_responses_carry_the_title_with_the_unread_count(web, mailbox, deliver):
+    deliver(subject="Unread one")
+    inbox = mailbox.folders.get(role="inbox")
+    html = web.get(f"/f/{inbox.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<title>(1) Inbox · Correio</title>" in html
+
+
+@pytest.mark.django_db
+def test_an_expired_session_keeps_the_place_for_after_signing_in(client):
+    response = client.get("/f/1/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/m/5/")
+    assert response["HX-Redirect"] == "/login/?next=%2Fm%2F5%2F"
+    response = client.get("/m/7/?headers=1")
+    assert response["Location"] == "/login/?next=%2Fm%2F7%2F%3Fheaders%3D1"
+
+
+@pytest.mark.django_db
+def test_the_not_found_page_is_styled_and_leads_back(web, settings):
+    settings.DEBUG = False
+    response = web.get("/m/999999/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "webmail/app.css" in html and "Back to your mail" in html
+
+
+@pytest.mark.django_db
+def test_browser_time_zone_cookie_sets_the_zone_and_junk_is_ignored(web, mailbox, deliver):
+    deliver(subject="Zoned", date="Mon, 01 Jan 2024 00:00:00 +0000")
+    message = Message.objects.get(subject="Zoned")
+    from zoneinfo import ZoneInfo
+
+    expected = message.internal_date.astimezone(ZoneInfo("America/Sao_Paulo"))
+    web.cookies["tz"] = "America/Sao_Paulo"
+    html = web.get(f"/m/{message.pk}/").content.decode()
+    assert expected.strftime("%a, %d %b %Y %H:%M") in html
+    for junk in ("../../etc/passwd", "Nowhere/Land", "x" * 300):
+        web.cookies["tz"] = junk
+        assert web.get(f"/m/{message.pk}/").status_code == 200

@@ -1,6 +1,7 @@
 """Small display helpers for the webmail templates."""
 
 from django import template
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 register = template.Library()
@@ -18,6 +19,20 @@ def short_date(value):
     if local.year == now.year:
         return local.strftime("%d %b").lstrip("0")
     return local.strftime("%Y-%m-%d")
+
+
+_prefixes: dict[str, str] = {}
+
+
+@register.simple_tag
+def message_url(pk):
+    """``{% url 'webmail:message' pk %}`` for the rows of the message list: the URL resolver
+    once per script prefix rather than once per row (it was a sixth of a list page's time)."""
+    script = get_script_prefix()
+    prefix = _prefixes.get(script)
+    if prefix is None:
+        prefix = _prefixes[script] = reverse("webmail:message", args=[1]).removesuffix("1/")
+    return f"{prefix}{int(pk)}/"
 
 
 @register.filter

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -80,9 +81,13 @@ def mailbox_required(view):
                 logout(request)
                 mailbox = None
         if mailbox is None or not mailbox.active:
-            login_url = f"{reverse('webmail:login')}?next={request.get_full_path()}"
+            # Back to the same place after signing in again; for htmx, the page's URL, not the
+            # fragment's.
+            here = (request.htmx.current_url_abs_path if request.htmx else None) or \
+                request.get_full_path()
+            login_url = f"{reverse('webmail:login')}?{urlencode({'next': here})}"
             if request.htmx:
-                return HttpResponseClientRedirect(reverse("webmail:login"))
+                return HttpResponseClientRedirect(login_url)
             return redirect(login_url)
         request.mailbox = mailbox
         return view(request, *args, **kwargs)
@@ -174,13 +179,16 @@ def folder_items(mailbox: Mailbox) -> list[FolderItem]:
     return items
 
 
-def live_signature(mailbox_id: int) -> str:
+def live_signature(mailbox_id: int, folders: list[Folder] | None = None) -> str:
     """A short fingerprint of every folder's mod-sequence: it changes with any change to the
-    mailbox, and costs one small query."""
-    rows = Folder.objects.filter(mailbox_id=mailbox_id).order_by("pk").values_list(
-        "pk", "highestmodseq"
-    )
-    return hashlib.blake2b(repr(list(rows)).encode(), digest_size=8).hexdigest()
+    mailbox, and costs one small query (none when the page already loaded every folder)."""
+    if folders is None:
+        rows = list(Folder.objects.filter(mailbox_id=mailbox_id).order_by("pk").values_list(
+            "pk", "highestmodseq"
+        ))
+    else:
+        rows = sorted((f.pk, f.highestmodseq) for f in folders)
+    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
 # --- Rendering ---------------------------------------------------------------------------------
@@ -243,20 +251,26 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
     """The context of the mail page (folders, the list, the reading pane), which every view
     rendering the page or one of its partials starts from."""
     mailbox = request.mailbox
+    folders = folder_items(mailbox)
     if folder is not None:
-        folder.refresh_from_db(fields=["highestmodseq", "uidnext", "unseen_count",
-                                       "message_count"])
+        # The folder list was just read: take the folder's counters from it (an action may
+        # have changed them since the view loaded the folder) rather than query again.
+        fresh = next((item.folder for item in folders if item.folder.pk == folder.pk), None)
+        if fresh is not None:
+            for field in ("highestmodseq", "uidnext", "unseen_count", "message_count"):
+                setattr(folder, field, getattr(fresh, field))
     context = {
         "mailbox": mailbox,
         "prefs": user_settings(mailbox),
-        "folders": folder_items(mailbox),
+        "folders": folders,
+        "folder_names": {item.folder.pk: item.label for item in folders},
         "folder": folder,
         "page": page,
         "list_url": list_url,
         "query": query,
         "scope": scope,
         "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
-        "live_sig": live_signature(mailbox.pk),
+        "live_sig": live_signature(mailbox.pk, [item.folder for item in folders]),
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
     }
     context.update(extra)

@@ -9,13 +9,13 @@ it. Sending is in :mod:`webmail.views.sending`; every change of a composition's 
 by :mod:`webmail.composing`."""
 
 from django.contrib import messages as flash
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError
@@ -55,9 +55,16 @@ def open_composition(request, composition):
 # it is a POST, never a GET; and composing.make_room keeps a bound on those being written.
 
 
-@require_POST
 @mailbox_required
 def new_view(request):
+    """GET shows a page that starts a message by POST (prefilled from ``?to=&cc=&subject=``, as a
+    mailto: handler would); POST creates the composition."""
+    if request.method == "GET":
+        prefill = [(name, request.GET[name][:2000]) for name in ("to", "cc", "subject")
+                   if request.GET.get(name)]
+        return render(request, "webmail/compose_start.html", {"prefill": prefill})
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
     fields = {}
     for name in ("to", "cc", "subject"):
         value = request.POST.get(name, "")
@@ -175,10 +182,12 @@ def discard_view(request, composition_id: int):
     composition = owned_composition(request, composition_id)
     composing.discard(composition, request.mailbox)
     drafts = get_folder_by_role(request.mailbox, FolderRole.DRAFTS)
-    if request.htmx:
+    if request.htmx and not request.POST.get("whole_page"):
         context = mail_context(request, folder=drafts, toast="Draft discarded.")
         return render_partials(request, ["reader", "folder-list", "toast"], context)
     flash.info(request, "Draft discarded.")
+    if request.htmx:  # from the whole-page form: leave it for the Drafts folder
+        return HttpResponseClientRedirect(reverse("webmail:folder", args=[drafts.pk]))
     return redirect("webmail:folder", folder_id=drafts.pk)
 
 

@@ -28,8 +28,9 @@ from webmail.views.common import (
 def _done(request, *, go_to, toast, ok):
     if request.htmx:
         if ok:
+            flash.success(request, toast)
             return HttpResponseClientRedirect(go_to)
-        context = mail_context(request, toast=toast)
+        context = mail_context(request, toast=toast, toast_alert=True)
         return render_partials(request, ["toast"], context)
     (flash.success if ok else flash.error)(request, toast)
     return redirect(go_to)

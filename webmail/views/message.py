@@ -44,6 +44,8 @@ MAX_THREAD_ROWS = 1000
 def images_allowed(request, message) -> bool:
     if request.GET.get("images") == "1":
         return True
+    if reading.body_parts(message.structure)[0] is None:
+        return False  # plain text shows no images: no need to ask the database
     if user_settings(request.mailbox).load_remote_images:
         return True
     return bool(message.from_addr) and TrustedSender.objects.filter(
@@ -82,9 +84,11 @@ def reader_context(request, message, *, show_headers=False) -> dict:
         "delivery": delivery,
         "trust": trust_notice(raw, message.blob_id, message.folder.role == FolderRole.JUNK,
                               settings.CORREIO_HOSTNAME),
+        # The opened Sent row is drawn again: with its delivery badge.
+        "badges": {message.message_id: delivery.summary} if delivery else None,
         "message": message,
         "rendered": rendered,
-        "attachments": reading.attachments(message.structure),
+        "attachments": reading.attachments(message.structure, raw),
         "thread": thread,
         "show_headers": show_headers,
         "headers": headers,

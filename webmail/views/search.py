@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.shortcuts import render
 from django.urls import reverse
 
-from mailcore.models import Folder
+from mailcore.models import Folder, Message
 from mailcore.services.search.messages import search_messages
 from mailcore.services.search.query import parse_query
 from webmail.views.common import (
@@ -28,7 +28,10 @@ def search_view(request):
     if folder_id.isdigit():
         folder = Folder.objects.filter(pk=int(folder_id), mailbox=request.mailbox).first()
     query = parse_query(text)
-    results = search_messages(request.mailbox, query, folder if scope == "folder" else None)
+    if text.strip():
+        results = search_messages(request.mailbox, query, folder if scope == "folder" else None)
+    else:  # an empty search finds nothing (it used to list every message)
+        results = Message.objects.none()
     page = page_of(results, request.GET.get("before"))
     params = {"q": text, "scope": scope}
     if folder is not None:
