@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import imaplib
 import os
-import re
 import shutil
 import subprocess
 import sys

@@ -9,7 +9,7 @@ def stress_mbox() -> bytes:
     """An mbox of varied messages (plain, multipart, 8-bit, long headers), fixed content."""
     parts = []
     for i in range(40):
-        body = ("line %d of a message body, ünïcode\n" % i) * (1 + (i * 37) % 200)
+        body = f"line {i} of a message body, ünïcode\n" * (1 + (i * 37) % 200)
         raw = make_message(
             subject=f"stress {i} " + "x" * (i % 7) * 20, body=body,
             html=f"<p>message <b>{i}</b></p>" if i % 3 == 0 else None,
