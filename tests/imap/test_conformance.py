@@ -1,0 +1,83 @@
+"""Conformance points found by Dovecot's imaptest (issue 15), each checked with a real client
+(imaplib) against the real listener."""
+
+import pytest
+
+from mailcore.services import delivery
+from tests.factories import make_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def deliver_raw(mailbox, *messages: bytes) -> None:
+    for raw in messages:
+        delivery.deliver_to_mailboxes(raw, [mailbox.pk])
+
+
+def searcher(client):
+    return lambda *criteria: client.search(None, *criteria)[1][0].split()
+
+
+def test_sent_dates_use_the_day_written_in_the_date_header(connect, mailbox):
+    # RFC 3501 §6.4.4: SENT* disregard time and time zone. 23:30 -0500 is the next day in UTC,
+    # 00:30 +0300 the previous one; both count on the day they say.
+    deliver_raw(
+        mailbox,
+        make_message(subject="late", date="Sat, 24 Mar 2007 23:30:00 -0500"),
+        make_message(subject="early", date="Sun, 25 Mar 2007 00:30:00 +0300"),
+        make_message(subject="undated", date="Mon, 26 Mar 2007 12:00:00 +0000"),
+    )
+    client = connect()
+    client.select("INBOX")
+    search = searcher(client)
+    assert search("SENTON", "24-Mar-2007") == [b"1"]
+    assert search("SENTON", "25-Mar-2007") == [b"2"]
+    assert search("SENTBEFORE", "25-Mar-2007") == [b"1"]
+    assert search("SENTSINCE", "25-Mar-2007") == [b"2", b"3"]
+    assert search("NOT", "SENTON", "25-Mar-2007") == [b"1", b"3"]
+    assert search("OR", "SENTON", "24-Mar-2007", "SENTON", "26-Mar-2007") == [b"1", b"3"]
+    # BEFORE/ON/SINCE keep using the internal date (today's delivery).
+    assert search("BEFORE", "1-Jan-2008") == []
+    assert search("SINCE", "1-Jan-2008") == [b"1", b"2", b"3"]
+
+
+def test_header_with_empty_text_matches_the_messages_having_the_field(connect, mailbox):
+    deliver_raw(
+        mailbox,
+        b"From: a@example.test\r\nSubject: hello\r\n\r\nbody\r\n",
+        b"From: b@example.test\r\nX-Extra: yes\r\n\r\nbody\r\n",
+    )
+    client = connect()
+    client.select("INBOX")
+    search = searcher(client)
+    assert search("HEADER", "SUBJECT", '""') == [b"1"]
+    assert search("NOT", "HEADER", "SUBJECT", '""') == [b"2"]
+    assert search("HEADER", "X-Extra", '""') == [b"2"]
+    assert search("HEADER", "To", '""') == []
+    assert search("HEADER", "From", '""') == [b"1", b"2"]
+
+
+def test_address_keys_match_every_address_and_group_names(connect, mailbox):
+    deliver_raw(
+        mailbox,
+        b"From: one@example.test, second-sender@example.test\r\n"
+        b"Bcc: =?utf-8?q?Ren=C3=A9e?= <renee@example.test>\r\n\r\nbody\r\n",
+        b"From: Real Name <x@example.test>\r\n"
+        b"To: team: member1@example.test, member2@example.test;, other: m3@example.test;\r\n"
+        b"\r\nbody\r\n",
+        b"From: <user (comment)@ (comment) example.test>\r\nTo: empty:;\r\n\r\nbody\r\n",
+    )
+    client = connect()
+    client.select("INBOX")
+    search = searcher(client)
+    assert search("FROM", "second-sender") == [b"1"]
+    assert search("FROM", "\"real name\"") == [b"2"]
+    assert search("FROM", "user@example.test") == [b"3"]
+    assert search("TO", "team") == [b"2"]
+    assert search("TO", "member2") == [b"2"]
+    assert search("TO", "empty") == [b"3"]
+    assert search("TO", "nobody") == []
+    client.literal = "renée".encode()
+    assert client.search("UTF-8", "BCC")[1][0].split() == [b"1"]
+    assert search("CC", "example") == []
+
