@@ -4,7 +4,10 @@
 import pytest
 
 from mailcore.services import delivery
+from tests.conftest import PASSWORD
 from tests.factories import make_message
+from tests.imap.conftest import ADDRESS
+from tests.imap.test_commands import exchange, raw_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +84,31 @@ def test_address_keys_match_every_address_and_group_names(connect, mailbox):
     assert client.search("UTF-8", "BCC")[1][0].split() == [b"1"]
     assert search("CC", "example") == []
 
+
+
+def test_a_new_keyword_is_announced_in_flags_before_a_fetch_shows_it(connect, imap, mailbox):
+    # RFC 3501 §7.2.6: a client is only shown keywords an untagged FLAGS listed; a STORE that
+    # introduces one (here or in another session) announces FLAGS and PERMANENTFLAGS first.
+    deliver_raw(mailbox, make_message(subject="one"), make_message(subject="two"))
+    watcher = connect()
+    watcher.select("INBOX")
+    assert b"$Later" not in watcher.response("FLAGS")[1][0]
+    sock, reader = raw_session(imap.port)
+    exchange(sock, reader, f't0 LOGIN {ADDRESS} "{PASSWORD}"'.encode(), b"t0")
+    exchange(sock, reader, b"t1 SELECT INBOX", b"t1")
+    lines = exchange(sock, reader, b"t2 STORE 1 +FLAGS ($Later)", b"t2")
+    assert lines[0].startswith(b"* FLAGS (") and b"$Later" in lines[0], lines
+    assert lines[1].startswith(b"* OK [PERMANENTFLAGS (") and b"$Later \\*)" in lines[1], lines
+    assert lines[2].startswith(b"* 1 FETCH (FLAGS (") and b"$Later" in lines[2], lines
+    assert lines[3].startswith(b"t2 OK"), lines
+    # Announced once: the same keyword again sends no new FLAGS.
+    lines = exchange(sock, reader, b"t3 STORE 2 +FLAGS ($later)", b"t3")
+    assert [line[:9] for line in lines] == [b"* 2 FETCH", b"t3 OK STO"], lines
+    sock.close()
+    # The other session learns of it through the change events, FLAGS first.
+    typ, data = watcher.noop()
+    assert typ == "OK"
+    assert any(b"$Later" in flags for flags in watcher.response("FLAGS")[1]), watcher.response("FLAGS")
+    assert any(b"$Later \\*" in code for code in watcher.response("PERMANENTFLAGS")[1])
+    typ, data = watcher.fetch("1:2", "(FLAGS)")
+    assert all(b"$Later" in item or b"$later" in item for item in data), data

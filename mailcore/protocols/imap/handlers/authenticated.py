@@ -13,7 +13,7 @@ from mailcore.models import FolderRole
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
-from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, format_uid_set
+from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
@@ -72,13 +72,10 @@ class AuthenticatedState(Session):
             else:
                 previous = claim_recent(folder.pk, sel.uids[-1])
             sel.add_recent(previous + 1, sel.uids[-1])
-        keywords = " ".join(snapshot.keywords)
-        flag_list = f"{SYSTEM_FLAGS} {keywords}".strip()
-        self.send(f"* FLAGS ({flag_list})\r\n")
-        if readonly:
-            self.send("* OK [PERMANENTFLAGS ()] Read-only folder\r\n")
-        else:
-            self.send(f"* OK [PERMANENTFLAGS ({flag_list} \\*)] Flags permitted\r\n")
+        for keyword in snapshot.keywords:
+            sel.keywords.setdefault(keyword.casefold(), keyword)
+        self.selected = sel
+        self.send_flag_lists()
         self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
         if snapshot.first_unseen_uid is not None:
             seq = sel.seq_of(snapshot.first_unseen_uid)
@@ -90,7 +87,6 @@ class AuthenticatedState(Session):
         )
         if self.condstore:
             self.send(f"* OK [HIGHESTMODSEQ {sel.modseq}] Highest\r\n")
-        self.selected = sel
         self.state = p.State.SELECTED
         if cmd.qresync is not None and cmd.qresync.uidvalidity == folder.uidvalidity:
             await self._resync(sel, cmd.qresync)
