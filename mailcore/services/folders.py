@@ -253,9 +253,8 @@ def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) 
 
 def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     """Move messages atomically: each gets a new UID in the target and is expunged from the
-    source (RFC 6851 §3.1). Returns old UID → new UID."""
-    if source.pk == target.pk:
-        raise FolderExists("source and target are the same folder")
+    source (RFC 6851 §3.1). Returns old UID → new UID. Moving into the source folder itself is
+    allowed (RFC 6851 does not forbid it; Dovecot does it): the messages get new UIDs there."""
     with transaction.atomic():
         rows = _rows(source, uids)
         copies = _copy_rows(rows, target)

@@ -112,3 +112,21 @@ def test_a_new_keyword_is_announced_in_flags_before_a_fetch_shows_it(connect, im
     assert any(b"$Later \\*" in code for code in watcher.response("PERMANENTFLAGS")[1])
     typ, data = watcher.fetch("1:2", "(FLAGS)")
     assert all(b"$Later" in item or b"$later" in item for item in data), data
+
+
+def test_move_into_the_selected_folder_gives_the_message_a_new_uid(connect, mailbox):
+    # imaptest's move script: RFC 6851 does not forbid it, so it is a MOVE like any other.
+    deliver_raw(mailbox, make_message(subject="one"), make_message(subject="two"))
+    client = connect()
+    client.select("INBOX")
+    client.store("1", "+FLAGS", "(\\Flagged)")
+    typ, data = client._simple_command("MOVE", "1", "INBOX")
+    assert typ == "OK", data
+    copyuid = client.response("COPYUID")[1][0].split()
+    assert copyuid[1:] == [b"1", b"3"], copyuid
+    typ, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    fetched = b" ".join(part[0] + part[1] if isinstance(part, tuple) else part for part in data)
+    assert b"UID 2 " in fetched and b"UID 3 " in fetched and b"UID 1 " not in fetched
+    assert fetched.index(b"two") < fetched.index(b"one")
+    typ, data = client.uid("SEARCH", "FLAGGED")
+    assert data == [b"3"]
