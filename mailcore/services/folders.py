@@ -47,6 +47,9 @@ def canonical_name(name: str) -> str:
     parts = name.split(Folder.DELIMITER)
     if any(not part.strip() for part in parts) or len(parts) > MAX_FOLDER_DEPTH:
         raise InvalidFolderName("empty level in folder name or hierarchy too deep")
+    if any(part in (".", "..") for part in parts):
+        # Path-like levels: clients (and exports to Maildir) read them as the file system does.
+        raise InvalidFolderName("folder names cannot have . or .. levels")
     if parts[0].upper() == "INBOX":
         parts[0] = "INBOX"
     return Folder.DELIMITER.join(parts)

@@ -205,10 +205,11 @@ def test_names_are_private_to_each_user(connect, make_mailbox):
     folders.create_folder(other, "Secret")
     client = connect()
     refused(lambda: client.select("Secret"), "NONEXISTENT")
-    assert client.create("../other@example.test/Secret")[0] == "OK"
+    assert client.create("../other@example.test/Secret")[0] == "NO"
+    assert client.create("other@example.test/Secret")[0] == "OK"
     names = [line.rsplit(b" ", 1)[1] for line in client.list('""', "*")[1]]
-    assert b'"../other@example.test/Secret"' in names
-    assert not Folder.objects.filter(mailbox=other, name__startswith="..").exists()
+    assert b'"other@example.test/Secret"' in names
+    assert not Folder.objects.filter(mailbox=other, name__startswith="other@").exists()
 
 
 def test_status_reports_without_selecting(connect, mailbox):

@@ -130,3 +130,26 @@ def test_move_into_the_selected_folder_gives_the_message_a_new_uid(connect, mail
     assert fetched.index(b"two") < fetched.index(b"one")
     typ, data = client.uid("SEARCH", "FLAGGED")
     assert data == [b"3"]
+
+
+def test_mailbox_names_that_are_not_canonical_modified_utf7_get_no(connect, mailbox):
+    client = connect()
+    # Not valid modified UTF-7: an unknown name like any other (NO), never a BAD.
+    typ, data = client.select('"!#$&\'+,-.0123456789:;<=>?@^_`|[}"')
+    assert typ == "NO", data
+    assert client.list('""', '"!#$&\'+,-.0123456789:;<=>?@^_`|[}%*"') == ("OK", [None])
+    for name in ('"&Jjo"', '"&AGE-"', b'"caf\xc3\xa9"', b'"bad\xff"', "a/../b", "a/./b",
+                 "..", "a//b", '"&AOk"'):
+        typ, data = client.create(name)
+        assert typ == "NO", (name, data)
+    typ, data = client.create("Work")
+    assert typ == "OK"
+    typ, data = client.rename("Work", '"&AGE-"')
+    assert typ == "NO", data
+    typ, data = client.rename("Work", "Work/../Play")
+    assert typ == "NO", data
+    typ, data = client.create('"Caf&AOk-"')
+    assert typ == "OK", data
+    assert client.list('""', '"Caf*"')[1] == [b'(\\HasNoChildren) "/" "Caf&AOk-"']
+    typ, data = client.select('"Caf&AOk-"')
+    assert typ == "OK", data

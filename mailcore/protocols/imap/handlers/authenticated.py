@@ -49,6 +49,14 @@ def _count_recent(folder_id: int, above: int) -> int:
     return Message.objects.filter(folder_id=folder_id, uid__gt=above).count()
 
 
+def _check_new_name(name: str) -> None:
+    """A new folder's name must arrive as the one modified UTF-7 spelling of it (RFC 3501
+    §5.1.3): broken or non-canonical sequences and raw 8-bit octets get NO, so every client
+    spells the stored name the same way."""
+    if not getattr(name, "canonical", True):
+        raise Reply("NO", "[CANNOT] Mailbox names are written in modified UTF-7 (RFC 3501 5.1.3)")
+
+
 class AuthenticatedState(Session):
     STATES = p.AUTHENTICATED
 
@@ -115,6 +123,7 @@ class AuthenticatedState(Session):
         self.send("".join(out))
 
     async def cmd_CREATE(self, cmd: p.Create) -> str:
+        _check_new_name(cmd.mailbox)
         name = cmd.mailbox.rstrip("/")
         if name.upper() == "INBOX":
             raise exc.FolderExists()
@@ -130,6 +139,7 @@ class AuthenticatedState(Session):
         return "DELETE completed"
 
     async def cmd_RENAME(self, cmd: p.Rename) -> str:
+        _check_new_name(cmd.new)
         await call_service(
             folders.rename_folder, self.mailbox, cmd.old, cmd.new.rstrip("/")
         )
