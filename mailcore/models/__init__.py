@@ -2,7 +2,7 @@
 
 from mailcore.models.accounts import AuthFailure
 from mailcore.models.domain import Alias, Domain
-from mailcore.models.mailbox import Folder, FolderRole, Mailbox
+from mailcore.models.mailbox import Folder, FolderRole, Mailbox, Subscription
 from mailcore.models.message import Blob, ExpungedMessage, Message
 from mailcore.models.outbound import (
     DeliveryAttempt,
@@ -32,4 +32,5 @@ __all__ = [
     "RecipientState",
     "Pop3Size",
     "SearchDocument",
+    "Subscription",
 ]

@@ -27,7 +27,15 @@ from mailcore.exceptions import (
     RelayDenied,
     UnknownRecipient,
 )
-from mailcore.models import Alias, AuthFailure, Domain, Folder, FolderRole, Mailbox
+from mailcore.models import (
+    Alias,
+    AuthFailure,
+    Domain,
+    Folder,
+    FolderRole,
+    Mailbox,
+    Subscription,
+)
 from mailcore.models.domain import normalize_domain, validate_domain_name
 
 # Folder names created with every mailbox, by role (RFC 6154 special-use).
@@ -106,6 +114,9 @@ def create_mailbox(
     mailbox.save()
     Folder.objects.bulk_create(
         [Folder(mailbox=mailbox, name=name, role=role) for role, name in SPECIAL_FOLDERS]
+    )
+    Subscription.objects.bulk_create(
+        [Subscription(mailbox=mailbox, name=name) for _role, name in SPECIAL_FOLDERS]
     )
     return mailbox
 

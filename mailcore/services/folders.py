@@ -1,6 +1,9 @@
 """Folders and the messages in them: create, rename, delete and subscribe folders; copy, move
 and expunge messages; changes since a mod-sequence.
 
+Subscriptions are names (RFC 3501 §6.3.6): deleting a folder keeps its subscription, RENAME
+carries the subscriptions of the folder and its subfolders to the new names.
+
 Folder names are full paths with ``/`` as delimiter. ``INBOX`` is case-insensitive (RFC 3501
 §5.1) and is stored as ``INBOX``. UIDs given out are never reused (RFC 3501 §2.3.1.1)."""
 
@@ -20,7 +23,7 @@ from mailcore.exceptions import (
     FolderProtected,
     InvalidFolderName,
 )
-from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
+from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message, Subscription
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.message_rows import release_references
 from mailcore.services.quota import charge
@@ -102,15 +105,18 @@ def _create_parents(mailbox: Mailbox, name: str) -> None:
         Folder.objects.get_or_create(mailbox=mailbox, name=Folder.DELIMITER.join(parts[:depth]))
 
 
-def create_folder(mailbox: Mailbox, name: str) -> Folder:
-    """Create a folder and any missing parents (RFC 3501 §6.3.3). Raises ``InvalidFolderName``
-    and ``FolderExists``."""
+def create_folder(mailbox: Mailbox, name: str, subscribe: bool = True) -> Folder:
+    """Create a folder and any missing parents (RFC 3501 §6.3.3), subscribed unless
+    ``subscribe`` is false (IMAP CREATE does not subscribe). Raises ``InvalidFolderName`` and
+    ``FolderExists``."""
     name = canonical_name(name)
     with transaction.atomic():
         if Folder.objects.filter(mailbox=mailbox, name=name).exists():
             raise FolderExists(name)
         _create_parents(mailbox, name)
         folder = Folder.objects.create(mailbox=mailbox, name=name)
+        if subscribe:
+            Subscription.objects.get_or_create(mailbox=mailbox, name=name)
         publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
     return folder
 
@@ -129,6 +135,7 @@ def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
                 raise InvalidFolderName("cannot rename INBOX into itself")
             _create_parents(mailbox, new_name)
             target = Folder.objects.create(mailbox=mailbox, name=new_name)
+            Subscription.objects.get_or_create(mailbox=mailbox, name=new_name)
             move_messages(folder, None, target)
             return target
         if folder.role:
@@ -138,11 +145,15 @@ def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
             raise InvalidFolderName("cannot rename a folder into itself")
         _create_parents(mailbox, new_name)
         children = list(Folder.objects.filter(mailbox=mailbox, name__startswith=prefix))
+        old_names = [child.name for child in children]
         for child in children:
             child.name = new_name + Folder.DELIMITER + child.name[len(prefix) :]
+        renamed = {folder.name: new_name}
+        renamed.update(zip(old_names, (child.name for child in children), strict=True))
         folder.name = new_name
         folder.save(update_fields=["name"])
         Folder.objects.bulk_update(children, ["name"])
+        _rename_subscriptions(mailbox, renamed)
         publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
     return folder
 
@@ -169,12 +180,33 @@ def delete_folder(mailbox: Mailbox, name: str) -> None:
         publish_on_commit(ChangeEvent(mailbox.pk, folder_id, 0, "folders"))
 
 
-def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> Folder:
-    folder = get_folder(mailbox, name)
-    if folder.subscribed != subscribed:
-        folder.subscribed = subscribed
-        folder.save(update_fields=["subscribed"])
-    return folder
+def _rename_subscriptions(mailbox: Mailbox, renamed: dict[str, str]) -> None:
+    """Carry subscriptions from old names to new ones (the folder and its subfolders)."""
+    subscribed = Subscription.objects.filter(mailbox=mailbox, name__in=list(renamed))
+    names = list(subscribed.values_list("name", flat=True))
+    if not names:
+        return
+    subscribed.delete()
+    Subscription.objects.bulk_create(
+        [Subscription(mailbox=mailbox, name=renamed[name]) for name in names],
+        ignore_conflicts=True,
+    )
+
+
+def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> None:
+    """SUBSCRIBE (the folder must exist; raises ``FolderNotFound``) or UNSUBSCRIBE (RFC 3501
+    §6.3.6-7). Unsubscribing works on the name alone, so a deleted folder's subscription can
+    go; a name never subscribed is already unsubscribed. Raises ``InvalidFolderName``."""
+    if subscribed:
+        folder = get_folder(mailbox, name)
+        Subscription.objects.get_or_create(mailbox=mailbox, name=folder.name)
+    else:
+        Subscription.objects.filter(mailbox=mailbox, name=canonical_name(name)).delete()
+
+
+def subscriptions(mailbox: Mailbox) -> set[str]:
+    """The names the user is subscribed to, whether or not the folders exist."""
+    return set(Subscription.objects.filter(mailbox=mailbox).values_list("name", flat=True))
 
 
 def _rows(folder: Folder, uids: Uids, extra_filter=None) -> list[Message]:

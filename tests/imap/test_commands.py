@@ -178,12 +178,13 @@ def test_create_list_rename_delete_and_subscriptions(connect, mailbox):
     assert client.list("Projects/", "%")[1][0].endswith(b'"Projects/2024"')
     assert client.list('""', "inbox")[1][0].endswith(b'"INBOX"')
     assert client.list('""', '""')[1] == [b'(\\Noselect) "/" ""']
+    assert client.subscribe("Projects")[0] == "OK"
     assert client.rename("Projects", "Work")[0] == "OK"
     assert Folder.objects.filter(mailbox=mailbox, name="Work/2024").exists()
     assert client.unsubscribe("Work/2024")[0] == "OK"
     lsub = client.lsub('""', "*")[1]
     assert not any(line.endswith(b'"Work/2024"') for line in lsub)
-    assert any(line.endswith(b'"Work"') for line in lsub)
+    assert any(line.endswith(b'"Work"') for line in lsub)  # the subscription followed RENAME
     assert client.subscribe("Work/2024")[0] == "OK"
     refused(lambda: client.delete("Work"), "CANNOT")
     assert client.delete("Work/2024")[0] == "OK"

@@ -153,3 +153,32 @@ def test_mailbox_names_that_are_not_canonical_modified_utf7_get_no(connect, mail
     assert client.list('""', '"Caf*"')[1] == [b'(\\HasNoChildren) "/" "Caf&AOk-"']
     typ, data = client.select('"Caf&AOk-"')
     assert typ == "OK", data
+
+
+def test_lsub_shows_noselect_parents_and_subscriptions_outlive_folders(connect):
+    client = connect()
+    for name in ("Lists", "Lists/dev", "Lists/ops/", "Lists/ops/alerts", "Lists/qa"):
+        assert client.create(name)[0] == "OK"
+    # CREATE does not subscribe (RFC 3501 §6.3.3).
+    assert client.lsub('""', "Lists*") == ("OK", [None])
+    assert client.subscribe("Lists/dev")[0] == "OK"
+    assert client.subscribe("Lists/ops/alerts")[0] == "OK"
+
+    def lsub(pattern):
+        return [line for line in client.lsub('""', pattern)[1] if line]
+
+    # RFC 3501 §6.3.9: with %, a parent that is not subscribed stands for its subscribed child.
+    assert lsub("Lists/%") == [b'(\\HasNoChildren) "/" "Lists/dev"',
+                               b'(\\Noselect) "/" "Lists/ops"']
+    assert lsub("Lists/*") == [b'(\\HasNoChildren) "/" "Lists/dev"',
+                               b'(\\HasNoChildren) "/" "Lists/ops/alerts"']
+    # RFC 3501 §6.3.6: deleting the folder keeps the subscription; UNSUBSCRIBE still works.
+    assert client.delete("Lists/dev")[0] == "OK"
+    assert lsub("Lists/d*") == [b'() "/" "Lists/dev"']
+    assert client.unsubscribe("Lists/dev")[0] == "OK"
+    assert lsub("Lists/d*") == []
+    assert client.unsubscribe("Lists/ops/alerts")[0] == "OK"
+    assert lsub("Lists/%") == []
+    # SUBSCRIBE still wants the folder to exist.
+    typ, data = client.subscribe("Lists/nothing")
+    assert typ == "NO", data

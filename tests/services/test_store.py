@@ -279,10 +279,26 @@ def test_recreated_folder_gets_a_new_uidvalidity(mailbox):
     assert (first.name, first.uidvalidity) != (second.name, second.uidvalidity)
 
 
-def test_subscribe_and_unsubscribe(mailbox):
-    folders.create_folder(mailbox, "News")
-    assert not folders.subscribe_folder(mailbox, "News", False).subscribed
-    assert folders.subscribe_folder(mailbox, "News", True).subscribed
+def test_subscriptions_are_names_that_outlive_their_folders(mailbox):
+    assert folders.subscriptions(mailbox) == {"INBOX", "Sent", "Drafts", "Trash", "Junk",
+                                              "Archive"}
+    folders.create_folder(mailbox, "News/Local")
+    assert {"News", "News/Local"} & folders.subscriptions(mailbox) == {"News/Local"}
+    folders.subscribe_folder(mailbox, "News/Local", False)
+    assert "News/Local" not in folders.subscriptions(mailbox)
+    folders.create_folder(mailbox, "Quiet", subscribe=False)
+    assert "Quiet" not in folders.subscriptions(mailbox)
+    folders.subscribe_folder(mailbox, "News", True)
+    folders.subscribe_folder(mailbox, "News/Local", True)
+    folders.rename_folder(mailbox, "News", "Old/News")
+    assert {"Old/News", "Old/News/Local"} <= folders.subscriptions(mailbox)
+    assert not {"News", "News/Local"} & folders.subscriptions(mailbox)
+    folders.delete_folder(mailbox, "Old/News/Local")
+    assert "Old/News/Local" in folders.subscriptions(mailbox)  # RFC 3501 §6.3.6
+    folders.subscribe_folder(mailbox, "Old/News/Local", False)
+    assert "Old/News/Local" not in folders.subscriptions(mailbox)
+    with pytest.raises(FolderNotFound):
+        folders.subscribe_folder(mailbox, "Nowhere", True)
 
 
 def test_thread_ids_join_replies_across_folders(mailbox, inbox):

@@ -127,7 +127,8 @@ class AuthenticatedState(Session):
         name = cmd.mailbox.rstrip("/")
         if name.upper() == "INBOX":
             raise exc.FolderExists()
-        await call_service(folders.create_folder, self.mailbox, name)
+        # RFC 3501 §6.3.3: CREATE does not subscribe (imaptest's subscribe script checks it).
+        await call_service(folders.create_folder, self.mailbox, name, False)
         return "CREATE completed"
 
     async def cmd_DELETE(self, cmd: p.OnMailbox) -> str:
@@ -164,6 +165,8 @@ class AuthenticatedState(Session):
             pattern = Pattern(cmd.reference + cmd.pattern)
         except PatternTooLong:
             raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
+        if lsub:
+            return await self._lsub(pattern, "%" in cmd.reference + cmd.pattern)
         rows = await call_service(imap_read.list_folder_rows, self.mailbox)
         names = {name for name, _role, _sub in rows}
         parents = {name.rpartition("/")[0] for name in names if "/" in name}
@@ -186,6 +189,33 @@ class AuthenticatedState(Session):
         return f"{cmd.name} completed"
 
     cmd_LSUB = cmd_LIST
+
+    async def _lsub(self, pattern: Pattern, percent: bool) -> str:
+        """LSUB (RFC 3501 §6.3.9): the subscribed names matching, existing folders or not;
+        with ``%``, a parent that is not subscribed but has a subscribed child is returned
+        with ``\\Noselect`` in the child's place."""
+        rows = await call_service(imap_read.list_folder_rows, self.mailbox)
+        subscribed = await call_service(imap_read.subscribed_names, self.mailbox)
+        names = {name for name, _role, _sub in rows}
+        parents = {name.rpartition("/")[0] for name in names if "/" in name}
+        subs = set(subscribed)
+        found: dict[str, str] = {}
+        for name in subscribed:
+            if pattern.matches(name):
+                if name not in names:
+                    found[name] = ""
+                else:
+                    found[name] = "\\HasChildren" if name in parents else "\\HasNoChildren"
+            if not percent:
+                continue
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent not in subs and pattern.matches(parent):
+                    found.setdefault(parent, "\\Noselect")
+        for name in sorted(found):
+            self.send(f'* LSUB ({found[name]}) "/" {fmt.string(encode_mailbox(name))}\r\n')
+        return "LSUB completed"
 
     async def cmd_STATUS(self, cmd: p.Status) -> str:
         folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
