@@ -115,6 +115,7 @@ class AuthenticatedState(Session):
         if vanished:
             self.send(f"* VANISHED (EARLIER) {format_uid_set(vanished)}\r\n")
         rows = await call_service(imap_read.changed_since, sel.folder.pk, since, ranges)
+        self.announce_keywords(row.keywords for row in rows)
         out = []
         for row in rows:
             seq = sel.seq_of(row.uid)
