@@ -22,6 +22,7 @@ from mailcore.exceptions import (
     FolderNotFound,
     FolderProtected,
     InvalidFolderName,
+    MailError,
 )
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message, Subscription
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
@@ -30,6 +31,9 @@ from mailcore.services.quota import charge
 
 MAX_FOLDER_NAME = 500
 MAX_FOLDER_DEPTH = 20
+# Subscriptions outlive their folders, so create-subscribe-delete could grow them without end;
+# far above what any real client keeps.
+MAX_SUBSCRIPTIONS = 10_000
 # Characters that cannot stand in a folder name: the LIST wildcards (RFC 3501 §6.3.8).
 FORBIDDEN_CHARS = set("*%")
 _ROLE_ORDER = [role for role, _label in FolderRole.choices]
@@ -199,6 +203,11 @@ def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> No
     go; a name never subscribed is already unsubscribed. Raises ``InvalidFolderName``."""
     if subscribed:
         folder = get_folder(mailbox, name)
+        subscriptions = Subscription.objects.filter(mailbox=mailbox)
+        if subscriptions.filter(name=folder.name).exists():
+            return
+        if subscriptions.count() >= MAX_SUBSCRIPTIONS:
+            raise MailError(f"[LIMIT] At most {MAX_SUBSCRIPTIONS} subscriptions")
         Subscription.objects.get_or_create(mailbox=mailbox, name=folder.name)
     else:
         Subscription.objects.filter(mailbox=mailbox, name=canonical_name(name)).delete()

@@ -11,6 +11,7 @@ from mailcore.exceptions import (
     FolderNotFound,
     FolderProtected,
     InvalidFolderName,
+    MailError,
     MessageTooLarge,
     QuotaExceeded,
     RelayDenied,
@@ -299,6 +300,16 @@ def test_subscriptions_are_names_that_outlive_their_folders(mailbox):
     assert "Old/News/Local" not in folders.subscriptions(mailbox)
     with pytest.raises(FolderNotFound):
         folders.subscribe_folder(mailbox, "Nowhere", True)
+
+
+def test_subscriptions_are_capped(mailbox, monkeypatch):
+    monkeypatch.setattr(folders, "MAX_SUBSCRIPTIONS", 7)
+    folders.create_folder(mailbox, "One", subscribe=False)
+    folders.create_folder(mailbox, "Two", subscribe=False)
+    folders.subscribe_folder(mailbox, "One")  # the 7th, after the 6 special folders
+    with pytest.raises(MailError, match="LIMIT"):
+        folders.subscribe_folder(mailbox, "Two")
+    folders.subscribe_folder(mailbox, "One")  # already there: not a new one
 
 
 def test_thread_ids_join_replies_across_folders(mailbox, inbox):
