@@ -142,9 +142,8 @@ class Session:
         new = False
         for keywords in keyword_lists:
             for keyword in keywords or ():
-                folded = keyword.casefold()
-                if folded not in known:
-                    known[folded] = keyword
+                if keyword not in known:
+                    known[keyword] = keyword
                     new = True
         if new:
             self.send_flag_lists()

@@ -59,7 +59,8 @@ class Selected:
         self.pending_expunged: set[int] = set()
         self.dirty = False  # something changed that the mod-sequence alone does not say
         self.event_modseq = 0  # the highest mod-sequence change events announced
-        # The keywords announced to the client in FLAGS, case-folded -> as first seen.
+        # The keywords announced to the client in FLAGS, in order (stored as written: the store
+        # keeps keywords case-sensitively, so each spelling is announced).
         self.keywords: dict[str, str] = {}
 
     @property

@@ -81,7 +81,7 @@ class AuthenticatedState(Session):
                 previous = claim_recent(folder.pk, sel.uids[-1])
             sel.add_recent(previous + 1, sel.uids[-1])
         for keyword in snapshot.keywords:
-            sel.keywords.setdefault(keyword.casefold(), keyword)
+            sel.keywords[keyword] = keyword
         self.selected = sel
         self.send_flag_lists()
         self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
