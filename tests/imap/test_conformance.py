@@ -28,7 +28,7 @@ def test_sent_dates_use_the_day_written_in_the_date_header(connect, mailbox):
         mailbox,
         make_message(subject="late", date="Sat, 24 Mar 2007 23:30:00 -0500"),
         make_message(subject="early", date="Sun, 25 Mar 2007 00:30:00 +0300"),
-        make_message(subject="undated", date="Mon, 26 Mar 2007 12:00:00 +0000"),
+        make_message(subject="monday", date="Mon, 26 Mar 2007 12:00:00 +0000"),
     )
     client = connect()
     client.select("INBOX")
