@@ -135,8 +135,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Folder)
 class FolderAdmin(ReadOnlyAdmin):
-    list_display = ["name", "mailbox", "role", "message_count", "unseen_count", "subscribed"]
-    list_filter = ["role", "subscribed"]
+    list_display = ["name", "mailbox", "role", "message_count", "unseen_count"]
+    list_filter = ["role"]
     search_fields = ["name", "mailbox__address"]
     list_select_related = ["mailbox"]
 

@@ -2,7 +2,7 @@
 
 from mailcore.models.accounts import AppPassword, LoginThrottle, TwoFactor
 from mailcore.models.domain import Alias, Domain
-from mailcore.models.mailbox import Folder, FolderRole, Mailbox
+from mailcore.models.mailbox import Folder, FolderRole, Mailbox, Subscription
 from mailcore.models.message import Blob, ExpungedMessage, Message
 from mailcore.models.outbound import (
     DeliveryAttempt,
@@ -42,4 +42,5 @@ __all__ = [
     "VacationReply",
     "SenderRule",
     "TwoFactor",
+    "Subscription",
 ]

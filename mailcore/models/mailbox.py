@@ -76,7 +76,6 @@ class Folder(models.Model):
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
     name = models.CharField(max_length=500)
     role = models.CharField(max_length=16, choices=FolderRole.choices, blank=True)
-    subscribed = models.BooleanField(default=True)
     uidvalidity = models.PositiveBigIntegerField(default=new_uidvalidity, editable=False)
     uidnext = models.PositiveBigIntegerField(default=1, editable=False)
     highestmodseq = models.PositiveBigIntegerField(default=1, editable=False)
@@ -105,3 +104,21 @@ class Folder(models.Model):
     @property
     def leaf_name(self) -> str:
         return self.name.rpartition(self.DELIMITER)[2]
+
+
+class Subscription(models.Model):
+    """A folder name the user subscribed to (IMAP SUBSCRIBE, RFC 3501 §6.3.6). Kept by name,
+    not tied to a folder: a subscription outlives the folder's deletion and does not follow a
+    folder created later under another name."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="subscriptions")
+    name = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["mailbox", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="subscription_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}:{self.name}"

@@ -18,7 +18,7 @@ from mailcore.exceptions import (
     RelayDenied,
     UnknownRecipient,
 )
-from mailcore.models import Alias, Domain, Folder, FolderRole, Mailbox
+from mailcore.models import Alias, Domain, Folder, FolderRole, Mailbox, Subscription
 from mailcore.models.domain import normalize_domain, validate_domain_name
 from mailcore.trust import srs
 
@@ -98,6 +98,9 @@ def create_mailbox(
     mailbox.save()
     Folder.objects.bulk_create(
         [Folder(mailbox=mailbox, name=name, role=role) for role, name in SPECIAL_FOLDERS]
+    )
+    Subscription.objects.bulk_create(
+        [Subscription(mailbox=mailbox, name=name) for _role, name in SPECIAL_FOLDERS]
     )
     return mailbox
 

@@ -1,6 +1,9 @@
 """Folders and the messages in them: create, rename, delete and subscribe folders; copy, move
 and expunge messages; changes since a mod-sequence.
 
+Subscriptions are names (RFC 3501 §6.3.6): deleting a folder keeps its subscription, RENAME
+carries the subscriptions of the folder and its subfolders to the new names.
+
 Folder names are full paths with ``/`` as delimiter. ``INBOX`` is case-insensitive (RFC 3501
 §5.1) and is stored as ``INBOX``. UIDs given out are never reused (RFC 3501 §2.3.1.1)."""
 
@@ -19,8 +22,9 @@ from mailcore.exceptions import (
     FolderNotFound,
     FolderProtected,
     InvalidFolderName,
+    MailError,
 )
-from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message
+from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message, Subscription
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
 from mailcore.services.message_rows import release_references
 from mailcore.services.quota import charge
@@ -28,6 +32,9 @@ from mailcore.services.training import train_after_commit
 
 MAX_FOLDER_NAME = 500
 MAX_FOLDER_DEPTH = 20
+# Subscriptions outlive their folders, so create-subscribe-delete could grow them without end;
+# far above what any real client keeps.
+MAX_SUBSCRIPTIONS = 10_000
 # Characters that cannot stand in a folder name: the LIST wildcards (RFC 3501 §6.3.8).
 FORBIDDEN_CHARS = set("*%")
 _ROLE_ORDER = [role for role, _label in FolderRole.choices]
@@ -48,6 +55,9 @@ def canonical_name(name: str) -> str:
     parts = name.split(Folder.DELIMITER)
     if any(not part.strip() for part in parts) or len(parts) > MAX_FOLDER_DEPTH:
         raise InvalidFolderName("empty level in folder name or hierarchy too deep")
+    if any(part in (".", "..") for part in parts):
+        # Path-like levels: clients (and exports to Maildir) read them as the file system does.
+        raise InvalidFolderName("folder names cannot have . or .. levels")
     if parts[0].upper() == "INBOX":
         parts[0] = "INBOX"
     return Folder.DELIMITER.join(parts)
@@ -100,15 +110,18 @@ def _create_parents(mailbox: Mailbox, name: str) -> None:
         Folder.objects.get_or_create(mailbox=mailbox, name=Folder.DELIMITER.join(parts[:depth]))
 
 
-def create_folder(mailbox: Mailbox, name: str) -> Folder:
-    """Create a folder and any missing parents (RFC 3501 §6.3.3). Raises ``InvalidFolderName``
-    and ``FolderExists``."""
+def create_folder(mailbox: Mailbox, name: str, subscribe: bool = True) -> Folder:
+    """Create a folder and any missing parents (RFC 3501 §6.3.3), subscribed unless
+    ``subscribe`` is false (IMAP CREATE does not subscribe). Raises ``InvalidFolderName`` and
+    ``FolderExists``."""
     name = canonical_name(name)
     with transaction.atomic():
         if Folder.objects.filter(mailbox=mailbox, name=name).exists():
             raise FolderExists(name)
         _create_parents(mailbox, name)
         folder = Folder.objects.create(mailbox=mailbox, name=name)
+        if subscribe:
+            Subscription.objects.get_or_create(mailbox=mailbox, name=name)
         publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
     return folder
 
@@ -127,6 +140,7 @@ def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
                 raise InvalidFolderName("cannot rename INBOX into itself")
             _create_parents(mailbox, new_name)
             target = Folder.objects.create(mailbox=mailbox, name=new_name)
+            Subscription.objects.get_or_create(mailbox=mailbox, name=new_name)
             move_messages(folder, None, target)
             return target
         if folder.role:
@@ -136,11 +150,15 @@ def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
             raise InvalidFolderName("cannot rename a folder into itself")
         _create_parents(mailbox, new_name)
         children = list(Folder.objects.filter(mailbox=mailbox, name__startswith=prefix))
+        old_names = [child.name for child in children]
         for child in children:
             child.name = new_name + Folder.DELIMITER + child.name[len(prefix) :]
+        renamed = {folder.name: new_name}
+        renamed.update(zip(old_names, (child.name for child in children), strict=True))
         folder.name = new_name
         folder.save(update_fields=["name"])
         Folder.objects.bulk_update(children, ["name"])
+        _rename_subscriptions(mailbox, renamed)
         publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
     return folder
 
@@ -167,12 +185,38 @@ def delete_folder(mailbox: Mailbox, name: str) -> None:
         publish_on_commit(ChangeEvent(mailbox.pk, folder_id, 0, "folders"))
 
 
-def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> Folder:
-    folder = get_folder(mailbox, name)
-    if folder.subscribed != subscribed:
-        folder.subscribed = subscribed
-        folder.save(update_fields=["subscribed"])
-    return folder
+def _rename_subscriptions(mailbox: Mailbox, renamed: dict[str, str]) -> None:
+    """Carry subscriptions from old names to new ones (the folder and its subfolders)."""
+    subscribed = Subscription.objects.filter(mailbox=mailbox, name__in=list(renamed))
+    names = list(subscribed.values_list("name", flat=True))
+    if not names:
+        return
+    subscribed.delete()
+    Subscription.objects.bulk_create(
+        [Subscription(mailbox=mailbox, name=renamed[name]) for name in names],
+        ignore_conflicts=True,
+    )
+
+
+def subscribe_folder(mailbox: Mailbox, name: str, subscribed: bool = True) -> None:
+    """SUBSCRIBE (the folder must exist; raises ``FolderNotFound``) or UNSUBSCRIBE (RFC 3501
+    §6.3.6-7). Unsubscribing works on the name alone, so a deleted folder's subscription can
+    go; a name never subscribed is already unsubscribed. Raises ``InvalidFolderName``."""
+    if subscribed:
+        folder = get_folder(mailbox, name)
+        subscriptions = Subscription.objects.filter(mailbox=mailbox)
+        if subscriptions.filter(name=folder.name).exists():
+            return
+        if subscriptions.count() >= MAX_SUBSCRIPTIONS:
+            raise MailError(f"[LIMIT] At most {MAX_SUBSCRIPTIONS} subscriptions")
+        Subscription.objects.get_or_create(mailbox=mailbox, name=folder.name)
+    else:
+        Subscription.objects.filter(mailbox=mailbox, name=canonical_name(name)).delete()
+
+
+def subscriptions(mailbox: Mailbox) -> set[str]:
+    """The names the user is subscribed to, whether or not the folders exist."""
+    return set(Subscription.objects.filter(mailbox=mailbox).values_list("name", flat=True))
 
 
 def _rows(folder: Folder, uids: Uids, extra_filter=None) -> list[Message]:
@@ -256,9 +300,8 @@ def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) 
 
 def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     """Move messages atomically: each gets a new UID in the target and is expunged from the
-    source (RFC 6851 §3.1). Returns old UID → new UID."""
-    if source.pk == target.pk:
-        raise FolderExists("source and target are the same folder")
+    source (RFC 6851 §3.1). Returns old UID → new UID. Moving into the source folder itself is
+    allowed (RFC 6851 does not forbid it; Dovecot does it): the messages get new UIDs there."""
     with transaction.atomic():
         rows = _rows(source, uids)
         copies = _copy_rows(rows, target)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from django.db import connection
 
-from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message
+from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message, Subscription
 from mailcore.services.common import UidRanges, uid_sql
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import get_folder
@@ -54,6 +54,7 @@ class FolderSnapshot:
 
 _MESSAGE = Message._meta.db_table
 _FOLDER = Folder._meta.db_table
+_SUBSCRIPTION = Subscription._meta.db_table
 _EXPUNGED = ExpungedMessage._meta.db_table
 
 
@@ -332,8 +333,18 @@ def list_folder_rows(mailbox: Mailbox) -> list[tuple[str, str, bool]]:
     """``(name, role, subscribed)`` of every folder of the mailbox, by name."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT name, role, subscribed FROM {_FOLDER} WHERE mailbox_id = %s", [mailbox.pk]
+            f"SELECT f.name, f.role, s.id IS NOT NULL FROM {_FOLDER} f"
+            f" LEFT JOIN {_SUBSCRIPTION} s ON s.mailbox_id = f.mailbox_id AND s.name = f.name"
+            " WHERE f.mailbox_id = %s",
+            [mailbox.pk],
         )
         rows = cursor.fetchall()
     # Sorted here: the database's collation of names may differ from Python's.
     return sorted((name, role, bool(subscribed)) for name, role, subscribed in rows)
+
+
+def subscribed_names(mailbox: Mailbox) -> list[str]:
+    """Every name the user subscribed to, existing folder or not (RFC 3501 §6.3.6), by name."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM {_SUBSCRIPTION} WHERE mailbox_id = %s", [mailbox.pk])
+        return sorted(name for (name,) in cursor.fetchall())

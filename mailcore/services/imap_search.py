@@ -4,13 +4,20 @@ folder, as database filters wherever the cached columns allow and in Python othe
 Keys are the typed values of :mod:`mailcore.services.imap_keys`; the session has already turned
 message numbers and \\Recent into :class:`~mailcore.services.imap_keys.Uids`.
 
-Matching is case-insensitive substring matching (§6.4.4). Subject, From, To, Cc, Message-ID,
-In-Reply-To and References are matched against the columns decoded at delivery (so RFC 2047
-encoded words match their text); other headers, BODY and TEXT read the stored bytes, in chunks,
-only for the messages the other keys leave, and decode transfer encodings and charsets only for
-messages that have them."""
+Matching is case-insensitive substring matching (§6.4.4). Subject, Message-ID, In-Reply-To and
+References are matched against the columns decoded at delivery (so RFC 2047 encoded words match
+their text); From, To, Cc and Bcc against the addresses of the stored ENVELOPE written as the
+header reads (display names decoded, group names included, every address, not just the first);
+other headers, BODY and TEXT read the stored bytes, in chunks, only for the messages the other
+keys leave, and decode transfer encodings and charsets only for messages that have them.
+HEADER <field> "" matches every message that has the field.
 
-from datetime import UTC, datetime, time, timedelta
+SENTBEFORE/SENTON/SENTSINCE compare the day written in the Date header, in the sender's own time
+zone (§6.4.4 "disregarding time and timezone"): the UTC column narrows the candidates to those
+within a day of the boundary, whose Date header is then read from the ENVELOPE."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 
 from django.db import connection
 from django.db.models import Q
@@ -25,14 +32,16 @@ from mailcore.services.common import MAX_RANGES_IN_QUERY, UidRanges, uid_q
 BLOB_CHUNK = 200
 _HEADER_COLUMNS = {
     "subject": ("subject",),
-    "from": ("from_name", "from_addr"),
-    "to": ("to_addrs",),
-    "cc": ("cc_addrs",),
     "message-id": ("message_id",),
     "in-reply-to": ("in_reply_to",),
     "references": ("references",),
 }
 _ENCODED_MARKERS = (b"base64", b"quoted-printable", b"=?", b"charset=")
+# Where From, To, Cc and Bcc are in the stored ENVELOPE (RFC 3501 §7.4.2).
+_ENVELOPE_ADDRESSES = {"from": 2, "to": 5, "cc": 6, "bcc": 7}
+# A Date header's day can differ from its UTC day by at most its zone offset; RFC 5322 zones
+# are written +hhmm, so 100 hours bounds even nonsense ones.
+_ZONE_SLACK = timedelta(hours=100)
 
 
 def _day_start(day) -> datetime:
@@ -63,14 +72,15 @@ def _as_q(key: k.SearchKey) -> Q | None:
             return q if value else ~q
         case k.Header(name, text):
             columns = _HEADER_COLUMNS.get(name)
-            if columns is None:
+            if columns is None or not text:
+                # An empty text asks whether the field is present: the blobs know.
                 return None
             q = Q()
             for column in columns:
                 q |= Q(**{f"{column}__icontains": text})
             return q
-        case k.DateKey(which, op, day):
-            return _date_q("internal_date" if which == "internal" else "date", op, day)
+        case k.DateKey("internal", op, day):
+            return _date_q("internal_date", op, day)
         case k.ModSeq(modseq):
             return Q(modseq__gte=modseq)  # RFC 7162 §3.1.5
         case k.Larger(size):
@@ -146,9 +156,49 @@ class _Search:
                     uid for uid, keywords in rows
                     if uid in candidates and ((name in (keywords or ())) == value)
                 }
+            case k.Header(name, text) if text and name in _ENVELOPE_ADDRESSES:
+                return self.scan_envelopes(_ENVELOPE_ADDRESSES[name], text.casefold(), candidates)
+            case k.DateKey("sent", op, day):
+                return self.sent_on_days(op, day, candidates)
             case k.Header() | k.Body() | k.Text():
                 return self.scan_blobs(key, candidates)
         raise ValueError(f"search key {key!r} is not evaluated here")
+
+    def envelopes(self, q: Q, candidates: set[int]):
+        """(uid, envelope) of the candidates matching ``q``, read in chunks."""
+        ordered = sorted(candidates)
+        for i in range(0, len(ordered), BLOB_CHUNK * 10):
+            chunk = ordered[i : i + BLOB_CHUNK * 10]
+            rows = Message.objects.filter(
+                q, folder_id=self.folder_id, uid__gte=chunk[0], uid__lte=chunk[-1]
+            ).values_list("uid", "envelope")
+            for uid, envelope in rows:
+                if uid in candidates:
+                    yield uid, envelope
+
+    def scan_envelopes(self, index: int, needle: str, candidates: set[int]) -> set[int]:
+        return {
+            uid for uid, envelope in self.envelopes(Q(), candidates)
+            if needle in _addresses_as_written(envelope[index]).casefold()
+        }
+
+    def sent_on_days(self, op: str, day: date, candidates: set[int]) -> set[int]:
+        start = _day_start(day)
+        low, high = start - _ZONE_SLACK, start + timedelta(days=1) + _ZONE_SLACK
+        found: set[int] = set()
+        if op == "before":
+            found = self.query_uids(Q(date__lt=low), candidates)
+        elif op == "since":
+            found = self.query_uids(Q(date__gte=high), candidates)
+        near = Q(date__gte=low, date__lt=high)
+        for uid, envelope in self.envelopes(near, candidates - found):
+            sent = _sent_day(envelope[0])
+            if sent is not None and (
+                (op == "before" and sent < day) or (op == "on" and sent == day)
+                or (op == "since" and sent >= day)
+            ):
+                found.add(uid)
+        return found
 
     def scan_blobs(self, key: k.Header | k.Body | k.Text, candidates: set[int]) -> set[int]:
         kind = {k.Header: "header", k.Text: "text"}.get(type(key), "body")
@@ -187,6 +237,32 @@ class _Search:
                     if _decoded_matches(raw, structures.get(uid), kind == "text", needle):
                         found.add(uid)
         return found
+
+
+def _addresses_as_written(addresses: list | None) -> str:
+    """An ENVELOPE address list written back as a header reads: ``name <box@host>``, groups as
+    ``group: ...;``, display names decoded (RFC 2047)."""
+    written = []
+    for name, _adl, mailbox, host in addresses or ():
+        if host is not None:
+            addr = f"{mailbox}@{host}" if host else (mailbox or "")
+            shown = decode_header_value(name) if name else ""
+            written.append(f"{shown} <{addr}>" if shown else addr)
+        elif mailbox is not None:
+            written.append(f"{decode_header_value(mailbox)}:")
+        else:
+            written.append(";")
+    return ", ".join(written)
+
+
+def _sent_day(value: str | None) -> date | None:
+    """The day written in a Date header, in its own zone."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value.strip()).date()
+    except Exception:  # email.utils raises ValueError, TypeError, OverflowError
+        return None
 
 
 def _header_matches(raw: bytes, name: str, needle: str) -> bool:

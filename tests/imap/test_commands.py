@@ -179,12 +179,13 @@ def test_create_list_rename_delete_and_subscriptions(connect, mailbox):
     assert client.list("Projects/", "%")[1][0].endswith(b'"Projects/2024"')
     assert client.list('""', "inbox")[1][0].endswith(b'"INBOX"')
     assert client.list('""', '""')[1] == [b'(\\Noselect) "/" ""']
+    assert client.subscribe("Projects")[0] == "OK"
     assert client.rename("Projects", "Work")[0] == "OK"
     assert Folder.objects.filter(mailbox=mailbox, name="Work/2024").exists()
     assert client.unsubscribe("Work/2024")[0] == "OK"
     lsub = client.lsub('""', "*")[1]
     assert not any(line.endswith(b'"Work/2024"') for line in lsub)
-    assert any(line.endswith(b'"Work"') for line in lsub)
+    assert any(line.endswith(b'"Work"') for line in lsub)  # the subscription followed RENAME
     assert client.subscribe("Work/2024")[0] == "OK"
     refused(lambda: client.delete("Work"), "CANNOT")
     assert client.delete("Work/2024")[0] == "OK"
@@ -206,10 +207,11 @@ def test_names_are_private_to_each_user(connect, make_mailbox):
     folders.create_folder(other, "Secret")
     client = connect()
     refused(lambda: client.select("Secret"), "NONEXISTENT")
-    assert client.create("../other@example.test/Secret")[0] == "OK"
+    assert client.create("../other@example.test/Secret")[0] == "NO"
+    assert client.create("other@example.test/Secret")[0] == "OK"
     names = [line.rsplit(b" ", 1)[1] for line in client.list('""', "*")[1]]
-    assert b'"../other@example.test/Secret"' in names
-    assert not Folder.objects.filter(mailbox=other, name__startswith="..").exists()
+    assert b'"other@example.test/Secret"' in names
+    assert not Folder.objects.filter(mailbox=other, name__startswith="other@").exists()
 
 
 def test_status_reports_without_selecting(connect, mailbox):

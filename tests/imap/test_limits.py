@@ -83,8 +83,9 @@ def test_deep_nesting_and_garbage_are_bad_not_crashes(imap):
     assert until_tag(reader, b"b")[-1].startswith(b"b BAD")
     sock.sendall(b"\x00\xff\xfe garbage\r\n")
     assert reader.readline().startswith(b"* BAD")
+    # A name that is not modified UTF-7 matches nothing (imaptest's atoms script: not a BAD).
     sock.sendall(b'c LIST "" "\xff\xfe"\r\n')
-    assert until_tag(reader, b"c")[-1].startswith(b"c BAD")
+    assert until_tag(reader, b"c") == [b"c OK LIST completed\r\n"]
     sock.sendall(b"d NOOP\r\n")
     assert until_tag(reader, b"d")[-1].startswith(b"d OK")
     sock.close()

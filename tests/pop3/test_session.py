@@ -220,7 +220,9 @@ def test_retr_of_a_message_another_door_expunged_is_an_error(pop3_server, delive
 
 def test_noop_empty_maildrop_and_commands_in_the_wrong_state(start_pop3, mailbox):
     client = start_pop3(max_bad_commands=100).connect()
-    assert client.noop() == b"+OK"
+    # NOOP is a TRANSACTION-state command (RFC 1939 §5), refused before login (issue 15).
+    with pytest.raises(poplib.error_proto, match="not valid in this state"):
+        client.noop()
     for command in ("STAT", "LIST", "RETR 1", "DELE 1", "RSET", "TOP 1 0", "UIDL"):
         with pytest.raises(poplib.error_proto, match="not valid in this state"):
             client._shortcmd(command)
@@ -286,3 +288,4 @@ def test_retrieving_in_order_past_the_read_ahead_window_returns_every_message_ex
         assert received(client.retr(n)[1]) == raws[n - 1]
     client.quit()
     assert Message.objects.filter(folder=inbox).count() == 68
+

@@ -11,6 +11,7 @@ from mailcore.exceptions import (
     FolderNotFound,
     FolderProtected,
     InvalidFolderName,
+    MailError,
     MessageTooLarge,
     QuotaExceeded,
     RelayDenied,
@@ -229,9 +230,12 @@ def test_bad_folder_names_are_refused(mailbox, name):
 def test_names_that_look_like_paths_or_other_users_stay_in_ones_own_namespace(make_mailbox):
     alice = make_mailbox("alice@example.test")
     bob = make_mailbox("bob@example.test")
-    folder = folders.create_folder(alice, "../bob@example.test/INBOX")
+    # Path-like levels are refused outright (issue 15), so nothing reaches another namespace.
+    with pytest.raises(InvalidFolderName):
+        folders.create_folder(alice, "../bob@example.test/INBOX")
+    folder = folders.create_folder(alice, "bob@example.test/INBOX")
     assert folder.mailbox == alice
-    assert not Folder.objects.filter(mailbox=bob, name__contains="..").exists()
+    assert not Folder.objects.filter(mailbox=bob, name__contains="bob@").exists()
 
 
 def test_rename_moves_subfolders(mailbox):
@@ -276,10 +280,36 @@ def test_recreated_folder_gets_a_new_uidvalidity(mailbox):
     assert (first.name, first.uidvalidity) != (second.name, second.uidvalidity)
 
 
-def test_subscribe_and_unsubscribe(mailbox):
-    folders.create_folder(mailbox, "News")
-    assert not folders.subscribe_folder(mailbox, "News", False).subscribed
-    assert folders.subscribe_folder(mailbox, "News", True).subscribed
+def test_subscriptions_are_names_that_outlive_their_folders(mailbox):
+    assert folders.subscriptions(mailbox) == {"INBOX", "Sent", "Drafts", "Trash", "Junk",
+                                              "Archive"}
+    folders.create_folder(mailbox, "News/Local")
+    assert {"News", "News/Local"} & folders.subscriptions(mailbox) == {"News/Local"}
+    folders.subscribe_folder(mailbox, "News/Local", False)
+    assert "News/Local" not in folders.subscriptions(mailbox)
+    folders.create_folder(mailbox, "Quiet", subscribe=False)
+    assert "Quiet" not in folders.subscriptions(mailbox)
+    folders.subscribe_folder(mailbox, "News", True)
+    folders.subscribe_folder(mailbox, "News/Local", True)
+    folders.rename_folder(mailbox, "News", "Old/News")
+    assert {"Old/News", "Old/News/Local"} <= folders.subscriptions(mailbox)
+    assert not {"News", "News/Local"} & folders.subscriptions(mailbox)
+    folders.delete_folder(mailbox, "Old/News/Local")
+    assert "Old/News/Local" in folders.subscriptions(mailbox)  # RFC 3501 §6.3.6
+    folders.subscribe_folder(mailbox, "Old/News/Local", False)
+    assert "Old/News/Local" not in folders.subscriptions(mailbox)
+    with pytest.raises(FolderNotFound):
+        folders.subscribe_folder(mailbox, "Nowhere", True)
+
+
+def test_subscriptions_are_capped(mailbox, monkeypatch):
+    monkeypatch.setattr(folders, "MAX_SUBSCRIPTIONS", 7)
+    folders.create_folder(mailbox, "One", subscribe=False)
+    folders.create_folder(mailbox, "Two", subscribe=False)
+    folders.subscribe_folder(mailbox, "One")  # the 7th, after the 6 special folders
+    with pytest.raises(MailError, match="LIMIT"):
+        folders.subscribe_folder(mailbox, "Two")
+    folders.subscribe_folder(mailbox, "One")  # already there: not a new one
 
 
 def test_thread_ids_join_replies_across_folders(mailbox, inbox):

@@ -120,6 +120,34 @@ class Session:
         return fmt.flags(row.seen, row.answered, row.flagged, row.deleted, row.draft,
                          row.keywords, recent)
 
+    def send_flag_lists(self) -> None:
+        """The untagged FLAGS and PERMANENTFLAGS of the selected folder (RFC 3501 §7.2.6,
+        §7.1): system flags and the keywords announced so far."""
+        sel = self.selected
+        flag_list = " ".join([SYSTEM_FLAGS, *sel.keywords.values()])
+        self.send(f"* FLAGS ({flag_list})\r\n")
+        if sel.readonly:
+            self.send("* OK [PERMANENTFLAGS ()] Read-only folder\r\n")
+        else:
+            self.send(f"* OK [PERMANENTFLAGS ({flag_list} \\*)] Flags permitted\r\n")
+
+    def announce_keywords(self, keyword_lists) -> None:
+        """Before a FETCH shows a keyword the client has not been told of (set by this session
+        or another), announce the new flag lists: a client may only be shown keywords that an
+        untagged FLAGS listed (RFC 3501 §7.2.6; imaptest checks it)."""
+        sel = self.selected
+        if sel is None:
+            return
+        known = sel.keywords
+        new = False
+        for keywords in keyword_lists:
+            for keyword in keywords or ():
+                if keyword not in known:
+                    known[keyword] = keyword
+                    new = True
+        if new:
+            self.send_flag_lists()
+
     def enable_condstore(self) -> None:
         """A CONDSTORE enabling command (RFC 7162 §3.1): from now on flag updates carry MODSEQ;
         with a folder selected, its HIGHESTMODSEQ is announced now."""
@@ -191,6 +219,7 @@ class Session:
                 previous = claim_recent(sel.folder.pk, new[-1])
                 sel.add_recent(max(previous + 1, new[0]), new[-1])
             self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+        self.announce_keywords(row.keywords for row in flag_rows)
         for row in flag_rows:
             seq = sel.seq_of(row.uid)
             if seq is not None:

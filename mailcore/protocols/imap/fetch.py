@@ -182,6 +182,8 @@ async def run_fetch(session, cmd: Fetch) -> str:
                 imap_read.fetch_rows, sel.folder.pk, uids[start], uids[end],
                 tuple(plan.columns), changed_since,
             )
+            if "FLAGS" in plan.names:
+                session.announce_keywords(plan.flag_row(row).keywords for row in rows)
             if plan.needs_blob:
                 await _fetch_with_blobs(session, plan, rows)
             else:

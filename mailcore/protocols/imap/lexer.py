@@ -136,17 +136,34 @@ class FetchAtt:
 # --- Modified UTF-7 (RFC 3501 §5.1.3) ----------------------------------------------------------
 
 
-def decode_mailbox(raw: bytes) -> str:
-    """Decode a mailbox name from modified UTF-7. Names sent as raw UTF-8 (common client
-    behaviour) are accepted too. Raises ParseError on a broken ``&...-`` sequence."""
+class MailboxName(str):
+    """A mailbox name as decoded from the wire, knowing whether the wire form was the one
+    canonical modified UTF-7 spelling of the name (RFC 3501 §5.1.3). A name that was not
+    (a broken ``&...-`` sequence, a non-canonical one, raw 8-bit octets) still names nothing
+    that exists, so commands on it answer NO as for any unknown name (imaptest's atoms script);
+    CREATE and RENAME refuse it rather than store a name clients would spell differently."""
+
+    canonical: bool
+
+
+def _named(text: str, canonical: bool) -> MailboxName:
+    name = MailboxName(text)
+    name.canonical = canonical
+    return name
+
+
+def decode_mailbox(raw: bytes) -> MailboxName:
+    """Decode a mailbox name from modified UTF-7. Never raises: a name that is not valid
+    modified UTF-7 is taken as written (raw UTF-8, common client behaviour, decoded as such)
+    and marked not canonical (see :class:`MailboxName`)."""
     if any(b > 127 for b in raw):
         try:
-            return raw.decode("utf-8")
+            return _named(raw.decode("utf-8"), False)
         except UnicodeDecodeError:
-            raise ParseError("mailbox name is neither modified UTF-7 nor UTF-8") from None
+            return _named(raw.decode("latin-1"), False)
     text = raw.decode("ascii")
     if "&" not in text:
-        return text
+        return _named(text, True)
     out = []
     i = 0
     n = len(text)
@@ -158,7 +175,7 @@ def decode_mailbox(raw: bytes) -> str:
             continue
         end = text.find("-", i + 1)
         if end < 0:
-            raise ParseError("unterminated modified UTF-7 sequence in mailbox name")
+            return _named(text, False)
         chunk = text[i + 1 : end]
         if not chunk:
             out.append("&")
@@ -168,9 +185,10 @@ def decode_mailbox(raw: bytes) -> str:
             try:
                 out.append(base64.b64decode(b64, validate=True).decode("utf-16-be"))
             except (ValueError, UnicodeDecodeError):
-                raise ParseError("bad modified UTF-7 sequence in mailbox name") from None
+                return _named(text, False)
         i = end + 1
-    return "".join(out)
+    decoded = "".join(out)
+    return _named(decoded, encode_mailbox(decoded) == text)
 
 
 def encode_mailbox(name: str) -> str:

@@ -46,7 +46,7 @@ class Selected:
 
     __slots__ = (
         "folder", "readonly", "uids", "modseq", "own_modseqs", "recent", "pending_expunged",
-        "dirty", "event_modseq",
+        "dirty", "event_modseq", "keywords",
     )
 
     def __init__(self, folder, readonly: bool, uids: array):
@@ -59,6 +59,9 @@ class Selected:
         self.pending_expunged: set[int] = set()
         self.dirty = False  # something changed that the mod-sequence alone does not say
         self.event_modseq = 0  # the highest mod-sequence change events announced
+        # The keywords announced to the client in FLAGS, in order (stored as written: the store
+        # keeps keywords case-sensitively, so each spelling is announced).
+        self.keywords: dict[str, str] = {}
 
     @property
     def stale(self) -> bool:

@@ -30,8 +30,9 @@ class State(enum.Enum):
 
 
 # Which commands each state accepts (RFC 1939 §§4-7, RFC 2449 §5, RFC 2595 §4, RFC 5034 §4).
+# NOOP is a TRANSACTION command only (RFC 1939 §5; issue 15).
 COMMANDS: dict[State, frozenset[str]] = {
-    State.AUTHORIZATION: frozenset({"USER", "PASS", "AUTH", "STLS", "CAPA", "QUIT", "NOOP"}),
+    State.AUTHORIZATION: frozenset({"USER", "PASS", "AUTH", "STLS", "CAPA", "QUIT"}),
     State.TRANSACTION: frozenset(
         {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "CAPA", "QUIT"}
     ),

@@ -13,7 +13,7 @@ from mailcore.models import FolderRole
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
-from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, format_uid_set
+from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
@@ -49,6 +49,14 @@ def _count_recent(folder_id: int, above: int) -> int:
     return Message.objects.filter(folder_id=folder_id, uid__gt=above).count()
 
 
+def _check_new_name(name: str) -> None:
+    """A new folder's name must arrive as the one modified UTF-7 spelling of it (RFC 3501
+    §5.1.3): broken or non-canonical sequences and raw 8-bit octets get NO, so every client
+    spells the stored name the same way."""
+    if not getattr(name, "canonical", True):
+        raise Reply("NO", "[CANNOT] Mailbox names are written in modified UTF-7 (RFC 3501 5.1.3)")
+
+
 class AuthenticatedState(Session):
     STATES = p.AUTHENTICATED
 
@@ -72,13 +80,10 @@ class AuthenticatedState(Session):
             else:
                 previous = claim_recent(folder.pk, sel.uids[-1])
             sel.add_recent(previous + 1, sel.uids[-1])
-        keywords = " ".join(snapshot.keywords)
-        flag_list = f"{SYSTEM_FLAGS} {keywords}".strip()
-        self.send(f"* FLAGS ({flag_list})\r\n")
-        if readonly:
-            self.send("* OK [PERMANENTFLAGS ()] Read-only folder\r\n")
-        else:
-            self.send(f"* OK [PERMANENTFLAGS ({flag_list} \\*)] Flags permitted\r\n")
+        for keyword in snapshot.keywords:
+            sel.keywords[keyword] = keyword
+        self.selected = sel
+        self.send_flag_lists()
         self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
         if snapshot.first_unseen_uid is not None:
             seq = sel.seq_of(snapshot.first_unseen_uid)
@@ -90,7 +95,6 @@ class AuthenticatedState(Session):
         )
         if self.condstore:
             self.send(f"* OK [HIGHESTMODSEQ {sel.modseq}] Highest\r\n")
-        self.selected = sel
         self.state = p.State.SELECTED
         if cmd.qresync is not None and cmd.qresync.uidvalidity == folder.uidvalidity:
             await self._resync(sel, cmd.qresync)
@@ -111,6 +115,7 @@ class AuthenticatedState(Session):
         if vanished:
             self.send(f"* VANISHED (EARLIER) {format_uid_set(vanished)}\r\n")
         rows = await call_service(imap_read.changed_since, sel.folder.pk, since, ranges)
+        self.announce_keywords(row.keywords for row in rows)
         out = []
         for row in rows:
             seq = sel.seq_of(row.uid)
@@ -119,10 +124,12 @@ class AuthenticatedState(Session):
         self.send("".join(out))
 
     async def cmd_CREATE(self, cmd: p.Create) -> str:
+        _check_new_name(cmd.mailbox)
         name = cmd.mailbox.rstrip("/")
         if name.upper() == "INBOX":
             raise exc.FolderExists()
-        await call_service(folders.create_folder, self.mailbox, name)
+        # RFC 3501 §6.3.3: CREATE does not subscribe (imaptest's subscribe script checks it).
+        await call_service(folders.create_folder, self.mailbox, name, False)
         return "CREATE completed"
 
     async def cmd_DELETE(self, cmd: p.OnMailbox) -> str:
@@ -134,6 +141,7 @@ class AuthenticatedState(Session):
         return "DELETE completed"
 
     async def cmd_RENAME(self, cmd: p.Rename) -> str:
+        _check_new_name(cmd.new)
         await call_service(
             folders.rename_folder, self.mailbox, cmd.old, cmd.new.rstrip("/")
         )
@@ -158,6 +166,8 @@ class AuthenticatedState(Session):
             pattern = Pattern(cmd.reference + cmd.pattern)
         except PatternTooLong:
             raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
+        if lsub:
+            return await self._lsub(pattern, "%" in cmd.reference + cmd.pattern)
         rows = await call_service(imap_read.list_folder_rows, self.mailbox)
         names = {name for name, _role, _sub in rows}
         parents = {name.rpartition("/")[0] for name in names if "/" in name}
@@ -180,6 +190,33 @@ class AuthenticatedState(Session):
         return f"{cmd.name} completed"
 
     cmd_LSUB = cmd_LIST
+
+    async def _lsub(self, pattern: Pattern, percent: bool) -> str:
+        """LSUB (RFC 3501 §6.3.9): the subscribed names matching, existing folders or not;
+        with ``%``, a parent that is not subscribed but has a subscribed child is returned
+        with ``\\Noselect`` in the child's place."""
+        rows = await call_service(imap_read.list_folder_rows, self.mailbox)
+        subscribed = await call_service(imap_read.subscribed_names, self.mailbox)
+        names = {name for name, _role, _sub in rows}
+        parents = {name.rpartition("/")[0] for name in names if "/" in name}
+        subs = set(subscribed)
+        found: dict[str, str] = {}
+        for name in subscribed:
+            if pattern.matches(name):
+                if name not in names:
+                    found[name] = ""
+                else:
+                    found[name] = "\\HasChildren" if name in parents else "\\HasNoChildren"
+            if not percent:
+                continue
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent not in subs and pattern.matches(parent):
+                    found.setdefault(parent, "\\Noselect")
+        for name in sorted(found):
+            self.send(f'* LSUB ({found[name]}) "/" {fmt.string(encode_mailbox(name))}\r\n')
+        return "LSUB completed"
 
     async def cmd_STATUS(self, cmd: p.Status) -> str:
         folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)

@@ -123,6 +123,7 @@ class SelectedState(Session):
         sel.own_change(modseq)
         changed = set(changed_uids)
         skipped = set(modified)
+        self.announce_keywords(row.keywords for row in rows)
         for row in rows:
             seq = sel.seq_of(row.uid)
             if seq is None or row.uid in skipped:
