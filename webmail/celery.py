@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 
+from mailcore.private import restrict_umask
+
+# The worker and beat write the broker's files and the beat schedule: private, like the rest.
+restrict_umask()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
 
 app = Celery("correio")
