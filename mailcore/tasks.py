@@ -6,10 +6,12 @@ update, and recipients already delivered are never tried again."""
 
 from celery import shared_task
 
+from mailcore import metrics
 from mailcore.services import outbound
 
 
 def _summary(report: outbound.RunReport) -> dict:
+    metrics.count_relay(report.delivered, report.deferred, report.bounced, report.expired)
     if report.more:
         outbound.dispatch_many(report.leftover)
     return {"claimed": report.claimed, "delivered": report.delivered,

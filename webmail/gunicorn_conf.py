@@ -8,6 +8,8 @@ Static files are served by whitenoise from inside Django, so nothing else is nee
 """
 
 import os
+import shutil
+from pathlib import Path
 
 from webmail.env import env_int, env_str
 
@@ -33,6 +35,30 @@ limit_request_fields = 100
 proc_name = "correio-web"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
+
+
+def on_starting(server) -> None:
+    """Before the workers fork: their metrics go to one fresh folder that /metrics sums
+    (prometheus-client's multiprocess mode), whichever worker answers the scrape."""
+    from django.conf import settings
+
+    from mailcore.metrics_http import prepare_multiprocess
+
+    prepare_multiprocess(Path(settings.VAR_DIR) / "metrics" / f"web-{os.getpid()}")
+
+
+def child_exit(server, worker) -> None:
+    from mailcore.metrics_http import child_exited
+
+    child_exited(worker.pid)
+
+
+def on_exit(server) -> None:
+    from mailcore.metrics_http import MULTIPROC_ENV
+
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 # gunicorn 23+ opens a control socket under ~/.gunicorn; two instances (or a read-only home in a
 # container) would collide on it, and nothing of ours uses it.
 control_socket_disable = True

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webmail.metrics.request_metrics",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -216,6 +217,11 @@ CORREIO_POP3S_ADDR = env_addr("CORREIO_POP3S_ADDR", "127.0.0.1:2995")
 CORREIO_SMARTHOST = env_str("CORREIO_SMARTHOST", "")
 CORREIO_SMARTHOST_USER = env_str("CORREIO_SMARTHOST_USER", "")
 CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
+# Metrics (Prometheus text format): the mail listeners' and the worker's HTTP listener (empty =
+# off; the Procfile gives each process its own), and a token that /metrics and those listeners
+# then require as "Authorization: Bearer" (without one, the web serves /metrics to loopback only).
+CORREIO_METRICS_ADDR = env_addr("CORREIO_METRICS_ADDR", "")
+CORREIO_METRICS_TOKEN = env_secret("CORREIO_METRICS_TOKEN", "")
 # Failed logins allowed per address and per client IP within the window, for every door.
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
 CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)

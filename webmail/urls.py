@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path, re_path
 
+from webmail.metrics import metrics_view
 from webmail.views import (
     actions,
     auth,
@@ -65,5 +66,6 @@ webmail_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include((webmail_patterns, "webmail"))),
 ]

@@ -16,6 +16,7 @@ import re
 from bisect import bisect_left
 
 from mailcore import exceptions as exc
+from mailcore import metrics
 from mailcore.mime.structure import find_part
 from mailcore.models import Folder, FolderRole
 from mailcore.protocols.common.services import call_service
@@ -392,9 +393,10 @@ class Commands:
 
     async def login(self, user: str, password: str) -> None:
         try:
-            mailbox = await call_service(
-                credentials.authenticate_cached, user, password, self.peer_ip
-            )
+            with metrics.login_attempt("imap"):
+                mailbox = await call_service(
+                    credentials.authenticate_cached, user, password, self.peer_ip
+                )
         except exc.AuthFailed:
             self.failed_logins += 1
             if self.failed_logins >= MAX_FAILED_LOGINS:

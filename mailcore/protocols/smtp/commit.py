@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mailcore import metrics
 from mailcore.protocols.common.services import call_service
 from mailcore.services.delivery import Delivered
 from mailcore.services.intake import deliver_many
@@ -88,6 +89,7 @@ class GroupCommitter:
             _settle(item, result=result)
 
     def _count(self, messages: int) -> None:
+        metrics.DELIVERIES.labels("intake").inc(messages)
         self.batches += 1
         self.messages += messages
 

@@ -11,6 +11,7 @@ import secrets
 
 from aiosmtpd.smtp import Envelope, Session
 
+from mailcore import metrics
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.smtp.commit import GroupCommitter
 from mailcore.protocols.smtp.replies import MailLoop, reply_for
@@ -34,6 +35,7 @@ class MXHandler:
     def __init__(self, committer: GroupCommitter):
         self.committer = committer
 
+    @metrics.smtp_hook("mx", "RCPT")
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         try:
             resolution = await call_service(check_recipient, address)
@@ -48,6 +50,7 @@ class MXHandler:
         envelope.remote.extend(a for a in resolution.remote if a not in envelope.remote)
         return "250 2.1.5 OK"
 
+    @metrics.smtp_hook("mx", "DATA")
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content
         queue_id = new_queue_id()

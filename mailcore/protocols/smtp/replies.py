@@ -6,6 +6,7 @@ into the reply line. Anything not in the table is a local fault: the client gets
 
 import logging
 
+from mailcore import metrics
 from mailcore.exceptions import (
     AliasLoop,
     AuthFailed,
@@ -57,6 +58,7 @@ REPLIES: dict[type[BaseException], str] = {
 def reply_for(error: BaseException) -> str:
     """The reply for an error: from the table by class (most specific first), else 451 4.3.0
     after logging the traceback."""
+    metrics.MESSAGES_REFUSED.labels(metrics.reason_of(error)).inc()
     for cls in type(error).__mro__:
         reply = REPLIES.get(cls)
         if reply is not None:

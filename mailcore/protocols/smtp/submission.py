@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
+from mailcore import metrics
 from mailcore.models import Mailbox
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import is_loopback
@@ -97,7 +98,8 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            mailbox = await call_service(authenticate_cached, login, password, self.peer_ip)
+            with metrics.login_attempt("submission"):
+                mailbox = await call_service(authenticate_cached, login, password, self.peer_ip)
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
             logger.info("%s: AUTH %s failed for %r", self.peer_ip, mechanism, login)
@@ -241,6 +243,7 @@ class SubmissionHandler(MXHandler):
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
 
+    @metrics.smtp_hook("submission", "RCPT")
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         try:
             await call_service(submission.check_submission_recipient, address)
@@ -250,6 +253,7 @@ class SubmissionHandler(MXHandler):
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
+    @metrics.smtp_hook("submission", "DATA")
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content
         queue_id = new_queue_id()
