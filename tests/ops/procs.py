@@ -59,8 +59,8 @@ class Deployment:
                                  "DATABASE_URL", "SECRET_KEY", *ADDR_VARS)}
         for name in ADDR_VARS:
             self.env[name] = ""  # every listener off unless a test turns it on
-        self.env.update(CORREIO_VAR_DIR=str(var),
-                        DATABASE_URL=f"sqlite:///{var / 'correio.sqlite3'}", **env)
+        self.env.update({"CORREIO_VAR_DIR": str(var),
+                         "DATABASE_URL": f"sqlite:///{var / 'correio.sqlite3'}", **env})
         self.procs: list[subprocess.Popen] = []
 
     def manage(self, *args, input: bytes | None = None, timeout: float = 600,

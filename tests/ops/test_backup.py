@@ -4,10 +4,13 @@ Real processes throughout: ``runmail`` receiving from a sending thread, ``manage
 beside it, ``manage.py restore`` into another folder and ``runmail`` there, imaplib reading."""
 
 import imaplib
+import os
 import smtplib
 import stat
+import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -104,3 +107,50 @@ def test_restore_refuses_a_damaged_backup(tmp_path):
         fresh.manage("restore", str(backup))
     with pytest.raises(AssertionError, match="is not empty"):
         site.manage("backup", str(backup))
+
+
+def _postgres_base() -> str | None:
+    """The server of DATABASE_URL when it is PostgreSQL (the CI pass), else None."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    return url.rsplit("/", 1)[0]
+
+
+@pytest.mark.skipif(_postgres_base() is None, reason="the PostgreSQL pass (DATABASE_URL) runs it")
+def test_postgresql_backup_goes_through_pg_dump_and_restores_into_an_empty_database(tmp_path):
+    base = _postgres_base()
+    names = [f"correio_bk_{uuid.uuid4().hex[:10]}_{side}" for side in ("src", "dst")]
+    for name in names:
+        subprocess.run(["psql", f"{base}/postgres", "-c", f"CREATE DATABASE {name}"],
+                       check=True, capture_output=True)
+    try:
+        source = Deployment(tmp_path / "var", DATABASE_URL=f"{base}/{names[0]}")
+        source.setup()
+        script = (
+            "import sys; from mailcore.services import delivery;"
+            " [delivery.deliver_message(sys.stdin.buffer.read(), ['demo@example.test'])"
+            " for _ in range(1)]"
+        )
+        source.manage("shell", "-c", script, input=make_message(subject="kept in pg"))
+        backup = tmp_path / "backup"
+        assert "postgresql database" in source.manage("backup", str(backup)).stdout.decode()
+        assert (backup / "correio.pgdump").stat().st_size > 0
+        target = Deployment(tmp_path / "fresh", DATABASE_URL=f"{base}/{names[1]}")
+        target.manage("restore", str(backup))
+        with pytest.raises(AssertionError, match="already has tables"):
+            target.manage("restore", str(backup))
+        imap = free_port()
+        proc = target.runmail(CORREIO_IMAP_ADDR=f"127.0.0.1:{imap}")
+        wait_port(imap, proc)
+        client = imaplib.IMAP4("127.0.0.1", imap, timeout=30)
+        client.login(ADDRESS, PASSWORD)
+        client.select("INBOX", readonly=True)
+        status, data = client.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])")
+        assert b"kept in pg" in data[0][1]
+        client.logout()
+        target.stop_all()
+    finally:
+        for name in names:
+            subprocess.run(["psql", f"{base}/postgres", "-c",
+                            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
