@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/smtp_in.py
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/importmail.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

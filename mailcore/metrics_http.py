@@ -36,11 +36,28 @@ LAG_INTERVAL = 0.5
 def prepare_multiprocess(folder: Path) -> Path:
     """Start ``folder`` empty (0700) and make this process and its children write their metrics
     there. Call before any metric is created (before ``mailcore.metrics`` is imported)."""
+    _remove_stale(folder.parent)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700, parents=True)
     os.environ[MULTIPROC_ENV] = str(folder)
     prometheus_values.ValueClass = prometheus_values.get_value_class()
     return folder
+
+
+def _remove_stale(parent: Path) -> None:
+    """Folders ``<name>-<pid>`` left by processes that were killed before cleaning up."""
+    if not parent.is_dir():
+        return
+    for entry in parent.iterdir():
+        pid = entry.name.rpartition("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def child_exited(pid: int) -> None:
