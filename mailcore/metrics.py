@@ -77,7 +77,7 @@ CONNECTIONS = Counter(
 )
 COMMAND_SECONDS = Histogram(
     "correio_command_seconds",
-    "Time to handle one protocol command, by protocol and command (IDLE excluded).",
+    "Time to handle one protocol command, by protocol and command (IDLE and SASL excluded).",
     ["protocol", "command"],
     buckets=LATENCY_BUCKETS,
 )
@@ -101,8 +101,9 @@ WEB_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
-# Commands whose duration is the client's choice, not our work.
-UNTIMED_COMMANDS = frozenset({"IDLE"})
+# Commands whose duration is the client's choice (IDLE) or includes its round trips (SASL
+# exchanges), not our work.
+UNTIMED_COMMANDS = frozenset({"IDLE", "AUTHENTICATE", "AUTH"})
 
 
 def reason_of(error: BaseException) -> str:
