@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/sieve.py
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/importmail.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

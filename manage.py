@@ -5,6 +5,9 @@ import sys
 
 
 def main():
+    from mailcore.private import restrict_umask
+
+    restrict_umask()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
     from django.core.management import execute_from_command_line
 

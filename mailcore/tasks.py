@@ -7,11 +7,13 @@ locks with a conditional update, and recipients already delivered are never trie
 
 from celery import shared_task
 
+from mailcore import metrics
 from mailcore.services import dispatch, throttle, training
 from mailcore.services.outbound import admin, relay
 
 
 def _summary(report: relay.RunReport) -> dict:
+    metrics.count_relay(report.delivered, report.deferred, report.bounced, report.expired)
     if report.more:
         dispatch.dispatch_many(report.leftover)
     return {"claimed": report.claimed, "delivered": report.delivered,

@@ -5,10 +5,12 @@ transport and in-process change events), listeners on loopback development ports
 """
 
 import secrets
+import sysconfig
 from pathlib import Path
 
 import dj_database_url
 
+from mailcore.private import create_private, private_dir
 from webmail.env import (
     env_addr,
     env_bool,
@@ -22,20 +24,20 @@ from webmail.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("CORREIO_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# A source tree has templates/ and static/ beside the packages; an installed copy (pip install .)
+# has them under <prefix>/share/correio (pyproject.toml's data-files), and keeps its data in
+# ./var unless CORREIO_VAR_DIR says otherwise.
+_SOURCE_TREE = (BASE_DIR / "templates").is_dir()
+ASSETS_DIR = BASE_DIR if _SOURCE_TREE else Path(sysconfig.get_path("data")) / "share" / "correio"
+VAR_DIR = Path(env_str("CORREIO_VAR_DIR", str((BASE_DIR if _SOURCE_TREE else Path.cwd()) / "var")))
+private_dir(VAR_DIR)
 
 
 def _default_secret_key() -> str:
     """A random key kept in var/ so sessions survive restarts without any configuration."""
     path = VAR_DIR / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+    create_private(path, secrets.token_urlsafe(50).encode())
+    return path.read_text().strip()
 
 
 SECRET_KEY = env_secret("SECRET_KEY", "") or _default_secret_key()
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webmail.metrics.request_metrics",
     "webmail.middleware.trusted_proxy_scheme",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -77,7 +80,7 @@ ASGI_APPLICATION = "webmail.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [ASSETS_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -214,7 +217,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [ASSETS_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
 LOGGING = {
@@ -248,6 +251,11 @@ CORREIO_SIEVE_MAX_SCRIPTS = env_int("CORREIO_SIEVE_MAX_SCRIPTS", 20, minimum=1)
 CORREIO_SMARTHOST = env_str("CORREIO_SMARTHOST", "")
 CORREIO_SMARTHOST_USER = env_str("CORREIO_SMARTHOST_USER", "")
 CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
+# Metrics (Prometheus text format): the mail listeners' and the worker's HTTP listener (empty =
+# off; the Procfile gives each process its own), and a token that /metrics and those listeners
+# then require as "Authorization: Bearer" (without one, the web serves /metrics to loopback only).
+CORREIO_METRICS_ADDR = env_addr("CORREIO_METRICS_ADDR", "")
+CORREIO_METRICS_TOKEN = env_secret("CORREIO_METRICS_TOKEN", "")
 # The failed-login throttle of every door (mailcore/services/throttle.py, README "Sign-in").
 # Attempts per (login, client address) within the window before that pair is refused:
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
@@ -269,7 +277,7 @@ CORREIO_TRUSTED_PROXIES = env_list("CORREIO_TRUSTED_PROXIES", "")
 # --- Webmail --------------------------------------------------------------------------------
 # htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
 # is served as /static/vendor/htmx/htmx.min.js.
-_HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist"
+_HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist" if _SOURCE_TREE else ASSETS_DIR / "htmx"
 if _HTMX_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
 MIDDLEWARE.append("webmail.middleware.security_headers")

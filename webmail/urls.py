@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.urls import include, path, re_path
 
 from webmail.admin_login import TwoFactorAdminAuthenticationForm
+from webmail.metrics import metrics_view
 from webmail.views import (
     actions,
     auth,
@@ -73,5 +74,6 @@ webmail_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include((webmail_patterns, "webmail"))),
 ]

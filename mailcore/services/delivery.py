@@ -55,11 +55,14 @@ class _Incoming:
     sha: str
     parsed: ParsedMessage
     flags: FlagSet
+    internal_date: datetime | None = None  # None: the batch's
 
     @classmethod
-    def of(cls, raw: bytes, flags: FlagSet | None = None) -> "_Incoming":
+    def of(cls, raw: bytes, flags: FlagSet | None = None,
+           internal_date: datetime | None = None) -> "_Incoming":
         flags = flags or FlagSet(system={}, keywords=[])
-        return cls(raw, hashlib.sha256(raw).hexdigest(), parse_message(raw), flags)
+        return cls(raw, hashlib.sha256(raw).hexdigest(), parse_message(raw), flags,
+                   internal_date)
 
 
 def _store(
@@ -100,7 +103,7 @@ def _store(
                 uid=first_uid + offset,
                 modseq=modseq,
                 keywords=message.flags.keywords,
-                internal_date=internal_date,
+                internal_date=message.internal_date or internal_date,
                 size=len(message.raw),
                 blob_id=message.sha,
                 thread_id=thread_id(mailbox_id, message.parsed),
@@ -199,3 +202,30 @@ def append_message(
         ((row,),) = _store([message], [[(folder.mailbox_id, folder.pk)]],
                            internal_date=internal_date or timezone.now(), enforce_quota=True)
     return row
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    """One message to append: its bytes, IMAP flags and internal date (None: now)."""
+
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+
+
+def append_many(folder: Folder, items: Sequence[AppendItem], *,
+                max_size: int | None = None) -> list[Message]:
+    """Append several messages to one folder in ONE transaction, in order, each as
+    :func:`append_message` would (consecutive UIDs sharing one mod-sequence, as a multi-message
+    COPY, RFC 7162 §3.1). Raises ``QuotaExceeded`` or ``MessageTooLarge`` with nothing stored."""
+    if not items:
+        return []
+    if max_size is not None and any(len(item.raw) > max_size for item in items):
+        raise MessageTooLarge()
+    messages = [_Incoming.of(item.raw, FlagSet.parse(item.flags), item.internal_date)
+                for item in items]
+    place = [(folder.mailbox_id, folder.pk)]
+    with transaction.atomic():
+        stored = _store(messages, [place] * len(messages), internal_date=timezone.now(),
+                        enforce_quota=True)
+    return [rows[0] for rows in stored]

@@ -23,9 +23,12 @@ import fcntl
 import os
 import threading
 import time
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.sqlite3 import base
+
+from mailcore.private import touch_private
 
 MIN_SQLITE = (3, 35)
 
@@ -38,7 +41,6 @@ def check_sqlite_version(version: tuple[int, ...]) -> None:
             f"RETURNING); this Python uses SQLite {'.'.join(map(str, version))}. Use a newer "
             "system (Debian 12 ships 3.40) or PostgreSQL (DATABASE_URL)."
         )
-
 
 check_sqlite_version(base.Database.sqlite_version_info)
 
@@ -147,6 +149,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         lock, self._held = self._held, None
         if lock is not None:
             lock.release()
+
+    def get_new_connection(self, conn_params):
+        # Private by default: SQLite creates a new database 0644 & ~umask and gives its -wal and
+        # -shm files the database's mode, so a database made 0600 here keeps all three private.
+        name = str(conn_params.get("database", ""))
+        if name and name != ":memory:" and not name.startswith("file:"):
+            touch_private(Path(name))
+        return super().get_new_connection(conn_params)
 
     def create_cursor(self, name=None):
         cursor = self.connection.cursor(factory=LockingCursor)

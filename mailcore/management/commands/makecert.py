@@ -10,6 +10,8 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from mailcore.private import write_private
+
 
 class Command(BaseCommand):
     help = "Create a self-signed TLS certificate at CORREIO_TLS_CERT / CORREIO_TLS_KEY."
@@ -39,15 +41,15 @@ class Command(BaseCommand):
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .sign(key, hashes.SHA256())
         )
-        cert_path.parent.mkdir(parents=True, exist_ok=True)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        key_path.write_bytes(
+        # The key is 0600 from its first byte (no write-then-chmod window); the certificate is
+        # public but lives in the same private folder.
+        write_private(
+            key_path,
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            )
+            ),
         )
-        key_path.chmod(0o600)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
         self.stdout.write(self.style.SUCCESS(f"Wrote {cert_path} and {key_path}"))

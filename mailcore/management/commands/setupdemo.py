@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from mailcore.models import Domain, Mailbox
+from mailcore.private import write_private
 from mailcore.services import accounts
 
 DEMO_DOMAIN = "example.test"
@@ -31,8 +32,7 @@ class Command(BaseCommand):
             creds = {}
         creds.setdefault("demo", secrets.token_urlsafe(12))
         creds.setdefault("admin", secrets.token_urlsafe(12))
-        path.write_text(json.dumps(creds))
-        path.chmod(0o600)
+        write_private(path, json.dumps(creds).encode())
 
         if not Domain.objects.filter(name=DEMO_DOMAIN).exists():
             accounts.create_domain(DEMO_DOMAIN)

@@ -8,6 +8,7 @@ import importlib
 import logging
 import signal
 
+from mailcore.metrics_http import start_metrics_server, watch_loop_lag
 from mailcore.protocols.common.config import ListenerConfig
 
 logger = logging.getLogger("correio.listeners")
@@ -27,11 +28,13 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
     for server in servers:
         for sock in server.sockets:
             logger.info("listening on %s", sock.getsockname()[:2])
+    lag = asyncio.create_task(watch_loop_lag())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    lag.cancel()
     for server in servers:
         server.close()
     for server in servers:
@@ -39,4 +42,11 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
 
 
 def run(protocols: list[str], config: ListenerConfig | None = None) -> None:
-    asyncio.run(serve(protocols, config or ListenerConfig.from_settings()))
+    from django.conf import settings
+
+    metrics = start_metrics_server(settings.CORREIO_METRICS_ADDR, settings.CORREIO_METRICS_TOKEN)
+    try:
+        asyncio.run(serve(protocols, config or ListenerConfig.from_settings()))
+    finally:
+        if metrics is not None:
+            metrics.shutdown()

@@ -6,11 +6,14 @@ event loop."""
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from django.db import close_old_connections
+
+from mailcore import metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,7 +30,13 @@ def _call(func: Callable[P, T], *args, **kwargs) -> T:
 async def call_service(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``func(*args, **kwargs)`` in the database thread pool and return its result."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, functools.partial(_call, func, *args, **kwargs))
+    start = time.perf_counter()
+    try:
+        return await loop.run_in_executor(_executor,
+                                          functools.partial(_call, func, *args, **kwargs))
+    finally:
+        metrics.SERVICE_SECONDS.labels(getattr(func, "__name__", "other")).observe(
+            time.perf_counter() - start)
 
 
 def close_connections(timeout: float = 10.0) -> None:

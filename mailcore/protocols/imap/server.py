@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError
 
-from mailcore import events
+from mailcore import events, metrics
 from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
 from mailcore.protocols.imap.commands import Reply, error_reply
@@ -247,7 +247,7 @@ class ImapConnection(Framing, Commands):
         handler = getattr(self, f"cmd_{cmd.name}")
         status, text = "OK", ""
         try:
-            text = await handler(cmd)
+            text = await metrics.timed("imap", cmd.name, handler(cmd))
         except Reply as reply:
             status, text = reply.status, reply.text
         except _Closed:
@@ -356,7 +356,8 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
         if implicit and tls_context is None:
             logger.warning("IMAPS address set but no TLS certificate; not listening on %s", addr)
             continue
-        limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip)
+        limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
+                                    "imaps" if implicit else "imap")
 
         def handler(reader, writer, implicit=implicit, limiter=limiter):
             return _serve_client(

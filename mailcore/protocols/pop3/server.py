@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailcore import metrics
 from mailcore.exceptions import AuthFailed, AuthThrottled, MaildropLocked, MessageGone
 from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.config import ListenerConfig
@@ -198,7 +199,7 @@ class Pop3Session:
     async def handle(self, command: Command) -> None:
         if command.verb not in COMMANDS[self.state]:
             raise Pop3Error(f"{command.verb} is not valid in this state", bad_command=True)
-        await getattr(self, f"cmd_{command.verb}")(command)
+        await metrics.timed("pop3", command.verb, getattr(self, f"cmd_{command.verb}")(command))
 
     # --- AUTHORIZATION (RFC 1939 §4, §7; RFC 5034; RFC 2595) --------------------------------
 
@@ -305,7 +306,8 @@ class Pop3Session:
         """Check the credentials, then lock and snapshot the maildrop (RFC 1939 §4). Either
         failure leaves the session in AUTHORIZATION."""
         try:
-            login = await auth.authenticate(address, password, self.peer_ip)
+            with metrics.login_attempt("pop3"):
+                login = await auth.authenticate(address, password, self.peer_ip)
         except Exception as error:
             code, text = error_reply(error)
             await self.auth_failed(Pop3Error(text, code=code))
@@ -449,7 +451,8 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
 
 
 async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls: bool):
-    limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip)
+    limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
+                                "pop3s" if implicit_tls else "pop3")
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mailcore import metrics
 from mailcore.protocols.common.services import call_service
 from mailcore.services import submission
 from mailcore.services.delivery import deliver_to_inboxes
@@ -38,8 +39,10 @@ class BatchCommitter:
         *,
         window: float = 0.002,
         max_batch: int = 64,
+        path: str = "intake",
     ):
         self.commit_many = commit_many
+        self.path = path  # the label of correio_deliveries these commits count under
         self.window = window
         self.max_batch = max_batch
         self._pending: list[_Pending] = []
@@ -93,6 +96,7 @@ class BatchCommitter:
             _settle(entry, result)
 
     def _count(self, messages: int) -> None:
+        metrics.DELIVERIES.labels(self.path).inc(messages)
         self.batches += 1
         self.messages += messages
 
@@ -115,4 +119,5 @@ def intake_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchComm
 def submission_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchCommitter:
     """Submission's: items are ``submission.Submission``, queued in one transaction with one
     delivery task for all; results are ``EnqueueResult``."""
-    return BatchCommitter(submission.submit_many, window=window, max_batch=max_batch)
+    return BatchCommitter(submission.submit_many, window=window, max_batch=max_batch,
+                          path="submission")

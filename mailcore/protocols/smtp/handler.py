@@ -14,6 +14,7 @@ from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
+from mailcore import metrics
 from mailcore.mime.trace import return_path_header
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.smtp.commit import BatchCommitter
@@ -99,6 +100,7 @@ class MXHandler:
         # commit.intake_committer(): items (raw, mailbox_ids), shared by the MX listeners.
         self.committer = committer
 
+    @metrics.smtp_hook("mx", "RCPT")
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         try:
             resolution = await call_service(check_recipient, address)
@@ -113,6 +115,7 @@ class MXHandler:
         envelope.remote.extend(a for a in resolution.remote if a not in envelope.remote)
         return "250 2.1.5 OK"
 
+    @metrics.smtp_hook("mx", "DATA")
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         # Inbound trust (issue 14): SPF/DKIM/DMARC/ARC and spam verdict, refusal or Junk.
         return await accept_data(server, session, envelope, partial(self.store, envelope),

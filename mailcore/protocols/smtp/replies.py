@@ -6,6 +6,7 @@ into the reply line. Anything not in the table is a local fault: the client gets
 
 import logging
 
+from mailcore import metrics
 from mailcore.exceptions import (
     AliasLoop,
     AuthFailed,
@@ -65,6 +66,7 @@ REPLIES_WITH_TEXT: dict[type[BaseException], str] = {
 def reply_for(error: BaseException) -> str:
     """The reply for an error: from the table by class (most specific first), else 451 4.3.0
     after logging the traceback."""
+    metrics.MESSAGES_REFUSED.labels(metrics.reason_of(error)).inc()
     for cls in type(error).__mro__:
         if cls in REPLIES_WITH_TEXT:
             return f"{REPLIES_WITH_TEXT[cls]} {error}"

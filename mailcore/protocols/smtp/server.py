@@ -53,7 +53,8 @@ async def create_smtp_server(
     """Bind one SMTP listener; each has its own connection limits."""
     loop = asyncio.get_running_loop()
     limits = limits_for(config)
-    limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip)
+    limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
+                                "smtp" if policy.name == "mx" else policy.name)
 
     def factory() -> CorreioSMTP:
         return protocol_class(

@@ -23,6 +23,7 @@ from functools import partial
 
 from aiosmtpd.smtp import MISSING, Envelope, Session, syntax
 
+from mailcore import metrics
 from mailcore.models import Mailbox
 from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.limits import is_loopback
@@ -98,7 +99,8 @@ class SubmissionSMTP(CorreioSMTP):
             return
         login, password = credentials
         try:
-            verified = await auth.authenticate(login, password, self.peer_ip)
+            with metrics.login_attempt("submission"):
+                verified = await auth.authenticate(login, password, self.peer_ip)
             mailbox = verified.mailbox
             owned = await call_service(submission.owned_addresses, mailbox)
         except Exception as error:
@@ -199,6 +201,7 @@ class SubmissionHandler:
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
 
+    @metrics.smtp_hook("submission", "RCPT")
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         try:
             await call_service(submission.check_submission_recipient, address)
@@ -208,6 +211,7 @@ class SubmissionHandler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
+    @metrics.smtp_hook("submission", "DATA")
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         store = partial(self.store, session, envelope)
         return await accept_data(server, session, envelope, store, return_path=False)

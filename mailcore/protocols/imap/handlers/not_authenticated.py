@@ -8,6 +8,7 @@ import base64
 import binascii
 
 from mailcore import exceptions as exc
+from mailcore import metrics
 from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap.commands import MAX_FAILED_LOGINS, Reply, Session
@@ -60,7 +61,8 @@ class NotAuthenticatedState(Session):
 
     async def login(self, user: str, password: str) -> None:
         try:
-            login = await auth.authenticate(user, password, self.peer_ip)
+            with metrics.login_attempt("imap"):
+                login = await auth.authenticate(user, password, self.peer_ip)
         except exc.AuthFailed:
             self.failed_logins += 1
             if self.failed_logins >= MAX_FAILED_LOGINS:
