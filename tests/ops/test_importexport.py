@@ -165,10 +165,9 @@ def test_importmail_refuses_an_unknown_mailbox_and_a_missing_path(tmp_path):
 
 @pytest.mark.django_db
 def test_append_batch_keeps_flags_dates_and_leaves_out_only_what_the_quota_refuses(mailbox):
-    from mailcore.services.mailboxes import get_folder
-
     from mailcore.exceptions import QuotaExceeded
     from mailcore.models import Message
+    from mailcore.services.folders import get_folder
     from mailcore.services.transfer import AppendItem, append_batch
 
     mailbox.quota = 2000

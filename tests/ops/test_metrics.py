@@ -148,7 +148,7 @@ def test_the_worker_serves_the_relay_attempts_of_its_pool_children(deployment):
                              CORREIO_MX_OVERRIDES=f"remote.test=127.0.0.1:{closed}")
     wait_port(metrics_port, proc, timeout=90)
     script = (
-        "import sys; from mailcore.services import outbound;"
+        "import sys; from mailcore.services.outbound import queue as outbound;"
         " outbound.enqueue_outbound(sys.stdin.buffer.read(), 'demo@example.test',"
         " ['someone@remote.test'])"
     )

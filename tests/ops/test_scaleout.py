@@ -148,7 +148,7 @@ def test_two_workers_relay_every_queued_message(cluster):
         workers = [cluster.worker(**env), cluster.worker(**env)]
         count = 40
         script = (
-            "from mailcore.services import outbound; from tests.factories import make_message;"
+            "from mailcore.services.outbound import queue as outbound; from tests.factories import make_message;"
             f" [outbound.enqueue_outbound(make_message(subject='out %d' % n), "
             f"'demo@example.test', ['r%d@remote.test' % n]) for n in range({count})]"
         )
