@@ -59,14 +59,26 @@ class Watcher:
             except Exception:
                 logger.warning("could not read account states; retrying", exc_info=True)
                 continue
-            for token, session in list(self.sessions.items()):
-                now = states.get(session.mailbox_id)
-                if credentials.is_revoked(session.state, now, session.app_password):
-                    self.sessions.pop(token, None)
-                    try:
-                        session.end()
-                    except Exception:
-                        logger.exception("ending a revoked session failed")
+            for token in revoked(self.sessions, set(ids), states):
+                session = self.sessions.pop(token, None)
+                if session is None:
+                    continue
+                try:
+                    session.end()
+                except Exception:
+                    logger.exception("ending a revoked session failed")
+
+
+def revoked(sessions: dict, queried: set[int], states: dict) -> list:
+    """The sessions to end, given the account states read for the ``queried`` mailboxes. A
+    session that signed in while the states were being read is not among them and waits for the
+    next round: its absence from ``states`` must not read as a deleted account."""
+    return [
+        token for token, session in sessions.items()
+        if session.mailbox_id in queried
+        and credentials.is_revoked(session.state, states.get(session.mailbox_id),
+                                   session.app_password)
+    ]
 
 
 _watchers: "WeakKeyDictionary[asyncio.AbstractEventLoop, Watcher]" = WeakKeyDictionary()
