@@ -45,6 +45,13 @@ def check_can_receive(mailbox_ids: Iterable[int]) -> None:
             raise QuotaExceeded()
 
 
+def usage(mailbox_id: int) -> tuple[int, int]:
+    """``(quota, used_bytes)`` of a mailbox, ``(0, 0)`` when it does not exist: for IMAP
+    GETQUOTA (RFC 9208 §4.2) and for checking several APPEND literals with one query."""
+    row = Mailbox.objects.filter(pk=mailbox_id).values_list("quota", "used_bytes").first()
+    return row or (0, 0)
+
+
 def check_fits(mailbox_id: int, size: int) -> None:
     """Raise ``QuotaExceeded`` when ``size`` more bytes would take the mailbox over its quota.
 

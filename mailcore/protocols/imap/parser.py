@@ -286,33 +286,55 @@ class Status(Command):
         return cls(tag, name, uid, mailbox, items)
 
 
+@dataclass
+class AppendMessage:
+    """One message of an APPEND: its flags, internal date and literal (or the spooled file the
+    server read a large one into, framing.py)."""
+
+    flags: list[str]
+    date: datetime | None
+    message: bytes | IO[bytes]
+    message_size: int
+
+
+# RFC 3502 §6: a MULTIAPPEND is all or none, so all its messages wait until the last one is
+# read; this bounds how many one command may carry (their octets are bounded by framing.py).
+MAX_APPEND_MESSAGES = 1000
+
+
 @command("APPEND", states=AUTHENTICATED, message_literal=True)
 @dataclass
 class Append(Command):
+    """APPEND (RFC 3501 §6.3.11), with several messages in one command: MULTIAPPEND
+    (RFC 3502 §6.3.11: mailbox 1*(SP [flag-list SP] [date-time SP] literal))."""
+
     mailbox: str
-    flags: list[str]
-    date: datetime | None
-    # The literal, or the spooled file the server read a large one into (framing.py).
-    message: bytes | IO[bytes]
-    message_size: int
+    messages: list[AppendMessage]
 
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
         mailbox = r.mailbox()
+        messages: list[AppendMessage] = []
         r.sp()
-        flags: list[str] = []
-        date = None
-        if r.peek() == b"(":
-            flags = r.flag_list()
-            r.sp()
-        if r.peek() == b'"':
-            date = r.date_time()
-            r.sp()
-        if r.peek() != b"{":
-            raise ParseError("APPEND needs the message as a literal")
-        message = r.literal()
-        return cls(tag, name, uid, mailbox, flags, date, message, len(message))
+        while True:
+            if len(messages) >= MAX_APPEND_MESSAGES:
+                raise ParseError("too many messages in one APPEND")
+            flags: list[str] = []
+            date = None
+            if r.peek() == b"(":
+                flags = r.flag_list()
+                r.sp()
+            if r.peek() == b'"':
+                date = r.date_time()
+                r.sp()
+            if r.peek() != b"{":
+                raise ParseError("APPEND needs the message as a literal")
+            message = r.literal()
+            messages.append(AppendMessage(flags, date, message, len(message)))
+            if not r.maybe(b" "):
+                break
+        return cls(tag, name, uid, mailbox, messages)
 
 
 @command("ENABLE", states=AUTHENTICATED)
@@ -566,7 +588,7 @@ def _id_params(r: Reader) -> dict[str, str | None] | None:
 
 
 __all__ = [
-    "COMMANDS", "MAX_DEPTH", "MAX_MODSEQ", "MAX_NUMBER", "BadCharset", "Command", "FetchAtt",
+    "COMMANDS", "MAX_APPEND_MESSAGES", "MAX_DEPTH", "MAX_MODSEQ", "MAX_NUMBER", "BadCharset", "Command", "FetchAtt",
     "ParseError", "Section", "SequenceSet", "State", "command_name", "decode_mailbox",
     "encode_mailbox", "literal_request", "lookup", "parse_command", "parse_tag",
 ]

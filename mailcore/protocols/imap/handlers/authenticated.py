@@ -1,12 +1,13 @@
 """Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
-RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315), NAMESPACE (RFC 2342), ENABLE
+RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), NAMESPACE (RFC 2342), ENABLE
 (RFC 5161) and IDLE (RFC 2177)."""
 
 from __future__ import annotations
 
-from typing import IO
+import asyncio
+import weakref
 
 from mailcore import exceptions as exc
 from mailcore.models import FolderRole
@@ -17,6 +18,7 @@ from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, forma
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
+from mailcore.protocols.smtp.commit import BatchCommitter
 from mailcore.services import delivery, folders, imap_read
 from mailcore.services.common import UidRanges
 
@@ -29,18 +31,37 @@ _SPECIAL_USE = {
 }
 
 
-def _append(mailbox, name: str, message: bytes | IO[bytes], flags: list[str], date,
-            max_size: int):
+def _prepare_append(mailbox, name: str, messages: list[p.AppendMessage], max_size: int):
+    """The folder and the parsed messages of one APPEND, ready for the group commit: parsing
+    happens here, in a service thread of this session, not in the one commit all share."""
     try:
         folder = folders.get_folder(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
-    # A spooled message is read here, in the service thread, only for the time of the store.
-    raw = message if isinstance(message, bytes) else message.read()
-    message = delivery.append_message(
-        folder, raw, flags=flags, internal_date=date, max_size=max_size
-    )
-    return folder.pk, folder.uidvalidity, message.uid, message.modseq
+    prepared = []
+    for message in messages:
+        # A spooled message is read here only for the time of the store.
+        raw = message.message
+        raw = raw if isinstance(raw, bytes) else raw.read()
+        prepared.append(delivery.prepare_append(raw, message.flags, message.date,
+                                                max_size=max_size))
+    return folder, delivery.AppendRequest(mailbox.pk, folder.pk, prepared)
+
+
+# One APPEND group commit per event loop (the listener's), shared by all its sessions.
+_COMMITTERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BatchCommitter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def append_committer() -> BatchCommitter:
+    """The running loop's APPEND committer: commands that finish together, from any session,
+    share one transaction and one durable commit (as SMTP intake does)."""
+    loop = asyncio.get_running_loop()
+    committer = _COMMITTERS.get(loop)
+    if committer is None:
+        committer = _COMMITTERS[loop] = BatchCommitter(delivery.append_many, max_batch=32)
+    return committer
 
 
 def _count_recent(folder_id: int, above: int) -> int:
@@ -206,26 +227,24 @@ class AuthenticatedState(Session):
         return "STATUS completed"
 
     async def cmd_APPEND(self, cmd: p.Append) -> str:
-        if not cmd.message_size:
+        if not all(message.message_size for message in cmd.messages):
             raise Reply("NO", "Cannot append an empty message")
-        folder_id, uidvalidity, uid, modseq = await call_service(
-            _append, self.mailbox, cmd.mailbox, cmd.message, cmd.flags, cmd.date,
+        folder, request = await call_service(
+            _prepare_append, self.mailbox, cmd.mailbox, cmd.messages,
             self.config.max_message_size,
         )
+        try:
+            rows = await append_committer().submit(request)
+        except exc.FolderNotFound:
+            raise Reply("NO", "[TRYCREATE] No such folder") from None
         sel = self.selected
-        if sel is not None and sel.folder.pk == folder_id:
-            if modseq == sel.modseq + 1 and (not sel.uids or uid > sel.uids[-1]):
-                # §6.3.11: the new message is announced as new mail would be; nothing else
-                # changed in between, so no need to ask the store.
-                sel.modseq = modseq
-                sel.uids.append(uid)
-                if not sel.readonly:
-                    previous = claim_recent(sel.folder.pk, uid)
-                    sel.add_recent(max(previous + 1, uid), uid)
-                self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
-            else:
-                sel.dirty = True
-        return f"[APPENDUID {uidvalidity} {uid}] APPEND completed"
+        if sel is not None and sel.folder.pk == folder.pk:
+            # §6.3.11: the new messages are announced as new mail would be (after the command;
+            # other sessions' appends may have shared the commit, so the store is asked).
+            sel.dirty = True
+        uids = format_uid_set([row.uid for row in rows])
+        # RFC 4315 §3: a uid-set for MULTIAPPEND (RFC 3502).
+        return f"[APPENDUID {folder.uidvalidity} {uids}] APPEND completed"
 
     async def cmd_NAMESPACE(self, cmd: p.Bare) -> str:
         self.send('* NAMESPACE (("" "/")) NIL NIL\r\n')
