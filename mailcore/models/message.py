@@ -64,6 +64,15 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     envelope = models.JSONField()
     structure = models.JSONField()
+    # IMAP SORT and THREAD keys (RFC 5256, RFC 5957), case-mapped at delivery
+    # (mailcore.mime.sortkeys), so sorting a folder reads these and parses nothing.
+    sort_subject = models.TextField(blank=True, default="")
+    subject_is_reply = models.BooleanField(default=False)
+    sort_from = models.CharField(max_length=200, blank=True, default="")
+    sort_to = models.CharField(max_length=200, blank=True, default="")
+    sort_cc = models.CharField(max_length=200, blank=True, default="")
+    display_from = models.CharField(max_length=200, blank=True, default="")
+    display_to = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["folder", "uid"]

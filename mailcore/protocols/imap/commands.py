@@ -90,7 +90,8 @@ class Session:
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE", "QRESYNC",
-                "MULTIAPPEND"]
+                "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
+                "ESEARCH", "ESORT"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.tls_context is not None and not self.tls_active:
                 caps.append("STARTTLS")

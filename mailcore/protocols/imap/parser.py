@@ -368,26 +368,113 @@ class Expunge(Command):
         return cls(tag, name, uid, r.sequence_set())
 
 
+_CHARSETS = ("UTF-8", "US-ASCII", "UTF8")
+# RFC 4731 §3.1 (ESEARCH) and RFC 5267 §3.1 (ESORT) result options.
+_RETURN_OPTIONS = ("MIN", "MAX", "COUNT", "ALL")
+SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
+             "DISPLAYFROM", "DISPLAYTO")  # RFC 5256 §3, RFC 5957 §3
+THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")  # RFC 5256 §3
+
+
+def _charset(r: Reader) -> str:
+    charset = r.astring().decode("ascii", "replace").upper()
+    if charset not in _CHARSETS:
+        raise BadCharset(f"charset {charset} is not supported")
+    return charset
+
+
+def _search_keys(r: Reader) -> k.SearchKey:
+    keys = [search_key(r)]
+    while r.maybe(b" "):
+        keys.append(search_key(r))
+    return keys[0] if len(keys) == 1 else k.And(tuple(keys))
+
+
+def _return_options(r: Reader) -> list[str] | None:
+    """``RETURN (options)`` (RFC 4731 §3.1, RFC 5267 §3.1), or None when absent. An empty
+    list asks for ALL."""
+    if not r.maybe_ci(b"RETURN"):
+        return None
+    r.sp()
+    options = [word.upper() for word in r.atom_list()]
+    for option in options:
+        if option not in _RETURN_OPTIONS:
+            raise ParseError(f"unknown RETURN option {option}")
+    r.sp()
+    return list(dict.fromkeys(options)) or ["ALL"]
+
+
 @command("SEARCH", states=SELECTED, uid=True)
 @dataclass
 class Search(Command):
     charset: str | None
     key: k.SearchKey
+    returns: list[str] | None = None  # ESEARCH (RFC 4731): None for a plain SEARCH
 
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
+        returns = _return_options(r)
         charset = None
         if r.maybe_ci(b"CHARSET"):
             r.sp()
-            charset = r.astring().decode("ascii", "replace").upper()
-            if charset not in ("UTF-8", "US-ASCII", "UTF8"):
-                raise BadCharset(f"charset {charset} is not supported")
+            charset = _charset(r)
             r.sp()
-        keys = [search_key(r)]
-        while r.maybe(b" "):
-            keys.append(search_key(r))
-        return cls(tag, name, uid, charset, keys[0] if len(keys) == 1 else k.And(tuple(keys)))
+        return cls(tag, name, uid, charset, _search_keys(r), returns)
+
+
+@command("SORT", states=SELECTED, uid=True)
+@dataclass
+class Sort(Command):
+    """SORT (RFC 5256 §3), with ESORT's RETURN options (RFC 5267 §3)."""
+
+    criteria: list[tuple[str, bool]]  # (key, reverse), most significant first
+    charset: str
+    key: k.SearchKey
+    returns: list[str] | None
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        returns = _return_options(r)
+        r.open_paren()
+        criteria = []
+        while True:
+            reverse = r.maybe_ci(b"REVERSE")
+            if reverse:
+                r.sp()
+            word = r.atom().upper()
+            if word not in SORT_KEYS:
+                raise ParseError(f"unknown sort key {word}")
+            criteria.append((word, reverse))
+            if not r.maybe(b" "):
+                break
+        r.close_paren()
+        r.sp()
+        charset = _charset(r)
+        r.sp()
+        return cls(tag, name, uid, criteria, charset, _search_keys(r), returns)
+
+
+@command("THREAD", states=SELECTED, uid=True)
+@dataclass
+class Thread(Command):
+    """THREAD (RFC 5256 §3)."""
+
+    algorithm: str
+    charset: str
+    key: k.SearchKey
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        algorithm = r.atom().upper()
+        if algorithm not in THREAD_ALGORITHMS:
+            raise ParseError(f"unknown threading algorithm {algorithm}")
+        r.sp()
+        charset = _charset(r)
+        r.sp()
+        return cls(tag, name, uid, algorithm, charset, _search_keys(r))
 
 
 @command("FETCH", states=SELECTED, uid=True)
