@@ -9,12 +9,13 @@ short columns and parses nothing.
   (RFC 5957 §2).
 
 Keys are stored already case-mapped so that comparing them is comparing strings: i;ascii-casemap
-(ASCII letters to upper case) for RFC 5256, i;unicode-casemap (approximated by ``casefold``) for
+(ASCII letters to upper case) for RFC 5256, i;unicode-casemap (``casefold``, then NFKD) for
 the display keys of RFC 5957 §3. Pure: no Django."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from mailcore.mime.headers import decode_header_value
 
@@ -93,7 +94,8 @@ def _display(address: list | None) -> str:
     if not name:
         mailbox, host = address[2] or "", address[3] or ""
         name = f"{mailbox}@{host}" if host else mailbox
-    return name.casefold()[:MAX_KEY]
+    # i;unicode-casemap (RFC 5051): case folded, then decomposed, so "Á" sorts with "A".
+    return unicodedata.normalize("NFKD", name.casefold())[:MAX_KEY]
 
 
 def sort_fields(subject: str, envelope: list) -> dict:

@@ -10,7 +10,7 @@ from mailcore.models import Folder, Mailbox, Message
 from mailcore.protocols.imap.handlers import authenticated
 from mailcore.services import delivery, folders
 from tests.factories import make_message
-from tests.imap.test_hostile import login, logged_in, open_raw, until_tag
+from tests.imap.test_hostile import logged_in, login, open_raw, until_tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
