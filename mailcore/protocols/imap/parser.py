@@ -203,7 +203,7 @@ class Select(Command):
         return command
 
 
-@command("DELETE", "SUBSCRIBE", "UNSUBSCRIBE", states=AUTHENTICATED)
+@command("DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "GETQUOTAROOT", states=AUTHENTICATED)
 @dataclass
 class OnMailbox(Command):
     """A command whose one argument is a mailbox name."""
@@ -226,6 +226,24 @@ class Create(OnMailbox):
         if r.maybe(b" "):
             r.skip_list()  # create-params such as USE (RFC 6154 §3) are accepted and ignored
         return command
+
+
+@command("GETQUOTA", "SETQUOTA", states=AUTHENTICATED)
+@dataclass
+class QuotaRoot(Command):
+    """GETQUOTA root / SETQUOTA root (resource limit ...) (RFC 9208 §4.1); SETQUOTA's list is
+    read and refused."""
+
+    root: str
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        root = r.astring().decode("utf-8", "replace")
+        if name == "SETQUOTA":
+            r.sp()
+            r.skip_list()
+        return cls(tag, name, uid, root)
 
 
 @command("RENAME", states=AUTHENTICATED)

@@ -1,7 +1,8 @@
 """Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
-RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), NAMESPACE (RFC 2342), ENABLE
+RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
+GETQUOTAROOT and SETQUOTA (RFC 9208), NAMESPACE (RFC 2342), ENABLE
 (RFC 5161) and IDLE (RFC 2177)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
 from mailcore.protocols.smtp.commit import BatchCommitter
-from mailcore.services import delivery, folders, imap_read
+from mailcore.services import delivery, folders, imap_read, quota
 from mailcore.services.common import UidRanges
 
 _SPECIAL_USE = {
@@ -62,6 +63,11 @@ def append_committer() -> BatchCommitter:
     if committer is None:
         committer = _COMMITTERS[loop] = BatchCommitter(delivery.append_many, max_batch=32)
     return committer
+
+
+def _kib(octets: int) -> int:
+    """RFC 9208 §5.1: STORAGE in units of 1024 octets, rounded up."""
+    return (octets + 1023) // 1024
 
 
 def _count_recent(folder_id: int, above: int) -> int:
@@ -205,6 +211,7 @@ class AuthenticatedState(Session):
     async def cmd_STATUS(self, cmd: p.Status) -> str:
         folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
         items = []
+        usage = None
         for item in cmd.items:
             if item == "MESSAGES":
                 items.append(f"MESSAGES {info.messages}")
@@ -221,6 +228,13 @@ class AuthenticatedState(Session):
             elif item == "HIGHESTMODSEQ":
                 items.append(f"HIGHESTMODSEQ {info.highestmodseq}")  # RFC 7162 §3.1.6
                 self.enable_condstore()
+            elif item in ("SIZE", "DELETED", "DELETED-STORAGE"):
+                if usage is None:
+                    usage = await call_service(quota.folder_usage, folder.pk)
+                size, deleted, deleted_size = usage
+                # STATUS=SIZE (RFC 8438) in octets; DELETED-STORAGE (RFC 9208 §4.2) in KiB.
+                items.append({"SIZE": f"SIZE {size}", "DELETED": f"DELETED {deleted}",
+                              "DELETED-STORAGE": f"DELETED-STORAGE {_kib(deleted_size)}"}[item])
             else:
                 raise Reply("BAD", f"Unknown STATUS item {item}")
         self.send(f"* STATUS {fmt.string(encode_mailbox(folder.name))} ({' '.join(items)})\r\n")
@@ -245,6 +259,29 @@ class AuthenticatedState(Session):
         uids = format_uid_set([row.uid for row in rows])
         # RFC 4315 §3: a uid-set for MULTIAPPEND (RFC 3502).
         return f"[APPENDUID {folder.uidvalidity} {uids}] APPEND completed"
+
+    async def cmd_GETQUOTAROOT(self, cmd: p.OnMailbox) -> str:
+        # RFC 9208 §4.3: one quota root, "", for all of a mailbox's folders, from the one rule
+        # (services/quota.py); none when the mailbox is unlimited.
+        folder = await call_service(folders.get_folder, self.mailbox, cmd.mailbox)
+        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        name = fmt.string(encode_mailbox(folder.name))
+        if not limit:
+            self.send(f"* QUOTAROOT {name}\r\n")
+            return "GETQUOTAROOT completed"
+        self.send(f'* QUOTAROOT {name} ""\r\n* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        return "GETQUOTAROOT completed"
+
+    async def cmd_GETQUOTA(self, cmd: p.QuotaRoot) -> str:
+        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        if cmd.root != "" or not limit:
+            raise Reply("NO", "[NONEXISTENT] No such quota root")
+        self.send(f'* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        return "GETQUOTA completed"
+
+    async def cmd_SETQUOTA(self, cmd: p.QuotaRoot) -> str:
+        # RFC 9208 §4.1.3: limits are the administrator's (webmail admin, commands).
+        raise Reply("NO", "[NOPERM] Quotas are set by the administrator")
 
     async def cmd_NAMESPACE(self, cmd: p.Bare) -> str:
         self.send('* NAMESPACE (("" "/")) NIL NIL\r\n')
