@@ -355,6 +355,19 @@ class Append(Command):
         return cls(tag, name, uid, mailbox, messages)
 
 
+@command("COMPRESS", states=AUTHENTICATED)
+@dataclass
+class Compress(Command):
+    """COMPRESS mechanism (RFC 4978 §3)."""
+
+    mechanism: str
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        return cls(tag, name, uid, r.atom().upper())
+
+
 @command("ENABLE", states=AUTHENTICATED)
 @dataclass
 class Enable(Command):

@@ -2,7 +2,7 @@
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
 RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
-GETQUOTAROOT and SETQUOTA (RFC 9208), NAMESPACE (RFC 2342), ENABLE
+GETQUOTAROOT and SETQUOTA (RFC 9208), COMPRESS (RFC 4978), NAMESPACE (RFC 2342), ENABLE
 (RFC 5161) and IDLE (RFC 2177)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import SYSTEM_FLAGS, Reply, Session, format_uid_set
+from mailcore.protocols.imap.compress import DeflatingWriter, InflatingReader
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
@@ -282,6 +283,19 @@ class AuthenticatedState(Session):
     async def cmd_SETQUOTA(self, cmd: p.QuotaRoot) -> str:
         # RFC 9208 §4.1.3: limits are the administrator's (webmail admin, commands).
         raise Reply("NO", "[NOPERM] Quotas are set by the administrator")
+
+    async def cmd_COMPRESS(self, cmd: p.Compress) -> str:
+        if cmd.mechanism != "DEFLATE":
+            raise Reply("BAD", f"Unknown compression mechanism {cmd.mechanism}")
+        if isinstance(self.writer, DeflatingWriter):
+            raise Reply("NO", "[COMPRESSIONACTIVE] DEFLATE is already active")
+        # RFC 4978 §3: the tagged OK is the last thing sent uncompressed; whatever the client
+        # sent after the command is already compressed.
+        self.send(f"{cmd.tag} OK DEFLATE active\r\n")
+        await self.flush()
+        self.reader = InflatingReader(self.reader, self.options.max_line + 2)
+        self.writer = DeflatingWriter(self.writer)
+        return ""
 
     async def cmd_NAMESPACE(self, cmd: p.Bare) -> str:
         self.send('* NAMESPACE (("" "/")) NIL NIL\r\n')
