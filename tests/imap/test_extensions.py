@@ -114,3 +114,19 @@ def test_a_compression_bomb_is_refused_within_the_line_limit(start_imap, mailbox
     assert b"* BYE Line too long" in out
     assert peak < 20 * 1024 * 1024
     sock.close()
+
+
+def test_within_younger_and_older_use_the_internal_date(connect, mailbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for subject in ("old", "new"):
+        delivery.deliver_to_mailboxes(make_message(subject=subject), [mailbox.pk])
+    Message.objects.filter(uid=1).update(internal_date=timezone.now() - timedelta(days=3))
+    client = connect()
+    assert "WITHIN" in client.capability()[1][0].decode().split()
+    client.select("INBOX")
+    assert client.search(None, "YOUNGER", "3600")[1] == [b"2"]
+    assert client.search(None, "OLDER", "3600")[1] == [b"1"]
+    assert client.uid("SEARCH", "OR", "YOUNGER", "60", "SUBJECT", "old")[1] == [b"1 2"]

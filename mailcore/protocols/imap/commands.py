@@ -92,7 +92,7 @@ class Session:
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE", "QRESYNC",
                 "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
                 "ESEARCH", "ESORT", "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE",
-                "COMPRESS=DEFLATE"]
+                "COMPRESS=DEFLATE", "WITHIN"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.tls_context is not None and not self.tls_active:
                 caps.append("STARTTLS")
