@@ -9,6 +9,10 @@ done in memory, nothing is parsed.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Sequence
 from operator import itemgetter
 
@@ -62,13 +66,37 @@ def sort_uids(folder_id: int, uids: Sequence[int], criteria: Sequence[tuple[str,
 
 # --- THREAD ------------------------------------------------------------------------------------
 
-def thread_uids(folder_id: int, uids: Sequence[int], algorithm: str) -> list[ThreadNode]:
-    """The threads of ``uids`` by ``algorithm`` (ORDEREDSUBJECT or REFERENCES), in order."""
+# Threads depend only on what a message's row says at delivery (ids, references, subject,
+# date), which never changes, and a UID is never reused in a folder: the threads of one set of
+# UIDs in one folder are always the same. Clients ask again for every page of a threaded view
+# (Roundcube), so the last few answers are kept, bounded by the messages they hold.
+_CACHE: OrderedDict[tuple, list] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+MAX_CACHED_MESSAGES = 400_000
+
+
+def thread_uids(folder_id: int, uidvalidity: int, uids: Sequence[int], algorithm: str
+                ) -> list[ThreadNode]:
+    """The threads of ``uids`` by ``algorithm`` (ORDEREDSUBJECT or REFERENCES), in order. The
+    nodes returned are shared: read them, never change them."""
+    digest = hashlib.blake2b(array("Q", uids).tobytes(), digest_size=16).digest()
+    key = (folder_id, uidvalidity, algorithm, len(uids), digest)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
     if algorithm == "ORDEREDSUBJECT":
-        return _ordered_subject(_rows(folder_id, ["sort_subject", SORT_COLUMNS["DATE"]], uids))
-    rows = _rows(folder_id, ["message_id", "in_reply_to", '"references"', "sort_subject",
-                             "subject_is_reply", SORT_COLUMNS["DATE"]], uids)
-    return _references(rows)
+        threads = _ordered_subject(
+            _rows(folder_id, ["sort_subject", SORT_COLUMNS["DATE"]], uids))
+    else:
+        threads = _references(_rows(folder_id, [
+            "message_id", "in_reply_to", '"references"', "sort_subject", "subject_is_reply",
+            SORT_COLUMNS["DATE"]], uids))
+    with _CACHE_LOCK:
+        _CACHE[key] = threads
+        while sum(k[3] for k in _CACHE) > MAX_CACHED_MESSAGES and len(_CACHE) > 1:
+            _CACHE.popitem(last=False)
+    return threads
 
 
 def _ordered_subject(rows: list[tuple]) -> list[ThreadNode]:

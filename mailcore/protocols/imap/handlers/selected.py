@@ -194,8 +194,8 @@ class SelectedState(Session):
         sel = self.require_selected()
         found = await call_service(search_service.search, sel.folder.pk,
                                    session_key(sel, cmd.key), list(sel.uids))
-        threads = await call_service(sort_service.thread_uids, sel.folder.pk, found,
-                                     cmd.algorithm)
+        threads = await call_service(sort_service.thread_uids, sel.folder.pk,
+                                     sel.folder.uidvalidity, found, cmd.algorithm)
         number = None if cmd.uid else sel.seq_of
         self.send("* THREAD " + "".join(format_thread(t, number) for t in threads) + "\r\n")
         return "THREAD completed"
