@@ -257,8 +257,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--only", choices=["sort"], help="run only these figures")
+    parser.add_argument("--reuse", metavar="DIR",
+                        help="a data folder kept from an earlier run (its mailbox is reused)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="correio-bench-imap-")
+    tmp = os.path.abspath(args.reuse) if args.reuse else tempfile.mkdtemp(
+        prefix="correio-bench-imap-")
     env = dict(os.environ)
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
         env.pop(name, None)
@@ -272,9 +275,18 @@ def main() -> None:
         os.environ.pop(name, None)
     sys.path.insert(0, str(ROOT))
     started = time.monotonic()
-    setup_data(args.messages, 10)
-    print(f"setup: {args.messages} messages in {time.monotonic() - started:.0f} s "
-          f"(SQLite under {tmp})")
+    if args.reuse and Path(tmp, "correio.sqlite3").exists():
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(f"reusing the data under {tmp}")
+    else:
+        setup_data(args.messages, 10)
+        print(f"setup: {args.messages} messages in {time.monotonic() - started:.0f} s "
+              f"(SQLite under {tmp})")
     proc = start_server(env)
     try:
         if args.only == "sort":
@@ -288,7 +300,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.reuse:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import unicodedata
 
 from mailcore.mime.headers import decode_header_value
 
-MAX_KEY = 200  # longer keys are compared on their first 200 characters
+# Keys are compared on their first 100 characters: they live in one covering index (SORT reads
+# only the index), and a PostgreSQL index entry must stay under 2,704 bytes.
+MAX_KEY = 100
 
 _ASCII_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 
@@ -105,7 +107,7 @@ def sort_fields(subject: str, envelope: list) -> dict:
     first_from = _first_address(envelope[2])
     first_to = _first_address(envelope[5])
     return {
-        "sort_subject": ascii_casemap(base),
+        "sort_subject": ascii_casemap(base)[:MAX_KEY],
         "subject_is_reply": reply,
         "sort_from": _addr_mailbox(first_from),
         "sort_to": _addr_mailbox(first_to),

@@ -22,12 +22,14 @@ from mailcore.models import Message
 
 _TABLE = Message._meta.db_table
 
-# The column each sort key reads (RFC 5256 §3, RFC 5957 §3). DATE is the sent date, the
-# internal date when the message has none.
+# The column each sort key reads (RFC 5256 §3, RFC 5957 §3), all in the index
+# message_sort_keys. DATE is the sent date, the internal date when the message has none. Dates
+# are read as the database's text (UTC, one format: its order is the dates' order), which
+# spares converting 100,000 of them.
 SORT_COLUMNS = {
-    "ARRIVAL": "internal_date",
+    "ARRIVAL": "CAST(internal_date AS TEXT)",
     "CC": "sort_cc",
-    "DATE": "COALESCE(date, internal_date)",
+    "DATE": "CAST(COALESCE(date, internal_date) AS TEXT)",
     "FROM": "sort_from",
     "SIZE": "size",
     "SUBJECT": "sort_subject",

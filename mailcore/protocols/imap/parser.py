@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from mailcore.protocols.imap.arguments import fetch_atts, search_key
+from mailcore.protocols.imap.arguments import fetch_atts
+from mailcore.protocols.imap.extended import (
+    read_charset,
+    return_options,
+    search_keys,
+    sort_criteria,
+    thread_algorithm,
+)
 from mailcore.protocols.imap.lexer import (
     MAX_DEPTH,
     MAX_MODSEQ,
@@ -399,42 +406,6 @@ class Expunge(Command):
         return cls(tag, name, uid, r.sequence_set())
 
 
-_CHARSETS = ("UTF-8", "US-ASCII", "UTF8")
-# RFC 4731 §3.1 (ESEARCH) and RFC 5267 §3.1 (ESORT) result options.
-_RETURN_OPTIONS = ("MIN", "MAX", "COUNT", "ALL")
-SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
-             "DISPLAYFROM", "DISPLAYTO")  # RFC 5256 §3, RFC 5957 §3
-THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")  # RFC 5256 §3
-
-
-def _charset(r: Reader) -> str:
-    charset = r.astring().decode("ascii", "replace").upper()
-    if charset not in _CHARSETS:
-        raise BadCharset(f"charset {charset} is not supported")
-    return charset
-
-
-def _search_keys(r: Reader) -> k.SearchKey:
-    keys = [search_key(r)]
-    while r.maybe(b" "):
-        keys.append(search_key(r))
-    return keys[0] if len(keys) == 1 else k.And(tuple(keys))
-
-
-def _return_options(r: Reader) -> list[str] | None:
-    """``RETURN (options)`` (RFC 4731 §3.1, RFC 5267 §3.1), or None when absent. An empty
-    list asks for ALL."""
-    if not r.maybe_ci(b"RETURN"):
-        return None
-    r.sp()
-    options = [word.upper() for word in r.atom_list()]
-    for option in options:
-        if option not in _RETURN_OPTIONS:
-            raise ParseError(f"unknown RETURN option {option}")
-    r.sp()
-    return list(dict.fromkeys(options)) or ["ALL"]
-
-
 @command("SEARCH", states=SELECTED, uid=True)
 @dataclass
 class Search(Command):
@@ -445,13 +416,13 @@ class Search(Command):
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
-        returns = _return_options(r)
+        returns = return_options(r)
         charset = None
         if r.maybe_ci(b"CHARSET"):
             r.sp()
-            charset = _charset(r)
+            charset = read_charset(r)
             r.sp()
-        return cls(tag, name, uid, charset, _search_keys(r), returns)
+        return cls(tag, name, uid, charset, search_keys(r), returns)
 
 
 @command("SORT", states=SELECTED, uid=True)
@@ -467,24 +438,12 @@ class Sort(Command):
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
-        returns = _return_options(r)
-        r.open_paren()
-        criteria = []
-        while True:
-            reverse = r.maybe_ci(b"REVERSE")
-            if reverse:
-                r.sp()
-            word = r.atom().upper()
-            if word not in SORT_KEYS:
-                raise ParseError(f"unknown sort key {word}")
-            criteria.append((word, reverse))
-            if not r.maybe(b" "):
-                break
-        r.close_paren()
+        returns = return_options(r)
+        criteria = sort_criteria(r)
         r.sp()
-        charset = _charset(r)
+        charset = read_charset(r)
         r.sp()
-        return cls(tag, name, uid, criteria, charset, _search_keys(r), returns)
+        return cls(tag, name, uid, criteria, charset, search_keys(r), returns)
 
 
 @command("THREAD", states=SELECTED, uid=True)
@@ -499,13 +458,11 @@ class Thread(Command):
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
-        algorithm = r.atom().upper()
-        if algorithm not in THREAD_ALGORITHMS:
-            raise ParseError(f"unknown threading algorithm {algorithm}")
+        algorithm = thread_algorithm(r)
         r.sp()
-        charset = _charset(r)
+        charset = read_charset(r)
         r.sp()
-        return cls(tag, name, uid, algorithm, charset, _search_keys(r))
+        return cls(tag, name, uid, algorithm, charset, search_keys(r))
 
 
 @command("FETCH", states=SELECTED, uid=True)

@@ -177,10 +177,16 @@ class SelectedState(Session):
             return uids
         return [seq for seq in map(sel.seq_of, uids) if seq is not None]
 
+    @staticmethod
+    async def _found(sel: Selected, key: k.SearchKey) -> list[int]:
+        if isinstance(key, k.All):
+            return list(sel.uids)  # SORT and THREAD of a whole folder: nothing to search
+        return await call_service(search_service.search, sel.folder.pk, session_key(sel, key),
+                                  list(sel.uids))
+
     async def cmd_SORT(self, cmd: p.Sort) -> str:
         sel = self.require_selected()
-        found = await call_service(search_service.search, sel.folder.pk,
-                                   session_key(sel, cmd.key), list(sel.uids))
+        found = await self._found(sel, cmd.key)
         ordered = await call_service(sort_service.sort_uids, sel.folder.pk, found, cmd.criteria)
         numbers = self._numbers(sel, ordered, cmd.uid)
         if cmd.returns is not None:
@@ -192,8 +198,7 @@ class SelectedState(Session):
 
     async def cmd_THREAD(self, cmd: p.Thread) -> str:
         sel = self.require_selected()
-        found = await call_service(search_service.search, sel.folder.pk,
-                                   session_key(sel, cmd.key), list(sel.uids))
+        found = await self._found(sel, cmd.key)
         threads = await call_service(sort_service.thread_uids, sel.folder.pk,
                                      sel.folder.uidvalidity, found, cmd.algorithm)
         number = None if cmd.uid else sel.seq_of
