@@ -7,26 +7,30 @@ BATCH = 2000
 
 def backfill_sort_keys(apps, schema_editor):
     """Derive the sort keys of stored mail from its cached subject and envelope (no blob is
-    parsed again), in batches by primary key."""
+    parsed again), in batches by primary key, one executemany UPDATE per batch."""
     from mailcore.mime.sortkeys import sort_fields
 
     Message = apps.get_model("mailcore", "Message")
+    connection = schema_editor.connection
     names = ["sort_subject", "subject_is_reply", "sort_from", "sort_to", "sort_cc",
              "display_from", "display_to"]
+    sql = (f"UPDATE {Message._meta.db_table} SET "
+           + ", ".join(f"{name} = %s" for name in names) + " WHERE id = %s")
     last = 0
     while True:
         rows = list(Message.objects.filter(pk__gt=last).order_by("pk")
-                    .only("pk", "subject", "envelope")[:BATCH])
+                    .values_list("pk", "subject", "envelope")[:BATCH])
         if not rows:
             return
-        for row in rows:
-            envelope = row.envelope if isinstance(row.envelope, list) and len(row.envelope) >= 7 \
-                else [None] * 10
-            for name, value in sort_fields(row.subject or "", envelope).items():
-                setattr(row, name, value)
-        Message.objects.bulk_update(rows, names)
-        last = rows[-1].pk
-
+        params = []
+        for pk, subject, envelope in rows:
+            if not (isinstance(envelope, list) and len(envelope) >= 7):
+                envelope = [None] * 10
+            fields = sort_fields(subject or "", envelope)
+            params.append([fields[name] for name in names] + [pk])
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+        last = rows[-1][0]
 
 
 class Migration(migrations.Migration):

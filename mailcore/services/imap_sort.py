@@ -14,7 +14,6 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
-from operator import itemgetter
 
 from django.db import connection
 
@@ -53,17 +52,32 @@ def _rows(folder_id: int, columns: Sequence[str], uids: Sequence[int]) -> list[t
     return rows
 
 
+_NUMERIC = {"SIZE"}
+
+
 def sort_uids(folder_id: int, uids: Sequence[int], criteria: Sequence[tuple[str, bool]]
               ) -> list[int]:
     """``uids`` (the messages a search found) ordered by ``criteria``: ``(key, reverse)``
-    pairs, the first the most significant. Ties keep UID order."""
-    columns = list(dict.fromkeys(SORT_COLUMNS[key] for key, _ in criteria))
-    rows = _rows(folder_id, columns, uids)
-    # Stable sorts from the least significant key to the most significant one; a reverse sort
-    # keeps equal elements in their order too, so ties stay in UID order.
-    for key, reverse in reversed(criteria):
-        rows.sort(key=itemgetter(1 + columns.index(SORT_COLUMNS[key])), reverse=reverse)
-    return [row[0] for row in rows]
+    pairs, the first the most significant. Ties go in UID order (message-number order, RFC
+    5256 §3), whatever REVERSE says.
+
+    The database sorts, reading only the index message_sort_keys, and returns UIDs alone.
+    Keys are stored case-mapped, so comparing them is comparing code points: SQLite's default
+    (BINARY, UTF-8 bytes), the "C" collation on PostgreSQL."""
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    order = ", ".join(
+        SORT_COLUMNS[key] + ("" if key in _NUMERIC else collate) + (" DESC" if reverse else "")
+        for key, reverse in criteria
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid FROM {_TABLE} WHERE folder_id = %s ORDER BY {order}, uid", [folder_id]
+        )
+        ordered = [row[0] for row in cursor.fetchall()]
+    if len(ordered) != len(uids):
+        wanted = set(uids)
+        ordered = [uid for uid in ordered if uid in wanted]
+    return ordered
 
 
 # --- THREAD ------------------------------------------------------------------------------------
@@ -74,7 +88,7 @@ def sort_uids(folder_id: int, uids: Sequence[int], criteria: Sequence[tuple[str,
 # (Roundcube), so the last few answers are kept, bounded by the messages they hold.
 _CACHE: OrderedDict[tuple, list] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-MAX_CACHED_MESSAGES = 400_000
+MAX_CACHED_MESSAGES = 200_000  # about 25 MB of nodes
 
 
 def thread_uids(folder_id: int, uidvalidity: int, uids: Sequence[int], algorithm: str

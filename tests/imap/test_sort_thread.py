@@ -4,9 +4,11 @@ stored before they existed, filled in by the migration's backfill."""
 
 import imaplib
 import importlib
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
 from mailcore.mime.sortkeys import base_subject
 from mailcore.models import Message
@@ -112,7 +114,7 @@ def test_backfill_fills_the_sort_keys_of_stored_mail(mailbox):
              to="group: one@x.test;")
     Message.objects.update(sort_subject="", sort_from="", display_from="", sort_to="")
     migration = importlib.import_module("mailcore.migrations.0007_imap_sort_keys")
-    migration.backfill_sort_keys(apps, None)
+    migration.backfill_sort_keys(apps, SimpleNamespace(connection=connection))
     row = Message.objects.get()
     assert (row.sort_subject, row.subject_is_reply) == ("STORED", True)
     assert (row.sort_from, row.display_from, row.sort_to) == ("OLD", "old name", "GROUP")
