@@ -1,12 +1,14 @@
 """IMAP benchmark: a 20,000-message mailbox served by `runimap` in its own process.
 
-Reports SELECT time, `FETCH 1:* (UID FLAGS ENVELOPE)` time, `UID SEARCH TEXT` time, logins/s,
+Reports SELECT time, `FETCH 1:* (UID FLAGS ENVELOPE)` time, `UID SEARCH TEXT` time, SORT and
+THREAD times (p95 of 20; RFC 5256, the mailbox's messages in threads of five), logins/s,
 commands/s with 10 concurrent clients doing a mixed load (login, list, status, select, fetch,
 store, append, expunge, logout), and the server's memory per idle session (1,000 sessions
 logged in, INBOX selected, in IDLE). Sets up its own data in a temporary CORREIO_VAR_DIR with
 Django's real password hasher, prints its figures and exits.
 
 Usage: .venv/bin/python bench/imap.py [--messages 20000] [--seconds 10] [--idle 1000]
+       .venv/bin/python bench/imap.py --only sort --messages 100000   (issue 15's target)
 """
 
 import argparse
@@ -45,7 +47,15 @@ def setup_data(messages: int, users: int) -> None:
         body = f"Message {i} " + " ".join(words[(i + k) % len(words)] for k in range(40)) + "\n"
         if i % 1000 == 0:
             body += "needle in a haystack\n"
-        batch.append((make_message(subject=f"Bench {i} {words[i % len(words)]}", body=body),
+        # Threads of five: a message and four replies to it, for THREAD=REFERENCES.
+        root = f"<bench-{i - i % 5}@remote.test>"
+        reply = i % 5 != 0
+        subject = f"Bench {i - i % 5} {words[(i - i % 5) % len(words)]}"
+        batch.append((make_message(subject=("Re: " if reply else "") + subject, body=body,
+                                   message_id=f"<bench-{i}@remote.test>",
+                                   in_reply_to=root if reply else None,
+                                   references=root if reply else None,
+                                   sender=f"Sender {i % 97} <s{i % 97}@remote.test>"),
                       [big.pk]))
         if len(batch) == 500:
             delivery.deliver_to_inboxes(batch)
@@ -118,6 +128,40 @@ def bench_single(messages: int) -> None:
           f"of this server process, which reads every UID: {cold * 1000:.1f} ms)")
     print(f"FETCH 1:* (UID FLAGS ENVELOPE): {fetch:.3f} s (median of 3)")
     print(f"UID SEARCH TEXT needle: {search:.3f} s, {len(found)} hits (median of 3)")
+
+
+def p95(fn, repeat=20) -> tuple[float, float]:
+    """(p95, median) of ``repeat`` runs, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.quantiles(times, n=20)[-1], statistics.median(times)
+
+
+def bench_sort(messages: int) -> None:
+    client = connect()
+    client.select("INBOX")
+    commands = [
+        ("UID SORT (DATE) UTF-8 ALL", lambda: client.uid("SORT", "(DATE)", "UTF-8", "ALL")),
+        ("UID SORT (REVERSE ARRIVAL) UTF-8 ALL",
+         lambda: client.uid("SORT", "(REVERSE ARRIVAL)", "UTF-8", "ALL")),
+        ("UID SORT (SUBJECT) UTF-8 ALL", lambda: client.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")),
+        ("UID SORT (FROM DATE) UTF-8 ALL",
+         lambda: client.uid("SORT", "(FROM DATE)", "UTF-8", "ALL")),
+        ("UID THREAD REFERENCES UTF-8 ALL",
+         lambda: client.uid("THREAD", "REFERENCES", "UTF-8", "ALL")),
+        ("UID THREAD ORDEREDSUBJECT UTF-8 ALL",
+         lambda: client.uid("THREAD", "ORDEREDSUBJECT", "UTF-8", "ALL")),
+    ]
+    for name, run in commands:
+        typ, data = run()
+        assert typ == "OK", (name, data)
+        high, middle = p95(run)
+        print(f"{name} ({messages} messages): p95 {high * 1000:.0f} ms, median "
+              f"{middle * 1000:.0f} ms (20 runs, imaplib reading the answer included)")
+    client.logout()
 
 
 def bench_logins(seconds: float) -> None:
@@ -215,8 +259,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle", type=int, default=1000)
+    parser.add_argument("--only", choices=["sort"], help="run only these figures")
+    parser.add_argument("--reuse", metavar="DIR",
+                        help="a data folder kept from an earlier run (its mailbox is reused)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="correio-bench-imap-")
+    tmp = os.path.abspath(args.reuse) if args.reuse else tempfile.mkdtemp(
+        prefix="correio-bench-imap-")
     env = dict(os.environ)
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
         env.pop(name, None)
@@ -230,19 +278,33 @@ def main() -> None:
         os.environ.pop(name, None)
     sys.path.insert(0, str(ROOT))
     started = time.monotonic()
-    setup_data(args.messages, 10)
-    print(f"setup: {args.messages} messages in {time.monotonic() - started:.0f} s "
-          f"(SQLite under {tmp})")
+    if args.reuse and Path(tmp, "correio.sqlite3").exists():
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(f"reusing the data under {tmp}")
+    else:
+        setup_data(args.messages, 10)
+        print(f"setup: {args.messages} messages in {time.monotonic() - started:.0f} s "
+              f"(SQLite under {tmp})")
     proc = start_server(env)
     try:
+        if args.only == "sort":
+            bench_sort(args.messages)
+            return
         bench_single(args.messages)
+        bench_sort(args.messages)
         bench_logins(min(args.seconds, 5))
         bench_mixed(args.seconds, 10)
         bench_idle(proc.pid, args.idle)
     finally:
         proc.terminate()
         proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.reuse:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

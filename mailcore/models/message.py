@@ -64,6 +64,15 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     envelope = models.JSONField()
     structure = models.JSONField()
+    # IMAP SORT and THREAD keys (RFC 5256, RFC 5957), case-mapped at delivery
+    # (mailcore.mime.sortkeys), so sorting a folder reads these and parses nothing.
+    sort_subject = models.CharField(max_length=100, blank=True, default="")
+    subject_is_reply = models.BooleanField(default=False)
+    sort_from = models.CharField(max_length=100, blank=True, default="")
+    sort_to = models.CharField(max_length=100, blank=True, default="")
+    sort_cc = models.CharField(max_length=100, blank=True, default="")
+    display_from = models.CharField(max_length=100, blank=True, default="")
+    display_to = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["folder", "uid"]
@@ -89,6 +98,11 @@ class Message(models.Model):
                          name="message_unseen"),
             models.Index(fields=["folder", "keywords"], condition=~models.Q(keywords=[]),
                          name="message_keywords"),
+            # IMAP SORT and THREAD=ORDEREDSUBJECT read only this index, not the wide rows
+            # (issue 15: a 100,000-message folder read three times faster).
+            models.Index(fields=["folder", "uid", "internal_date", "date", "size",
+                                 "sort_subject", "sort_from", "sort_to", "sort_cc",
+                                 "display_from", "display_to"], name="message_sort_keys"),
         ]
 
     def __str__(self) -> str:

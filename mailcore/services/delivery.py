@@ -10,6 +10,7 @@ charge per mailbox, one insert per new blob, per folder one UID allocation (cons
 sharing one mod-sequence, as a multi-message COPY does, RFC 7162 §3.1) and one change event,
 and one multi-row message insert for everything."""
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,7 @@ from mailcore.services.accounts import resolve_recipient
 from mailcore.services.common import FlagSet, bump_folder
 from mailcore.services.message_rows import message_fields, thread_id
 from mailcore.services.quota import charge
-from mailcore.services.search.index import index_blobs
+from mailcore.services.search.index import document_fields, insert_documents
 
 
 @dataclass
@@ -49,20 +50,23 @@ class DeliveryResult:
 
 @dataclass
 class _Incoming:
-    """One message to store: its bytes, their id, what was parsed from them, its flags."""
+    """One message to store: its bytes, their id, what was parsed from them, its flags and,
+    for APPEND, its own internal date."""
 
     raw: bytes
     sha: str
     parsed: ParsedMessage
     flags: FlagSet
-    internal_date: datetime | None = None  # None: the batch's
+    date: datetime | None
+    document: dict[str, str]  # its search document
 
     @classmethod
     def of(cls, raw: bytes, flags: FlagSet | None = None,
-           internal_date: datetime | None = None) -> "_Incoming":
+           date: datetime | None = None) -> "_Incoming":
         flags = flags or FlagSet(system={}, keywords=[])
-        return cls(raw, hashlib.sha256(raw).hexdigest(), parse_message(raw), flags,
-                   internal_date)
+        parsed = parse_message(raw)
+        return cls(raw, hashlib.sha256(raw).hexdigest(), parsed, flags, date,
+                   document_fields(raw, parsed))
 
 
 def _store(
@@ -86,11 +90,10 @@ def _store(
     for mailbox_id, size in sizes.items():
         charge(mailbox_id, size, enforce=enforce_quota)
     blobs = {m.sha: m for i, m in enumerate(messages) if targets[i]}
-    for sha, message in blobs.items():
-        blobstore.store_blob(message.raw, sha)
     if blobs:
+        blobstore.store_blobs((sha, m.raw) for sha, m in blobs.items())
         pop3.record_sizes([(sha, m.raw) for sha, m in blobs.items()])
-        index_blobs([(sha, m.raw, m.parsed) for sha, m in blobs.items()])
+        insert_documents([(sha, m.document) for sha, m in blobs.items()])
     rows: list[tuple[int, Message]] = []
     for (mailbox_id, folder_id), indexes in per_folder.items():
         unseen = sum(1 for i in indexes if not messages[i].flags.system.get("seen"))
@@ -103,7 +106,7 @@ def _store(
                 uid=first_uid + offset,
                 modseq=modseq,
                 keywords=message.flags.keywords,
-                internal_date=message.internal_date or internal_date,
+                internal_date=message.date or internal_date,
                 size=len(message.raw),
                 blob_id=message.sha,
                 thread_id=thread_id(mailbox_id, message.parsed),
@@ -111,11 +114,53 @@ def _store(
                 **message_fields(message.parsed),
             )))
         publish_on_commit(ChangeEvent(mailbox_id, folder_id, modseq, "new"))
-    Message.objects.bulk_create([row for _, row in rows])
+    _insert_rows([row for _, row in rows])
     stored: list[list[Message]] = [[] for _ in messages]
     for index, row in rows:
         stored[index].append(row)
     return stored
+
+
+def _plain(value, connection):
+    return value
+
+
+@functools.cache
+def _insert_plan() -> tuple[str, tuple, tuple]:
+    """The INSERT of Message rows: its SQL head, the columns' attributes and a converter per
+    column (the field's own for JSON and dates, none for plain values)."""
+    from django.db import models
+
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    plain = (models.IntegerField, models.BooleanField, models.CharField, models.TextField,
+             models.ForeignKey)
+    head = (f"INSERT INTO {Message._meta.db_table} ("
+            + ", ".join(connection.ops.quote_name(f.column) for f in fields) + ") VALUES ")
+    converters = tuple(_plain if isinstance(f, plain) else f.get_db_prep_save for f in fields)
+    return head, tuple(f.attname for f in fields), converters
+
+
+_INSERT_BATCH = 400  # rows per statement: within SQLite's 32,766 parameters
+
+
+def _insert_rows(rows: list[Message]) -> None:
+    """Insert new Message rows and set their primary keys, as ``bulk_create`` would, but
+    building the statement by hand: on a group commit the ORM's per-value preparation costs
+    more than the insert itself."""
+    head, attnames, converters = _insert_plan()
+    placeholder = "(" + ", ".join(["%s"] * len(attnames)) + ")"
+    pairs = tuple(zip(attnames, converters, strict=True))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            batch = rows[start:start + _INSERT_BATCH]
+            params = [convert(getattr(row, name), connection)
+                      for row in batch for name, convert in pairs]
+            cursor.execute(head + ", ".join([placeholder] * len(batch)) + " RETURNING id",
+                           params)
+            for row, (pk,) in zip(batch, cursor.fetchall(), strict=True):
+                row.pk = pk
+                row._state.adding = False
+                row._state.db = connection.alias
 
 
 # Once per SMTP group commit, where building an ORM query costs ten times running it.
@@ -204,28 +249,57 @@ def append_message(
     return row
 
 
-@dataclass(frozen=True)
-class AppendItem:
-    """One message to append: its bytes, IMAP flags and internal date (None: now)."""
+@dataclass
+class AppendRequest:
+    """One APPEND or MULTIAPPEND command (RFC 3502): messages for one folder, all or none. Build
+    the messages with :func:`prepare_append` (parsing happens there, outside the commit)."""
 
-    raw: bytes
-    flags: tuple[str, ...] = ()
-    internal_date: datetime | None = None
+    mailbox_id: int
+    folder_id: int
+    messages: list[_Incoming]
 
 
-def append_many(folder: Folder, items: Sequence[AppendItem], *,
-                max_size: int | None = None) -> list[Message]:
-    """Append several messages to one folder in ONE transaction, in order, each as
-    :func:`append_message` would (consecutive UIDs sharing one mod-sequence, as a multi-message
-    COPY, RFC 7162 §3.1). Raises ``QuotaExceeded`` or ``MessageTooLarge`` with nothing stored."""
-    if not items:
-        return []
-    if max_size is not None and any(len(item.raw) > max_size for item in items):
+def prepare_append(raw: bytes, flags: Iterable[str] = (), internal_date: datetime | None = None,
+                   *, max_size: int | None = None) -> _Incoming:
+    """Check and parse one message for :func:`append_many`. Raises ``MessageTooLarge``."""
+    if max_size is not None and len(raw) > max_size:
         raise MessageTooLarge()
-    messages = [_Incoming.of(item.raw, FlagSet.parse(item.flags), item.internal_date)
-                for item in items]
-    place = [(folder.mailbox_id, folder.pk)]
+    return _Incoming.of(raw, FlagSet.parse(flags), internal_date)
+
+
+_FOLDERS_SQL = f"SELECT id FROM {Folder._meta.db_table} WHERE id IN "
+
+
+def append_many(requests: Sequence[AppendRequest]) -> list[list[Message] | Exception]:
+    """Store several APPEND commands in ONE transaction: the group commit of IMAP APPEND, as
+    :func:`deliver_to_inboxes` is SMTP's (``BatchCommitter`` calls it with the commands that
+    finished together). Each command's messages get consecutive UIDs in its folder.
+
+    Returns, per request, its rows in order, or ``FolderNotFound`` for a folder deleted since
+    (that request alone is refused). Raises ``QuotaExceeded`` for the batch as a whole (the
+    committer then retries each request alone, so only the one that does not fit fails)."""
+    if not requests:
+        return []
     with transaction.atomic():
-        stored = _store(messages, [place] * len(messages), internal_date=timezone.now(),
-                        enforce_quota=True)
-    return [rows[0] for rows in stored]
+        ids = list({r.folder_id for r in requests})
+        with connection.cursor() as cursor:
+            cursor.execute(_FOLDERS_SQL + f"({', '.join(['%s'] * len(ids))})", ids)
+            existing = {row[0] for row in cursor.fetchall()}
+        messages: list[_Incoming] = []
+        targets: list[list[tuple[int, int]]] = []
+        for request in requests:
+            if request.folder_id in existing:
+                for message in request.messages:
+                    messages.append(message)
+                    targets.append([(request.mailbox_id, request.folder_id)])
+        stored = _store(messages, targets, internal_date=timezone.now(), enforce_quota=True)
+    results: list[list[Message] | Exception] = []
+    position = 0
+    for request in requests:
+        if request.folder_id not in existing:
+            results.append(FolderNotFound(f"folder {request.folder_id} no longer exists"))
+            continue
+        count = len(request.messages)
+        results.append([rows[0] for rows in stored[position:position + count]])
+        position += count
+    return results

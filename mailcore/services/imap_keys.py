@@ -140,13 +140,21 @@ class Old:
 
 
 @dataclass(frozen=True)
+class Age:
+    """YOUNGER/OLDER n (WITHIN, RFC 5032): internal date within, or beyond, n seconds."""
+
+    seconds: int
+    younger: bool
+
+
+@dataclass(frozen=True)
 class Uids:
     ranges: UidRanges
 
 
 SearchKey = (
     All | And | Or | Not | Flag | Keyword | Header | Body | Text | DateKey | Larger | Smaller
-    | ModSeq | Seq | Uid | Recent | New | Old | Uids
+    | ModSeq | Seq | Uid | Recent | New | Old | Uids | Age
 )
 
 

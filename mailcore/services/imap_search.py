@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
 from mailcore.mime.headers import decode_header_value, find_header_end, split_header_lines
 from mailcore.mime.parse import html_to_text, part_text
@@ -87,6 +88,9 @@ def _as_q(key: k.SearchKey) -> Q | None:
             return Q(size__gt=size)
         case k.Smaller(size):
             return Q(size__lt=size)
+        case k.Age(seconds, younger):
+            cutoff = timezone.now() - timedelta(seconds=seconds)  # WITHIN, RFC 5032 §3
+            return Q(internal_date__gt=cutoff) if younger else Q(internal_date__lte=cutoff)
         case k.Uids(ranges):
             if len(ranges.ranges) > MAX_RANGES_IN_QUERY:
                 return None

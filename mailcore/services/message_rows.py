@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import CASCADE, DO_NOTHING, SET_NULL
 
 from mailcore.mime.parse import ParsedMessage
+from mailcore.mime.sortkeys import sort_fields
 from mailcore.models import Message
 
 MAX_THREAD_REFERENCES = 20
@@ -65,6 +66,7 @@ def message_fields(parsed: ParsedMessage) -> dict:
         "has_attachments": parsed.has_attachments,
         "envelope": parsed.envelope,
         "structure": parsed.structure,
+        **sort_fields(parsed.subject, parsed.envelope),
     }
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from mailcore.exceptions import QuotaExceeded
-from mailcore.models import Mailbox
+from mailcore.models import Mailbox, Message
 
 _MAILBOX = Mailbox._meta.db_table
 
@@ -43,6 +43,26 @@ def check_can_receive(mailbox_ids: Iterable[int]) -> None:
     for quota, used in rows:
         if exceeds(quota, used + 1):
             raise QuotaExceeded()
+
+
+def usage(mailbox_id: int) -> tuple[int, int]:
+    """``(quota, used_bytes)`` of a mailbox, ``(0, 0)`` when it does not exist: for IMAP
+    GETQUOTA (RFC 9208 §4.2) and for checking several APPEND literals with one query."""
+    row = Mailbox.objects.filter(pk=mailbox_id).values_list("quota", "used_bytes").first()
+    return row or (0, 0)
+
+
+def folder_usage(folder_id: int) -> tuple[int, int, int]:
+    """``(octets, deleted messages, their octets)`` of a folder: IMAP STATUS SIZE (RFC 8438),
+    DELETED and DELETED-STORAGE (RFC 9208 §4.2: what an EXPUNGE would free)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COALESCE(SUM(size), 0), COALESCE(SUM(CASE WHEN deleted THEN 1 ELSE 0 END), 0),"
+            f" COALESCE(SUM(CASE WHEN deleted THEN size ELSE 0 END), 0)"
+            f" FROM {Message._meta.db_table} WHERE folder_id = %s",
+            [folder_id],
+        )
+        return tuple(cursor.fetchone())
 
 
 def check_fits(mailbox_id: int, size: int) -> None:

@@ -14,9 +14,18 @@ from datetime import datetime
 from mailcore.exceptions import MailError
 from mailcore.models import Blob, Folder, Mailbox, Message
 from mailcore.models.message import FLAG_FIELDS
-from mailcore.services.delivery import AppendItem, append_many, append_message
+from mailcore.services.delivery import AppendRequest, append_many, append_message, prepare_append
 
 EXPORT_PAGE = 200
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    """One message to import: its bytes, IMAP flags and internal date (None: now)."""
+
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,13 @@ def append_batch(folder: Folder, items: Sequence[AppendItem], *,
     appended again one message per transaction, so that only the refused ones are left out;
     they are returned with their error. Other errors propagate with nothing stored."""
     try:
-        append_many(folder, items, max_size=max_size)
+        request = AppendRequest(folder.mailbox_id, folder.pk, [
+            prepare_append(item.raw, item.flags, item.internal_date, max_size=max_size)
+            for item in items
+        ])
+        (result,) = append_many([request])
+        if isinstance(result, Exception):
+            raise result
         return AppendOutcome(len(items), [])
     except MailError:
         if len(items) == 1:

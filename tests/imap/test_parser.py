@@ -31,12 +31,29 @@ def test_non_synchronizing_literal_marker_is_recognised():
     assert literal_request(b"a APPEND INBOX {12}\r\n") == (12, False)
     assert literal_request(b"a NOOP\r\n") is None
     cmd = parse_command(b"a APPEND INBOX (\\Seen) {3+}\r\nabc")
-    assert cmd.message == b"abc" and cmd.flags == ["\\Seen"]
+    (message,) = cmd.messages
+    assert message.message == b"abc" and message.flags == ["\\Seen"]
+
+
+def test_multiappend_carries_several_messages_each_with_its_flags_and_date():
+    cmd = parse_command(
+        b'a APPEND INBOX (\\Seen) {3+}\r\nabc "17-Jul-1996 02:44:25 -0700" {2+}\r\nde {1}\r\nf'
+    )
+    assert [m.message for m in cmd.messages] == [b"abc", b"de", b"f"]
+    assert [m.flags for m in cmd.messages] == [["\\Seen"], [], []]
+    assert cmd.messages[1].date == datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
+    assert cmd.messages[0].date is None
+
+
+def test_append_without_a_message_or_with_a_trailing_space_is_a_parse_error():
+    for data in (b"a APPEND INBOX", b"a APPEND INBOX (\\Seen)", b"a APPEND INBOX {1}\r\nx "):
+        with pytest.raises(ParseError):
+            parse_command(data)
 
 
 def test_append_date_time_is_converted_to_utc():
     cmd = parse_command(b'a APPEND Sent "17-Jul-1996 02:44:25 -0700" {1}\r\nx')
-    assert cmd.date == datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
+    assert cmd.messages[0].date == datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
 
 
 def test_sequence_sets_accept_star_and_ranges_in_any_order():

@@ -91,6 +91,9 @@ def search_key(r: Reader) -> k.SearchKey:
     if word == "SMALLER":
         r.sp()
         return k.Smaller(r.number())
+    if word in ("YOUNGER", "OLDER"):
+        r.sp()
+        return k.Age(r.number(), word == "YOUNGER")  # WITHIN, RFC 5032 §3
     if word == "UID":
         r.sp()
         return k.Uid(r.sequence_set())

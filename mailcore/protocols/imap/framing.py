@@ -9,26 +9,36 @@ abandons the command):
 1. the command must exist and be valid in the session's state (the parser's registry), so a
    client that has not logged in cannot make the server read an APPEND literal;
 2. the literal's size: before login only small ones (LOGIN and AUTHENTICATE arguments); after
-   login at most ``max_literal`` but for APPEND's message (the message size limit);
-3. the command's running total (every literal of a command counts, APPEND's included);
-4. for APPEND's message, the mailbox quota (``NO [OVERQUOTA]`` rather than reading it).
+   login at most ``max_literal`` but for APPEND's messages (the message size limit);
+3. the command's running total (its lines and every literal count, APPEND's messages
+   included: MULTIAPPEND, RFC 3502, carries several in one command);
+4. for APPEND's messages, the mailbox quota for all of them so far (``NO [OVERQUOTA]`` rather
+   than reading them).
 
 A refused non-synchronizing literal is already on its way: it is read and dropped when it is
-within the budget, else the connection ends with ``BYE``. APPEND's message is spooled to a
-temporary file past a threshold, so a slow or large upload holds no more than that in memory.
+within the budget, else the connection ends with ``BYE``. APPEND's messages are spooled apart:
+in memory up to one threshold per command, then in temporary files, so a slow or large upload
+(or a MULTIAPPEND of many small messages) holds no more than that in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
-from mailcore import exceptions as exc
 from mailcore.protocols.common.services import call_service
-from mailcore.protocols.imap.parser import State, command_name, literal_request, lookup, parse_tag
+from mailcore.protocols.imap.parser import (
+    MAX_APPEND_MESSAGES,
+    State,
+    command_name,
+    literal_request,
+    lookup,
+    parse_tag,
+)
 from mailcore.services import quota
 
 READ_CHUNK = 64 * 1024
@@ -42,16 +52,16 @@ class Closed(Exception):
 @dataclass
 class Framed:
     """One command as read: its bytes without the final CRLF and, for APPEND, the message
-    literal spooled apart (the bytes then hold an empty literal ``{0}`` in its place)."""
+    literals spooled apart, in order (the bytes then hold an empty literal ``{0}`` in place of
+    each)."""
 
     data: bytes
-    message: IO[bytes] | None = None
-    message_size: int = 0
+    messages: list[tuple[IO[bytes], int]] = field(default_factory=list)
 
     def close(self) -> None:
-        if self.message is not None:
-            self.message.close()
-            self.message = None
+        for spool, _size in self.messages:
+            spool.close()
+        self.messages = []
 
 
 class _Refused(Exception):
@@ -68,14 +78,16 @@ class Framing:
 
     def literal_budget(self, spec) -> tuple[int, int, int]:
         """(largest literal, largest APPEND message, total octets of all literals) for a
-        command in the current state."""
+        command in the current state. The total counts the command's lines too, and for
+        APPEND all its messages (MULTIAPPEND, RFC 3502)."""
         options = self.options
         if self.state is State.NOT_AUTHENTICATED:
             small = min(options.max_literal, options.preauth_literal)
             return small, 0, options.preauth_command
         if spec is not None and not spec.small_literals:
             size = self.config.max_message_size
-            return options.max_literal, size, options.max_command + size
+            return options.max_literal, size, options.max_command + max(
+                size, options.max_append_total)
         return options.max_literal, 0, options.max_command
 
     async def read_command(self) -> Framed | None:
@@ -90,15 +102,25 @@ class Framing:
         max_literal, max_message, budget = self.literal_budget(spec)
         chunks = [line]
         framed = Framed(b"")
-        total = 0
+        # What this command holds in memory (lines and inline literals), what it has spooled,
+        # and its message octets (for the quota): each bounded.
+        held, total, messages, in_memory = len(line), len(line), 0, 0
+        usage = None  # the mailbox's (quota, used), read at the command's first message
         try:
             while request is not None:
                 size, nonsync = request
                 total += size
                 try:
                     is_message = await self._check_literal(
-                        spec, head, size, total, max_literal, max_message, budget, framed
+                        spec, head, size, total, max_literal, max_message, budget, held,
+                        len(framed.messages),
                     )
+                    if is_message is not None and size:
+                        messages += size
+                        if usage is None:
+                            usage = await call_service(quota.usage, self.mailbox.pk)
+                        if quota.exceeds(usage[0], usage[1] + messages):
+                            raise _Refused("NO", "[OVERQUOTA] Mailbox is over quota")
                 except _Refused as refused:
                     await self._refuse(tag, size, nonsync, total, budget, refused)
                     framed.close()
@@ -107,21 +129,19 @@ class Framing:
                     self.send("+ Ready for literal data\r\n")
                     await self.flush()
                 if is_message:
-                    framed.message = await self._spool(size)
-                    framed.message_size = size
+                    # Spooled messages share one memory allowance; past it they wait on disk.
+                    to_memory = in_memory + size <= self.options.spool_threshold
+                    in_memory += size if to_memory else 0
+                    framed.messages.append((await self._spool(size, to_memory), size))
                     chunks[-1] = _MARKER.sub(rb"{0}\1", chunks[-1])
                 else:
                     chunks.append(await self._read_exactly(size))
+                    held += size
                 line = await self.read_line()
                 chunks.append(line)
+                held += len(line)
+                total += len(line)
                 request = literal_request(line)
-                if request is not None and framed.message is not None:
-                    # The message is APPEND's last argument (RFC 3501 §6.3.11, no MULTIAPPEND).
-                    refused = _Refused("BAD", "Nothing may follow the message")
-                    await self._refuse(tag, request[0], request[1], total + request[0], budget,
-                                       refused)
-                    framed.close()
-                    return None
         except BaseException:
             framed.close()
             raise
@@ -129,27 +149,30 @@ class Framing:
         return framed
 
     async def _check_literal(self, spec, head, size, total, max_literal, max_message, budget,
-                             framed) -> bool:
-        """Raise _Refused when the literal may not be read; return whether it is APPEND's
-        message (to be spooled)."""
+                             held, spooled) -> bool | None:
+        """Raise _Refused when the literal may not be read; return None for an ordinary
+        literal, else whether it is an APPEND message to be spooled (True) or kept inline."""
         if spec is None:
             name = f"{'UID ' if head and head[2] else ''}{head[1]}" if head else "command"
             raise _Refused("BAD", f"Unknown {name}")
         if self.state not in spec.states:
             raise _Refused("BAD", f"{spec.name} is not allowed in the {self.state.value} state")
-        is_message = max_message > 0 and size > max_literal and framed.message is None
-        if is_message and size > max_message:
+        if not max_message:
+            if size > max_literal:
+                raise _Refused("NO", "[TOOBIG] Literal too large")
+            if total > budget:
+                raise _Refused("NO", "[TOOBIG] Command too large")
+            return None
+        if size > max_message:
             raise _Refused("NO", "[TOOBIG] Message exceeds the size limit")
-        if not is_message and size > max_literal:
-            raise _Refused("NO", "[TOOBIG] Literal too large")
         if total > budget:
             raise _Refused("NO", "[TOOBIG] Command too large")
-        if max_message and size:
-            try:
-                await call_service(quota.check_fits, self.mailbox.pk, size)
-            except exc.QuotaExceeded:
-                raise _Refused("NO", "[OVERQUOTA] Mailbox is over quota") from None
-        return is_message
+        # A large message, or one that would take the octets held in memory past the command
+        # limit, waits in a spool file; a MULTIAPPEND of many small ones spools them too.
+        spool = size > max_literal or held + size > self.options.max_command
+        if spool and spooled >= MAX_APPEND_MESSAGES:
+            raise _Refused("NO", "[LIMIT] Too many messages in one APPEND")
+        return spool
 
     async def _refuse(self, tag: str, size: int, nonsync: bool, total: int, budget: int,
                       refused: _Refused) -> None:
@@ -196,9 +219,10 @@ class Framing:
             raise Closed()
         return chunk
 
-    async def _spool(self, size: int) -> IO[bytes]:
-        """Read APPEND's message into a file that stays in memory up to the spool threshold."""
-        spool = tempfile.SpooledTemporaryFile(max_size=self.options.spool_threshold)
+    async def _spool(self, size: int, to_memory: bool) -> IO[bytes]:
+        """Read an APPEND message into memory or, past the command's allowance, a temporary
+        file, so a slow or large upload holds no more than the allowance in memory."""
+        spool: IO[bytes] = io.BytesIO() if to_memory else tempfile.TemporaryFile()
         try:
             remaining = size
             while remaining > 0:

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from mailcore.protocols.imap.arguments import fetch_atts, search_key
+from mailcore.protocols.imap.arguments import fetch_atts
+from mailcore.protocols.imap.extended import (
+    read_charset,
+    return_options,
+    search_keys,
+    sort_criteria,
+    thread_algorithm,
+)
 from mailcore.protocols.imap.lexer import (
     MAX_DEPTH,
     MAX_MODSEQ,
@@ -203,7 +210,7 @@ class Select(Command):
         return command
 
 
-@command("DELETE", "SUBSCRIBE", "UNSUBSCRIBE", states=AUTHENTICATED)
+@command("DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "GETQUOTAROOT", states=AUTHENTICATED)
 @dataclass
 class OnMailbox(Command):
     """A command whose one argument is a mailbox name."""
@@ -226,6 +233,24 @@ class Create(OnMailbox):
         if r.maybe(b" "):
             r.skip_list()  # create-params such as USE (RFC 6154 §3) are accepted and ignored
         return command
+
+
+@command("GETQUOTA", "SETQUOTA", states=AUTHENTICATED)
+@dataclass
+class QuotaRoot(Command):
+    """GETQUOTA root / SETQUOTA root (resource limit ...) (RFC 9208 §4.1); SETQUOTA's list is
+    read and refused."""
+
+    root: str
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        root = r.astring().decode("utf-8", "replace")
+        if name == "SETQUOTA":
+            r.sp()
+            r.skip_list()
+        return cls(tag, name, uid, root)
 
 
 @command("RENAME", states=AUTHENTICATED)
@@ -286,33 +311,68 @@ class Status(Command):
         return cls(tag, name, uid, mailbox, items)
 
 
+@dataclass
+class AppendMessage:
+    """One message of an APPEND: its flags, internal date and literal (or the spooled file the
+    server read a large one into, framing.py)."""
+
+    flags: list[str]
+    date: datetime | None
+    message: bytes | IO[bytes]
+    message_size: int
+
+
+# RFC 3502 §6: a MULTIAPPEND is all or none, so all its messages wait until the last one is
+# read; this bounds how many one command may carry (their octets are bounded by framing.py).
+MAX_APPEND_MESSAGES = 1000
+
+
 @command("APPEND", states=AUTHENTICATED, message_literal=True)
 @dataclass
 class Append(Command):
+    """APPEND (RFC 3501 §6.3.11), with several messages in one command: MULTIAPPEND
+    (RFC 3502 §6.3.11: mailbox 1*(SP [flag-list SP] [date-time SP] literal))."""
+
     mailbox: str
-    flags: list[str]
-    date: datetime | None
-    # The literal, or the spooled file the server read a large one into (framing.py).
-    message: bytes | IO[bytes]
-    message_size: int
+    messages: list[AppendMessage]
 
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
         mailbox = r.mailbox()
+        messages: list[AppendMessage] = []
         r.sp()
-        flags: list[str] = []
-        date = None
-        if r.peek() == b"(":
-            flags = r.flag_list()
-            r.sp()
-        if r.peek() == b'"':
-            date = r.date_time()
-            r.sp()
-        if r.peek() != b"{":
-            raise ParseError("APPEND needs the message as a literal")
-        message = r.literal()
-        return cls(tag, name, uid, mailbox, flags, date, message, len(message))
+        while True:
+            if len(messages) >= MAX_APPEND_MESSAGES:
+                raise ParseError("too many messages in one APPEND")
+            flags: list[str] = []
+            date = None
+            if r.peek() == b"(":
+                flags = r.flag_list()
+                r.sp()
+            if r.peek() == b'"':
+                date = r.date_time()
+                r.sp()
+            if r.peek() != b"{":
+                raise ParseError("APPEND needs the message as a literal")
+            message = r.literal()
+            messages.append(AppendMessage(flags, date, message, len(message)))
+            if not r.maybe(b" "):
+                break
+        return cls(tag, name, uid, mailbox, messages)
+
+
+@command("COMPRESS", states=AUTHENTICATED)
+@dataclass
+class Compress(Command):
+    """COMPRESS mechanism (RFC 4978 §3)."""
+
+    mechanism: str
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        return cls(tag, name, uid, r.atom().upper())
 
 
 @command("ENABLE", states=AUTHENTICATED)
@@ -351,21 +411,58 @@ class Expunge(Command):
 class Search(Command):
     charset: str | None
     key: k.SearchKey
+    returns: list[str] | None = None  # ESEARCH (RFC 4731): None for a plain SEARCH
 
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
+        returns = return_options(r)
         charset = None
         if r.maybe_ci(b"CHARSET"):
             r.sp()
-            charset = r.astring().decode("ascii", "replace").upper()
-            if charset not in ("UTF-8", "US-ASCII", "UTF8"):
-                raise BadCharset(f"charset {charset} is not supported")
+            charset = read_charset(r)
             r.sp()
-        keys = [search_key(r)]
-        while r.maybe(b" "):
-            keys.append(search_key(r))
-        return cls(tag, name, uid, charset, keys[0] if len(keys) == 1 else k.And(tuple(keys)))
+        return cls(tag, name, uid, charset, search_keys(r), returns)
+
+
+@command("SORT", states=SELECTED, uid=True)
+@dataclass
+class Sort(Command):
+    """SORT (RFC 5256 §3), with ESORT's RETURN options (RFC 5267 §3)."""
+
+    criteria: list[tuple[str, bool]]  # (key, reverse), most significant first
+    charset: str
+    key: k.SearchKey
+    returns: list[str] | None
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        returns = return_options(r)
+        criteria = sort_criteria(r)
+        r.sp()
+        charset = read_charset(r)
+        r.sp()
+        return cls(tag, name, uid, criteria, charset, search_keys(r), returns)
+
+
+@command("THREAD", states=SELECTED, uid=True)
+@dataclass
+class Thread(Command):
+    """THREAD (RFC 5256 §3)."""
+
+    algorithm: str
+    charset: str
+    key: k.SearchKey
+
+    @classmethod
+    def parse(cls, r, tag, name, uid):
+        r.sp()
+        algorithm = thread_algorithm(r)
+        r.sp()
+        charset = read_charset(r)
+        r.sp()
+        return cls(tag, name, uid, algorithm, charset, search_keys(r))
 
 
 @command("FETCH", states=SELECTED, uid=True)
@@ -566,7 +663,7 @@ def _id_params(r: Reader) -> dict[str, str | None] | None:
 
 
 __all__ = [
-    "COMMANDS", "MAX_DEPTH", "MAX_MODSEQ", "MAX_NUMBER", "BadCharset", "Command", "FetchAtt",
+    "COMMANDS", "MAX_APPEND_MESSAGES", "MAX_DEPTH", "MAX_MODSEQ", "MAX_NUMBER", "BadCharset", "Command", "FetchAtt",
     "ParseError", "Section", "SequenceSet", "State", "command_name", "decode_mailbox",
     "encode_mailbox", "literal_request", "lookup", "parse_command", "parse_tag",
 ]

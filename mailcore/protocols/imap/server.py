@@ -54,7 +54,8 @@ class ImapOptions:
     # Before login only LOGIN and AUTHENTICATE arguments: small literals, a small total.
     preauth_literal: int = 8 * 1024
     preauth_command: int = 16 * 1024
-    spool_threshold: int = 1024 * 1024  # APPEND messages larger than this wait on disk
+    spool_threshold: int = 1024 * 1024  # APPEND messages past this (per command) wait on disk
+    max_append_total: int = 256 * 1024 * 1024  # all messages of one MULTIAPPEND (RFC 3502)
     autologout: float = 30 * 60.0
     idle_poll: float = 30.0  # re-check in IDLE even without an event (lost Redis, other hosts)
     max_bad_commands: int = 20
@@ -236,11 +237,16 @@ class ImapConnection(Framing, Commands):
         except ParseError as error:
             self.bad(error.tag or tag, str(error))
             return
-        if framed.message is not None:
-            if not isinstance(cmd, Append) or cmd.message_size:
+        if framed.messages:
+            # Each spooled message left an empty literal in its place: fill them in order. A
+            # genuine empty message among them makes the counts differ, and is refused.
+            empty = [m for m in cmd.messages if not m.message_size] if isinstance(
+                cmd, Append) else []
+            if len(empty) != len(framed.messages):
                 self.bad(cmd.tag, "A large literal is only taken as APPEND's message")
                 return
-            cmd.message, cmd.message_size = framed.message, framed.message_size
+            for message, (spool, size) in zip(empty, framed.messages, strict=True):
+                message.message, message.message_size = spool, size
         if self.state not in lookup(cmd.name, cmd.uid).states:
             self.bad(cmd.tag, f"{cmd.name} is not allowed in the {self.state.value} state")
             return

@@ -55,7 +55,12 @@ def index_blobs(items) -> None:
 
     Plain SQL: this runs on every delivery, where the ORM's bulk_create costs more than the
     insert (the FTS5 triggers or the generated tsvector do the indexing)."""
-    rows = [(sha, document_fields(raw, parsed)) for sha, raw, parsed in items]
+    insert_documents([(sha, document_fields(raw, parsed)) for sha, raw, parsed in items])
+
+
+def insert_documents(rows: list[tuple[str, dict[str, str]]]) -> None:
+    """Store documents made by :func:`document_fields` beforehand (the IMAP APPEND group commit
+    makes them in each session's thread, outside the commit all sessions share)."""
     if not rows:
         return
     table = SearchDocument._meta.db_table

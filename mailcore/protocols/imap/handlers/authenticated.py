@@ -1,12 +1,14 @@
 """Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
-RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315), NAMESPACE (RFC 2342), ENABLE
+RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
+GETQUOTAROOT and SETQUOTA (RFC 9208), COMPRESS (RFC 4978), NAMESPACE (RFC 2342), ENABLE
 (RFC 5161) and IDLE (RFC 2177)."""
 
 from __future__ import annotations
 
-from typing import IO
+import asyncio
+import weakref
 
 from mailcore import exceptions as exc
 from mailcore.models import FolderRole
@@ -14,10 +16,12 @@ from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
+from mailcore.protocols.imap.compress import DeflatingWriter, InflatingReader
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import Selected, claim_recent
-from mailcore.services import delivery, folders, imap_read
+from mailcore.protocols.smtp.commit import BatchCommitter
+from mailcore.services import delivery, folders, imap_read, quota
 from mailcore.services.common import UidRanges
 
 _SPECIAL_USE = {
@@ -29,18 +33,42 @@ _SPECIAL_USE = {
 }
 
 
-def _append(mailbox, name: str, message: bytes | IO[bytes], flags: list[str], date,
-            max_size: int):
+def _prepare_append(mailbox, name: str, messages: list[p.AppendMessage], max_size: int):
+    """The folder and the parsed messages of one APPEND, ready for the group commit: parsing
+    happens here, in a service thread of this session, not in the one commit all share."""
     try:
         folder = folders.get_folder(mailbox, name)
     except exc.FolderNotFound:
         raise Reply("NO", "[TRYCREATE] No such folder") from None
-    # A spooled message is read here, in the service thread, only for the time of the store.
-    raw = message if isinstance(message, bytes) else message.read()
-    message = delivery.append_message(
-        folder, raw, flags=flags, internal_date=date, max_size=max_size
-    )
-    return folder.pk, folder.uidvalidity, message.uid, message.modseq
+    prepared = []
+    for message in messages:
+        # A spooled message is read here only for the time of the store.
+        raw = message.message
+        raw = raw if isinstance(raw, bytes) else raw.read()
+        prepared.append(delivery.prepare_append(raw, message.flags, message.date,
+                                                max_size=max_size))
+    return folder, delivery.AppendRequest(mailbox.pk, folder.pk, prepared)
+
+
+# One APPEND group commit per event loop (the listener's), shared by all its sessions.
+_COMMITTERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BatchCommitter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def append_committer() -> BatchCommitter:
+    """The running loop's APPEND committer: commands that finish together, from any session,
+    share one transaction and one durable commit (as SMTP intake does)."""
+    loop = asyncio.get_running_loop()
+    committer = _COMMITTERS.get(loop)
+    if committer is None:
+        committer = _COMMITTERS[loop] = BatchCommitter(delivery.append_many, max_batch=32)
+    return committer
+
+
+def _kib(octets: int) -> int:
+    """RFC 9208 §5.1: STORAGE in units of 1024 octets, rounded up."""
+    return (octets + 1023) // 1024
 
 
 def _count_recent(folder_id: int, above: int) -> int:
@@ -221,6 +249,7 @@ class AuthenticatedState(Session):
     async def cmd_STATUS(self, cmd: p.Status) -> str:
         folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
         items = []
+        usage = None
         for item in cmd.items:
             if item == "MESSAGES":
                 items.append(f"MESSAGES {info.messages}")
@@ -237,32 +266,73 @@ class AuthenticatedState(Session):
             elif item == "HIGHESTMODSEQ":
                 items.append(f"HIGHESTMODSEQ {info.highestmodseq}")  # RFC 7162 §3.1.6
                 self.enable_condstore()
+            elif item in ("SIZE", "DELETED", "DELETED-STORAGE"):
+                if usage is None:
+                    usage = await call_service(quota.folder_usage, folder.pk)
+                size, deleted, deleted_size = usage
+                # STATUS=SIZE (RFC 8438) in octets; DELETED-STORAGE (RFC 9208 §4.2) in KiB.
+                items.append({"SIZE": f"SIZE {size}", "DELETED": f"DELETED {deleted}",
+                              "DELETED-STORAGE": f"DELETED-STORAGE {_kib(deleted_size)}"}[item])
             else:
                 raise Reply("BAD", f"Unknown STATUS item {item}")
         self.send(f"* STATUS {fmt.string(encode_mailbox(folder.name))} ({' '.join(items)})\r\n")
         return "STATUS completed"
 
     async def cmd_APPEND(self, cmd: p.Append) -> str:
-        if not cmd.message_size:
+        if not all(message.message_size for message in cmd.messages):
             raise Reply("NO", "Cannot append an empty message")
-        folder_id, uidvalidity, uid, modseq = await call_service(
-            _append, self.mailbox, cmd.mailbox, cmd.message, cmd.flags, cmd.date,
+        folder, request = await call_service(
+            _prepare_append, self.mailbox, cmd.mailbox, cmd.messages,
             self.config.max_message_size,
         )
+        try:
+            rows = await append_committer().submit(request)
+        except exc.FolderNotFound:
+            raise Reply("NO", "[TRYCREATE] No such folder") from None
         sel = self.selected
-        if sel is not None and sel.folder.pk == folder_id:
-            if modseq == sel.modseq + 1 and (not sel.uids or uid > sel.uids[-1]):
-                # §6.3.11: the new message is announced as new mail would be; nothing else
-                # changed in between, so no need to ask the store.
-                sel.modseq = modseq
-                sel.uids.append(uid)
-                if not sel.readonly:
-                    previous = claim_recent(sel.folder.pk, uid)
-                    sel.add_recent(max(previous + 1, uid), uid)
-                self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
-            else:
-                sel.dirty = True
-        return f"[APPENDUID {uidvalidity} {uid}] APPEND completed"
+        if sel is not None and sel.folder.pk == folder.pk:
+            # §6.3.11: the new messages are announced as new mail would be (after the command;
+            # other sessions' appends may have shared the commit, so the store is asked).
+            sel.dirty = True
+        uids = format_uid_set([row.uid for row in rows])
+        # RFC 4315 §3: a uid-set for MULTIAPPEND (RFC 3502).
+        return f"[APPENDUID {folder.uidvalidity} {uids}] APPEND completed"
+
+    async def cmd_GETQUOTAROOT(self, cmd: p.OnMailbox) -> str:
+        # RFC 9208 §4.3: one quota root, "", for all of a mailbox's folders, from the one rule
+        # (services/quota.py); none when the mailbox is unlimited.
+        folder = await call_service(folders.get_folder, self.mailbox, cmd.mailbox)
+        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        name = fmt.string(encode_mailbox(folder.name))
+        if not limit:
+            self.send(f"* QUOTAROOT {name}\r\n")
+            return "GETQUOTAROOT completed"
+        self.send(f'* QUOTAROOT {name} ""\r\n* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        return "GETQUOTAROOT completed"
+
+    async def cmd_GETQUOTA(self, cmd: p.QuotaRoot) -> str:
+        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        if cmd.root != "" or not limit:
+            raise Reply("NO", "[NONEXISTENT] No such quota root")
+        self.send(f'* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        return "GETQUOTA completed"
+
+    async def cmd_SETQUOTA(self, cmd: p.QuotaRoot) -> str:
+        # RFC 9208 §4.1.3: limits are the administrator's (webmail admin, commands).
+        raise Reply("NO", "[NOPERM] Quotas are set by the administrator")
+
+    async def cmd_COMPRESS(self, cmd: p.Compress) -> str:
+        if cmd.mechanism != "DEFLATE":
+            raise Reply("BAD", f"Unknown compression mechanism {cmd.mechanism}")
+        if isinstance(self.writer, DeflatingWriter):
+            raise Reply("NO", "[COMPRESSIONACTIVE] DEFLATE is already active")
+        # RFC 4978 §3: the tagged OK is the last thing sent uncompressed; whatever the client
+        # sent after the command is already compressed.
+        self.send(f"{cmd.tag} OK DEFLATE active\r\n")
+        await self.flush()
+        self.reader = InflatingReader(self.reader, self.options.max_line + 2)
+        self.writer = DeflatingWriter(self.writer)
+        return ""
 
     async def cmd_NAMESPACE(self, cmd: p.Bare) -> str:
         self.send('* NAMESPACE (("" "/")) NIL NIL\r\n')

@@ -1,5 +1,6 @@
 """Commands of the selected state (RFC 3501 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE
-and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5), FETCH (in
+and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5; ESEARCH, RFC 4731), SORT
+(RFC 5256, SORT=DISPLAY RFC 5957, ESORT RFC 5267), THREAD (RFC 5256), FETCH (in
 :mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
 (RFC 6851), each also as ``UID name`` (§6.4.8)."""
 
@@ -15,6 +16,7 @@ from mailcore.protocols.imap.state import Selected
 from mailcore.services import folders, imap_read
 from mailcore.services import imap_keys as k
 from mailcore.services import imap_search as search_service
+from mailcore.services import imap_sort as sort_service
 
 
 def _move_or_copy(mailbox, source: Folder, uids, name: str, move: bool):
@@ -36,7 +38,11 @@ def session_key(sel: Selected, key: k.SearchKey) -> k.SearchKey:
     """Turn session-relative keys (message numbers, \\Recent) into UID sets."""
     match key:
         case k.Seq(seqset):
-            return k.Uids(sel.uid_ranges(sel.resolve(seqset, False)))
+            # A search key only selects: numbers past the last message match nothing (as in
+            # Dovecot; imaptest's esearch script), where FETCH or STORE would be refused.
+            n = sel.exists
+            ranges = [(lo - 1, min(hi, n) - 1) for lo, hi in seqset.resolve(n) if lo <= n]
+            return k.Uids(sel.uid_ranges(ranges))
         case k.Uid(seqset):
             return k.Uids(sel.uid_ranges(sel.resolve(seqset, True)))
         case k.Recent():
@@ -52,6 +58,54 @@ def session_key(sel: Selected, key: k.SearchKey) -> k.SearchKey:
         case k.Not(inner):
             return k.Not(session_key(sel, inner))
     return key
+
+
+def esearch(cmd, numbers: list[int], returns: list[str], modseq: int | None, *,
+            in_order: bool = False) -> str:
+    """An ESEARCH response (RFC 4731 §3.1; ESORT, RFC 5267 §3.1, with ``in_order``): MIN, MAX
+    and ALL are left out when nothing matched, COUNT never is."""
+    parts = [f'* ESEARCH (TAG "{cmd.tag}")']
+    if cmd.uid:
+        parts.append("UID")
+    if numbers:
+        first, last = (numbers[0], numbers[-1]) if in_order else (min(numbers), max(numbers))
+        if "MIN" in returns:
+            parts.append(f"MIN {first}")
+        if "MAX" in returns:
+            parts.append(f"MAX {last}")
+    if "COUNT" in returns:
+        parts.append(f"COUNT {len(numbers)}")
+    if "ALL" in returns and numbers:
+        parts.append(f"ALL {format_uid_set(numbers if in_order else sorted(numbers))}")
+    if modseq is not None:
+        parts.append(f"MODSEQ {modseq}")  # RFC 7162 §3.1.5
+    return " ".join(parts) + "\r\n"
+
+
+def format_thread(root, number) -> str:
+    """One thread of RFC 5256 §4: ``(1 2 3)`` for a chain, ``(1 (2)(3 4))`` where a message
+    has several children, ``((1)(2))`` under a dummy. ``number`` maps a UID to its message
+    number (None: UIDs). Iterative, for threads thousands deep."""
+    out = ["("]
+    stack: list = [")", root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        parts: list = []
+        if item.uid is not None:
+            parts.append(str(item.uid if number is None else number(item.uid)))
+        children = item.children
+        if item.uid is not None and len(children) == 1:
+            parts += [" ", children[0]]
+        elif children:
+            if item.uid is not None:
+                parts.append(" ")
+            for child in children:
+                parts += ["(", child, ")"]
+        stack.extend(reversed(parts))
+    return "".join(out)
 
 
 class SelectedState(Session):
@@ -99,15 +153,57 @@ class SelectedState(Session):
             numbers = found
         else:
             numbers = [seq for seq in map(sel.seq_of, found) if seq is not None]
-        modseq = ""
+        highest = None
         if k.uses_modseq(cmd.key):
-            # RFC 7162 §3.1.5: the highest mod-sequence of the messages found.
+            # RFC 7162 §3.1.5: the highest mod-sequence of the messages found, or of those
+            # reported when only MIN and MAX are asked for (RFC 4731).
             self.enable_condstore()
-            if found:
-                highest = await call_service(imap_read.max_modseq, sel.folder.pk, found)
-                modseq = f" (MODSEQ {highest})"
+            reported = found
+            if found and cmd.returns is not None and set(cmd.returns) <= {"MIN", "MAX"}:
+                reported = [found[0]] * ("MIN" in cmd.returns) + [found[-1]] * (
+                    "MAX" in cmd.returns)
+            if reported:
+                highest = await call_service(imap_read.max_modseq, sel.folder.pk, reported)
+        if cmd.returns is not None:
+            self.send(esearch(cmd, numbers, cmd.returns, highest))
+            return "SEARCH completed"
+        modseq = f" (MODSEQ {highest})" if highest is not None else ""
         self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
         return "SEARCH completed"
+
+    @staticmethod
+    def _numbers(sel: Selected, uids: list[int], as_uids: bool) -> list[int]:
+        if as_uids:
+            return uids
+        return [seq for seq in map(sel.seq_of, uids) if seq is not None]
+
+    @staticmethod
+    async def _found(sel: Selected, key: k.SearchKey) -> list[int]:
+        if isinstance(key, k.All):
+            return list(sel.uids)  # SORT and THREAD of a whole folder: nothing to search
+        return await call_service(search_service.search, sel.folder.pk, session_key(sel, key),
+                                  list(sel.uids))
+
+    async def cmd_SORT(self, cmd: p.Sort) -> str:
+        sel = self.require_selected()
+        found = await self._found(sel, cmd.key)
+        ordered = await call_service(sort_service.sort_uids, sel.folder.pk, found, cmd.criteria)
+        numbers = self._numbers(sel, ordered, cmd.uid)
+        if cmd.returns is not None:
+            # ESORT (RFC 5267 §3.1): MIN and MAX are the first and last in sort order.
+            self.send(esearch(cmd, numbers, cmd.returns, None, in_order=True))
+        else:
+            self.send("* SORT" + "".join(f" {n}" for n in numbers) + "\r\n")
+        return "SORT completed"
+
+    async def cmd_THREAD(self, cmd: p.Thread) -> str:
+        sel = self.require_selected()
+        found = await self._found(sel, cmd.key)
+        threads = await call_service(sort_service.thread_uids, sel.folder.pk,
+                                     sel.folder.uidvalidity, found, cmd.algorithm)
+        number = None if cmd.uid else sel.seq_of
+        self.send("* THREAD " + "".join(format_thread(t, number) for t in threads) + "\r\n")
+        return "THREAD completed"
 
     async def cmd_STORE(self, cmd: p.Store) -> str:
         sel = self.require_writable()
