@@ -30,6 +30,28 @@ class ConnectionLimiter:
         return self._count
 
 
+class PerKeyLimiter:
+    """At most ``limit`` things in progress per key (a client address): DATA transactions."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._by_key: Counter[str] = Counter()
+
+    def acquire(self, key: str) -> bool:
+        if self._by_key[key] >= self.limit:
+            return False
+        self._by_key[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._by_key[key] -= 1
+        if self._by_key[key] <= 0:
+            del self._by_key[key]
+
+    def __getitem__(self, key: str) -> int:
+        return self._by_key.get(key, 0)
+
+
 def is_loopback(ip: str | None) -> bool:
     """Plaintext passwords are accepted without TLS only from loopback (ARCHITECTURE.md)."""
     if not ip:

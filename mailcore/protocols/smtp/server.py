@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from mailcore.protocols.common.config import Addr, ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter, is_loopback
 from mailcore.protocols.smtp.commit import (
     BatchCommitter,
     intake_committer,
@@ -54,6 +54,7 @@ async def create_smtp_server(
     loop = asyncio.get_running_loop()
     limits = limits_for(config)
     limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip)
+    data_limiter = PerKeyLimiter(limits.max_data_per_ip)
 
     def factory() -> CorreioSMTP:
         return protocol_class(
@@ -62,6 +63,7 @@ async def create_smtp_server(
             policy=policy,
             limits=limits,
             limiter=limiter,
+            data_limiter=data_limiter,
             loop=loop,
             **protocol_kwargs,
         )

@@ -1,0 +1,136 @@
+"""Issue 12 on the SMTP listeners: DATA past a threshold is spooled to a temporary file, not
+held in memory, and one client address has a bounded number of messages in progress."""
+
+import os
+import smtplib
+import tempfile
+import time
+
+import pytest
+
+from mailcore.protocols.smtp.policy import SMTPLimits
+from tests.smtp.conftest import Wire, body_of, stored
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _deleted_temp_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(tempfile.gettempdir() + "/") and target.endswith("(deleted)"):
+            found.add(target)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _baseline():
+    # pytest's own output capture holds anonymous temporary files too.
+    global BASELINE
+    BASELINE = _deleted_temp_files()
+    yield
+
+
+BASELINE: set[str] = set()
+
+
+def spool_files() -> set[str]:
+    """Anonymous temporary files this process opened since the test began (the listener runs
+    in-process): DATA spools (TemporaryFile is unlinked at creation, O_TMPFILE on Linux)."""
+    return _deleted_temp_files() - BASELINE
+
+
+def connect(port: int) -> Wire:
+    client = Wire(port)
+    assert client.reply().startswith("220 ")
+    assert client.cmd("EHLO client.remote.test").startswith("250-")
+    return client
+
+
+def start_data(client: Wire) -> str:
+    assert client.cmd("MAIL FROM:<a@remote.test>") == "250 2.1.0 OK"
+    assert client.cmd("RCPT TO:<demo@example.test>") == "250 2.1.5 OK"
+    return client.cmd("DATA")
+
+
+def test_data_past_the_threshold_goes_to_a_temporary_file_and_arrives_unchanged(
+    start_smtp, local
+):
+    port = start_smtp(limits=SMTPLimits(spool_threshold=4096)).port
+    client = connect(port)
+    assert start_data(client).startswith("354")
+    head = b"Subject: spooled\r\n\r\n" + b"".join(
+        b"line %05d " % n + b"x" * 60 + b"\r\n" for n in range(200)
+    )
+    client.send(head)
+    deadline = time.monotonic() + 5
+    while not spool_files() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    open_spools = spool_files()
+    # Anonymous (unlinked at creation): a crash leaves nothing behind.
+    assert len(open_spools) == 1
+    tail = b"..dot-stuffed\r\nend\r\n"
+    assert client.cmd(tail + b".").startswith("250 ")
+    assert body_of(stored("demo@example.test")[0]) == head + b".dot-stuffed\r\nend\r\n"
+    assert spool_files() == set()
+
+
+def test_a_small_message_stays_in_memory(start_smtp, local):
+    port = start_smtp(limits=SMTPLimits(spool_threshold=1 << 20)).port
+    client = connect(port)
+    assert start_data(client).startswith("354")
+    client.send(b"Subject: small\r\n\r\n" + (b"y" * 70 + b"\r\n") * 70)
+    time.sleep(0.2)
+    assert spool_files() == set()
+    assert client.cmd(b".").startswith("250 ")
+
+
+def test_an_oversize_spooled_message_is_refused_and_its_spool_closed(start_smtp, local):
+    port = start_smtp(max_message_size=50_000, limits=SMTPLimits(spool_threshold=4096)).port
+    client = connect(port)
+    assert start_data(client).startswith("354")
+    client.send((b"z" * 78 + b"\r\n") * 1000)
+    assert client.cmd(b".").startswith("552 5.3.4")
+    assert spool_files() == set()
+    assert stored("demo@example.test") == []
+
+
+def test_one_address_gets_451_past_its_messages_in_progress_then_recovers(start_smtp, local):
+    port = start_smtp(limits=SMTPLimits(max_data_per_ip=3)).port
+    busy = [connect(port) for _ in range(3)]
+    for client in busy:
+        assert start_data(client).startswith("354")
+        client.send(b"Subject: slow\r\n\r\n")
+    extra = connect(port)
+    reply = start_data(extra)
+    assert reply.startswith("451 4.7.0")
+    # The refusal ends nothing: the session goes on and the others complete.
+    for client in busy:
+        assert client.cmd(b"body\r\n.").startswith("250 ")
+    assert extra.cmd("RSET") == "250 2.0.0 OK"
+    assert start_data(extra).startswith("354")
+    assert extra.cmd(b"Subject: later\r\n\r\nok\r\n.").startswith("250 ")
+    assert len(stored("demo@example.test")) == 4
+
+
+def test_a_client_gone_mid_data_releases_its_slot_and_spool(start_smtp, local):
+    port = start_smtp(limits=SMTPLimits(max_data_per_ip=1, spool_threshold=1024)).port
+    client = connect(port)
+    assert start_data(client).startswith("354")
+    client.send((b"x" * 70 + b"\r\n") * 100)
+    deadline = time.monotonic() + 5
+    while not spool_files() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(spool_files()) == 1
+    client.file.close()  # the socket closes with its last reference
+    client.close()
+    deadline = time.monotonic() + 5
+    while spool_files() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert spool_files() == set()
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail("a@remote.test", ["demo@example.test"], b"Subject: next\r\n\r\nok\r\n")
+    assert len(stored("demo@example.test")) == 1
