@@ -45,6 +45,8 @@ MAX_STREAM_BUFFER = 64 * 1024
 # up to this many messages and octets (bounding the memory a session holds).
 READ_AHEAD_MESSAGES = 64
 READ_AHEAD_OCTETS = 2 * 1024 * 1024
+# A client on the implicit-TLS port has this long to finish its handshake.
+TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
 def tls_or_loopback(peer_ip: str | None, tls: bool) -> bool:
@@ -111,6 +113,9 @@ class Pop3Session:
         self.closing = False
         self.last_retr = 0
         self.read_ahead: dict[int, bytes] = {}
+        # Before login a deadline from the connection's start, not an idle timer (issue 12):
+        # NOOP or CAPA every few seconds must not hold a connection slot for ever.
+        self.login_deadline = asyncio.get_running_loop().time() + config.preauth_timeout
 
     # --- I/O -----------------------------------------------------------------------------
 
@@ -121,14 +126,17 @@ class Pop3Session:
             # maildrop lock) forever.
             await asyncio.wait_for(self.writer.drain(), timeout=self.options.idle_timeout)
 
+    def read_timeout(self) -> float:
+        if self.state is State.AUTHORIZATION:
+            return max(0.0, self.login_deadline - asyncio.get_running_loop().time())
+        return self.options.idle_timeout
+
     async def read_line(self, limit: int) -> bytes | None:
         """The next line without its end; None when the session must end: end of input, the
         idle timer (RFC 1939 §3: close without a reply and without entering UPDATE), or a line
         far beyond any limit."""
         try:
-            line = await asyncio.wait_for(
-                self.reader.readuntil(b"\n"), timeout=self.options.idle_timeout
-            )
+            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), timeout=self.read_timeout())
         except (TimeoutError, asyncio.IncompleteReadError):
             return None
         except asyncio.LimitOverrunError:
@@ -450,19 +458,27 @@ async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls:
         peer = writer.get_extra_info("peername")
         ip = peer[0] if peer else ""
         if not limiter.acquire(ip):
-            writer.write(err("too many connections; try again later", "SYS/TEMP"))
+            # Counted before any TLS handshake: half-open handshakes on the implicit-TLS port
+            # are refused like other connections (no plaintext reply there).
+            if not implicit_tls:
+                writer.write(err("too many connections; try again later", "SYS/TEMP"))
             writer.close()
             return
         try:
+            if implicit_tls:
+                await writer.start_tls(
+                    config.server_tls_context,
+                    ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, config.preauth_timeout),
+                )
             await Pop3Session(reader, writer, config, tls=implicit_tls).run()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as error:
+            # A client-side TLS abort is the client's business: one quiet line, no traceback.
+            logger.info("POP3 connection from %s ended: %s", ip, error or type(error).__name__)
+            writer.close()
         finally:
             limiter.release(ip)
 
     host, port = addr
-    return await asyncio.start_server(
-        on_connect,
-        host,
-        port,
-        ssl=config.server_tls_context if implicit_tls else None,
-        limit=MAX_STREAM_BUFFER,
-    )
+    # The implicit-TLS port accepts plain TCP; the handshake starts once the connection is
+    # counted (above).
+    return await asyncio.start_server(on_connect, host, port, limit=MAX_STREAM_BUFFER)
