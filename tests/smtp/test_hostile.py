@@ -134,3 +134,47 @@ def test_a_client_gone_mid_data_releases_its_slot_and_spool(start_smtp, local):
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
         smtp.sendmail("a@remote.test", ["demo@example.test"], b"Subject: next\r\n\r\nok\r\n")
     assert len(stored("demo@example.test")) == 1
+
+
+@pytest.fixture
+def start_submission():
+    import contextlib
+
+    from mailcore.protocols.common.config import ListenerConfig
+    from mailcore.protocols.smtp.server import start_servers
+    from tests.listeners import run_listener
+
+    with contextlib.ExitStack() as stack:
+
+        def start(**overrides):
+            config = ListenerConfig(hostname="mail.example.test",
+                                    submission_addr=("127.0.0.1", 0), **overrides)
+            return stack.enter_context(run_listener(lambda: start_servers(config))).port
+
+        yield start
+
+
+def test_submission_drops_a_client_that_does_not_log_in_within_the_deadline(
+    start_submission, local
+):
+    port = start_submission(preauth_timeout=1.0)
+    client = connect(port)
+    started = time.monotonic()
+    replies = []
+    with pytest.raises(ConnectionError):
+        while time.monotonic() - started < 5:
+            replies.append(client.cmd("NOOP"))
+            time.sleep(0.2)
+    assert 0.8 < time.monotonic() - started < 3
+    assert replies[-1].startswith("421 4.7.0") or replies[-1] == "250 2.0.0 OK"
+
+
+def test_a_submission_login_cancels_the_deadline(start_submission, local):
+    from tests.conftest import PASSWORD
+
+    port = start_submission(preauth_timeout=1.0)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("laptop")
+        client.login("demo@example.test", PASSWORD)
+        time.sleep(1.5)
+        assert client.noop()[0] == 250

@@ -70,7 +70,11 @@ async def create_smtp_server(
 
     host, port = addr
     ssl_context = config.server_tls_context if policy.implicit_tls else None
-    return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True)
+    # On 465 asyncio completes the handshake before the protocol (and its connection count)
+    # sees the client; a short handshake deadline bounds what a stalled handshake holds.
+    handshake = {"ssl_handshake_timeout": min(30.0, config.preauth_timeout)} if ssl_context else {}
+    return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True,
+                                    **handshake)
 
 
 async def start_submission_servers(config: ListenerConfig) -> list[asyncio.Server]:
