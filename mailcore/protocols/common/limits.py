@@ -3,6 +3,8 @@ work")."""
 
 from collections import Counter
 
+from mailcore.protocols.common import watchdog
+
 
 class ConnectionLimiter:
     def __init__(self, total: int, per_ip: int):
@@ -12,8 +14,9 @@ class ConnectionLimiter:
         self._count = 0
 
     def acquire(self, ip: str) -> bool:
-        """Count a new connection; False (and nothing counted) when over a limit."""
-        if self._count >= self.total or self._by_ip[ip] >= self.per_ip:
+        """Count a new connection; False (and nothing counted) when over a limit, or while the
+        event loop lags (every door then answers its "try again later", see ``watchdog``)."""
+        if self._count >= self.total or self._by_ip[ip] >= self.per_ip or watchdog.shedding():
             return False
         self._count += 1
         self._by_ip[ip] += 1

@@ -8,6 +8,7 @@ import importlib
 import logging
 import signal
 
+from mailcore.protocols.common import watchdog
 from mailcore.protocols.common.config import ListenerConfig
 
 logger = logging.getLogger("correio.listeners")
@@ -20,6 +21,7 @@ PROTOCOLS += ("managesieve",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
+    watchdog_task = watchdog.start(watchdog.LoopWatchdog(threshold=config.loop_lag_threshold))
     servers = []
     for name in protocols:
         module = importlib.import_module(f"mailcore.protocols.{name}.server")
@@ -36,6 +38,7 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
         server.close()
     for server in servers:
         await server.wait_closed()
+    watchdog_task.cancel()
 
 
 def run(protocols: list[str], config: ListenerConfig | None = None) -> None:

@@ -45,6 +45,9 @@ MAX_STREAM_BUFFER = 64 * 1024
 # up to this many messages and octets (bounding the memory a session holds).
 READ_AHEAD_MESSAGES = 64
 READ_AHEAD_OCTETS = 2 * 1024 * 1024
+# Line-end conversion and byte-stuffing of a message larger than this run in a worker thread:
+# on a 25 MiB message with bare LFs they take long enough to stall every door (issue 12).
+OFF_LOOP_OCTETS = 256 * 1024
 # A client on the implicit-TLS port has this long to finish its handshake.
 TLS_HANDSHAKE_TIMEOUT = 30.0
 
@@ -89,6 +92,12 @@ def error_reply(exc: Exception) -> tuple[str | None, str]:
             return ERROR_REPLIES[klass]
     logger.error("POP3 service call failed", exc_info=exc)
     return UNEXPECTED_REPLY
+
+
+async def _format(func, raw: bytes, *args) -> list[bytes]:
+    if len(raw) > OFF_LOOP_OCTETS:
+        return await asyncio.to_thread(func, raw, *args)
+    return func(raw, *args)
 
 
 class Pop3Session:
@@ -405,7 +414,7 @@ class Pop3Session:
         n = self.messages.number(arg)
         raw = await self.load(n, sequential=n == self.last_retr + 1 and n > 1)
         self.last_retr = n
-        await self.send(*retr_response(raw))
+        await self.send(*await _format(retr_response, raw))
 
     async def cmd_TOP(self, command: Command) -> None:
         arg, count = expect_args(command, 2, 2)
@@ -415,7 +424,7 @@ class Pop3Session:
         raw = self.read_ahead.get(uid)
         if raw is None:
             raw = await self.service(pop3.load_message, self.maildrop.folder_id, uid)
-        await self.send(*top_response(raw, lines))
+        await self.send(*await _format(top_response, raw, lines))
 
     # --- QUIT and UPDATE (RFC 1939 §4, §6) ----------------------------------------------------
 
