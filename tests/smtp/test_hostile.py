@@ -178,3 +178,67 @@ def test_a_submission_login_cancels_the_deadline(start_submission, local):
         client.login("demo@example.test", PASSWORD)
         time.sleep(1.5)
         assert client.noop()[0] == 250
+
+
+def test_the_delivery_budget_lets_one_message_through_and_queues_the_rest():
+    import asyncio
+
+    from mailcore.protocols.smtp.spool import DeliveryBudget
+
+    async def scenario():
+        budget = DeliveryBudget(10)
+        order = []
+
+        async def deliver(name, size, hold):
+            await budget.acquire(size)
+            order.append(f"start {name}")
+            assert budget.in_use <= max(10, size)
+            await asyncio.sleep(hold)
+            order.append(f"end {name}")
+            budget.release(size)
+
+        await asyncio.gather(deliver("huge", 25, 0.05), deliver("a", 6, 0.01),
+                             deliver("b", 6, 0.01), deliver("c", 4, 0.01))
+        assert budget.in_use == 0
+        return order
+
+    order = asyncio.run(scenario())
+    # The oversized one alone first; then a and c fit together (6 + 4), b after a.
+    assert order[:2] == ["start huge", "end huge"]
+    assert order.index("start b") > order.index("end a")
+
+
+def test_loop_detection_scans_a_huge_message_without_a_header_end_quickly():
+    from mailcore.protocols.smtp.trace import count_received
+
+    raw = (b"x" * 76 + b"\r\n") * 70_000  # 5.4 MB, no empty line
+    started = time.perf_counter()
+    assert count_received(raw) == 0
+    assert count_received(b"Received: a\r\n" * 60 + raw) == 60
+    assert time.perf_counter() - started < 0.05
+    assert count_received(b"Received: a\r\n\r\nReceived: body") == 1
+    assert count_received(b"Received: a\n\nReceived: body") == 1
+
+
+def test_concurrent_spooled_messages_are_all_delivered_under_the_budget(start_smtp, local):
+    import threading
+
+    port = start_smtp(limits=SMTPLimits(spool_threshold=4096, delivery_budget=20_000)).port
+    body = (b"z" * 76 + b"\r\n") * 200  # 15.6 KB each: one or two at a time
+    errors = []
+
+    def send(i):
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.sendmail("a@remote.test", ["demo@example.test"],
+                              b"Subject: %d\r\n\r\n" % i + body)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(stored("demo@example.test")) == 6

@@ -21,7 +21,6 @@ PROTOCOLS += ("managesieve",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
-    watchdog_task = watchdog.start(watchdog.LoopWatchdog(threshold=config.loop_lag_threshold))
     servers = []
     for name in protocols:
         module = importlib.import_module(f"mailcore.protocols.{name}.server")
@@ -29,6 +28,9 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
     for server in servers:
         for sock in server.sockets:
             logger.info("listening on %s", sock.getsockname()[:2])
+    # Started once the listeners are bound: importing and binding them holds the loop, and
+    # that start-up time is no lag to shed connections for.
+    watchdog_task = watchdog.start(watchdog.LoopWatchdog(threshold=config.loop_lag_threshold))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

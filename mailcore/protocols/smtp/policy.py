@@ -41,6 +41,8 @@ class SMTPLimits:
     # Messages in DATA (reading or delivering) at once from one client address, per listener;
     # past it DATA gets 451 4.7.0 (RFC 5321 §4.3.2 allows 451 there; the client retries).
     max_data_per_ip: int = 10
+    # Octets of spooled messages delivered at once in the process (spool.DeliveryBudget).
+    delivery_budget: int = 8 * 1024 * 1024
     # Group commit: messages finishing DATA within this window share one transaction.
     commit_window: float = 0.002
     commit_batch: int = 64

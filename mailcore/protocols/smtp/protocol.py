@@ -31,7 +31,7 @@ from mailcore.protocols.common.config import ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter
 from mailcore.protocols.smtp.policy import ListenerPolicy, SMTPLimits
 from mailcore.protocols.smtp.replies import reply_for
-from mailcore.protocols.smtp.spool import DataSpool
+from mailcore.protocols.smtp.spool import DataSpool, delivery_budget
 
 logger = logging.getLogger("correio.smtp")
 
@@ -505,21 +505,28 @@ class CorreioSMTP(SMTP):
     async def _receive_and_deliver(self) -> None:
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         spool = DataSpool(self.limits.spool_threshold)
+        budget, held = delivery_budget(self.limits.delivery_budget), 0
         try:
             outcome = await self._read_data(spool)
             if outcome is not _Data.OK:
                 self._set_post_data_state()
                 await self.push(outcome.value)
                 return
+            if spool.on_disk:
+                await budget.acquire(spool.size)
+                held = spool.size
             content = await spool.read_all()
+            spool.close()
+            self.envelope.content = self.envelope.original_content = content
+            del content
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                self._set_post_data_state()
         finally:
             spool.close()
-        self.envelope.content = self.envelope.original_content = content
-        del content
-        try:
-            status = await self._call_handler_hook("DATA")
-        finally:
-            self._set_post_data_state()
+            if held:
+                budget.release(held)
         await self.push("250 2.0.0 OK" if status is MISSING else status)
 
     async def _read_data(self, kept: DataSpool) -> _Data:
