@@ -67,3 +67,20 @@ def test_a_stalled_loop_is_logged_and_new_connections_refused_until_it_recovers(
     time.sleep(1.2)  # the hold period ends with a calm loop
     assert first_line(smtp_port).startswith(b"220 ")
     assert first_line(pop3_port).startswith(b"+OK")
+
+
+def test_the_tls_read_buffer_asyncio_allocates_per_connection_is_still_max_size():
+    import inspect
+    from asyncio import sslproto
+
+    from mailcore.protocols.common import runner
+
+    # runner.bound_tls_buffers shrinks a private class attribute of asyncio: fail loudly if a
+    # Python release renames it or stops sizing the per-connection buffer by it.
+    assert "bytearray(self.max_size)" in inspect.getsource(sslproto.SSLProtocol.__init__)
+    original = sslproto.SSLProtocol.max_size
+    try:
+        runner.bound_tls_buffers()
+        assert sslproto.SSLProtocol.max_size == runner.TLS_READ_BUFFER
+    finally:
+        sslproto.SSLProtocol.max_size = original

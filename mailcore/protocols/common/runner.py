@@ -12,6 +12,19 @@ from mailcore.protocols.common import watchdog
 from mailcore.protocols.common.config import ListenerConfig
 
 logger = logging.getLogger("correio.listeners")
+
+# asyncio gives every TLS connection a read buffer of SSLProtocol.max_size octets, 256 KiB,
+# allocated when the handshake starts: 600 half-open handshakes on the TLS ports grew the mail
+# process by 176 MB (bench/hostile.py, issue 12). 32 KiB holds two TLS records; a larger read
+# only saves loop iterations on bulk transfers. A private name of the standard library, checked
+# by tests/mailcore/test_watchdog.py; set in the mail process only.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def bound_tls_buffers() -> None:
+    from asyncio import sslproto
+
+    sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 # Protocol packages with a server module; each listener issue adds its own.
 PROTOCOLS: tuple[str, ...] = ()
 PROTOCOLS += ("pop3",)
@@ -21,6 +34,7 @@ PROTOCOLS += ("managesieve",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
+    bound_tls_buffers()
     servers = []
     for name in protocols:
         module = importlib.import_module(f"mailcore.protocols.{name}.server")
