@@ -41,3 +41,11 @@ def sweep_outbound() -> int:
 @shared_task(name=dispatch.CLEANUP_OUTBOUND)
 def cleanup_outbound() -> int:
     return admin.cleanup_outbound()
+
+
+@shared_task(name="mailcore.tasks.purge_expunged")
+def purge_expunged() -> int:
+    """Keep the newest CORREIO_EXPUNGED_KEEP tombstones of expunged UIDs per folder."""
+    from mailcore.services import tombstones
+
+    return tombstones.purge_expunged()

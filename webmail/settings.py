@@ -221,6 +221,9 @@ CORREIO_SMARTHOST_PASSWORD = env_secret("CORREIO_SMARTHOST_PASSWORD", "")
 # Failed logins allowed per address and per client IP within the window, for every door.
 CORREIO_AUTH_MAX_FAILURES = env_int("CORREIO_AUTH_MAX_FAILURES", 10, minimum=1)
 CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimum=1)
+# Tombstones of expunged UIDs kept per folder (services/tombstones.py; issue 12): changes since
+# an older mod-sequence are answered as RFC 7162 §3.2.5.2 allows, without them.
+CORREIO_EXPUNGED_KEEP = env_int("CORREIO_EXPUNGED_KEEP", 10000, minimum=1)
 
 # --- Webmail --------------------------------------------------------------------------------
 # htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
@@ -286,6 +289,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CORREIO_OUTBOUND_SWEEP_SECONDS),
     },
     "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
+    "expunged-cleanup": {"task": "mailcore.tasks.purge_expunged", "schedule": 86400.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a
