@@ -331,14 +331,23 @@ def slow_tls() -> Outcome:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", MAIL.ports["IMAPS"]), timeout=10) as raw:
-        with context.wrap_socket(raw) as tls:
-            greeting = tls.recv(100)
+    refused = 0
+    while True:  # a loop lagging from the closes sheds new connections for a second
+        started = time.perf_counter()
+        try:
+            with socket.create_connection(("127.0.0.1", MAIL.ports["IMAPS"]), timeout=10) as raw:
+                with context.wrap_socket(raw) as tls:
+                    greeting = tls.recv(100)
+            break
+        except OSError:
+            refused += 1
+            if refused > 5:
+                raise
+            time.sleep(0.5)
     took = time.perf_counter() - started
     return Outcome(took, f"{len(socks)} half-open TLS handshakes (IMAPS, POP3S, 465) held 3 s; "
                          f"a real IMAPS client greeted in {took * 1000:.0f} ms: "
-                         f"{greeting[:4].decode(errors='replace')}")
+                         f"{greeting[:4].decode(errors='replace')} (after {refused} refusals)")
 
 
 PATTERNS = [
@@ -378,7 +387,10 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             with Probe(MAIL.ports["POP3"], pid) as probe:
-                outcome = pattern()
+                try:
+                    outcome = pattern()
+                except OSError as error:
+                    outcome = Outcome(float("nan"), f"failed: {error!r}")
             took = time.perf_counter() - started
             lat = [x * 1000 for x in probe.latencies]
             print(f"{name:32} {took:6.1f}s {outcome.slowest * 1000:6.0f}ms "
