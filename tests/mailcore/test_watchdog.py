@@ -26,7 +26,7 @@ def first_line(port: int) -> bytes:
 def doors():
     config = ListenerConfig(hostname="mail.example.test", smtp_addr=("127.0.0.1", 0),
                             pop3_addr=("127.0.0.1", 0))
-    dog = watchdog.LoopWatchdog(threshold=0.1, hold=1.0)
+    dog = watchdog.LoopWatchdog(threshold=0.1, hold=5.0)
 
     async def start():
         watchdog.start(dog)
@@ -57,14 +57,14 @@ def test_a_calm_loop_sheds_nothing(doors):
 def test_a_stalled_loop_is_logged_and_new_connections_refused_until_it_recovers(doors, caplog):
     smtp_port, pop3_port = doors.ports
     with caplog.at_level(logging.WARNING, logger="correio.listeners"):
-        stall(doors, 0.5)
-        time.sleep(0.7)
+        stall(doors, 1.0)
+        time.sleep(1.15)  # refused for as long as the loop was late
         assert first_line(smtp_port).startswith(b"421 4.7.0")
         assert first_line(pop3_port).startswith(b"-ERR [SYS/TEMP]")
     [warning] = [r for r in caplog.records if "event loop lagged" in r.getMessage()]
-    assert 400 <= doors.watchdog.max_lag * 1000 < 1500
+    assert 900 <= doors.watchdog.max_lag * 1000 < 2000
     assert doors.watchdog.shed_connections == 2
-    time.sleep(1.2)  # the hold period ends with a calm loop
+    time.sleep(1.0)  # the shedding ends with a calm loop
     assert first_line(smtp_port).startswith(b"220 ")
     assert first_line(pop3_port).startswith(b"+OK")
 

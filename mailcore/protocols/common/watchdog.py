@@ -10,7 +10,8 @@ lags, a new connection gets the protocol's temporary refusal at once (SMTP 421 4
 POP3 -ERR [SYS/TEMP]) instead of joining the queue, and the clients retry later.
 
 A ticker sleeps ``interval`` seconds and measures how much later than that it woke up. A lag
-over ``threshold`` starts (or extends) a shedding period of ``hold`` seconds."""
+over ``threshold`` starts (or extends) a shedding period as long as the lag, at most ``hold``
+seconds."""
 
 import asyncio
 import logging
@@ -49,13 +50,15 @@ class LoopWatchdog:
         if self.lag <= self.threshold:
             return
         self.lagging_ticks += 1
-        self._shed_until = now + self.hold
+        # Shed about as long as the loop was late, at most ``hold``: a short stall (the host
+        # busy with other processes) costs a short refusal window.
+        self._shed_until = max(self._shed_until, now + min(self.hold, self.lag))
         if now - self._last_log >= self.log_every:
             self._last_log = now
             logger.warning(
                 "event loop lagged %.0f ms (threshold %.0f ms): new connections are refused "
-                "for %.1f s; something ran on the loop that should not",
-                self.lag * 1000, self.threshold * 1000, self.hold,
+                "for %.1f s; something ran on the loop that should not, or the host is overloaded",
+                self.lag * 1000, self.threshold * 1000, min(self.hold, self.lag),
             )
 
     def shedding(self) -> bool:
