@@ -268,3 +268,41 @@ def test_a_database_locked_for_10_s_delays_or_refuses_temporarily_then_recovers(
     accepted = sum(1 for code, _ in replies if code == 250)
     assert sum(stored[f"<locked-{i}@x>"] for i in range(5)) >= accepted
     assert max(stored.values()) == 1
+
+
+@pytest.mark.skipif("not os.environ.get('DATABASE_URL', '').startswith('postgres')")
+def test_postgres_backends_terminated_give_temporary_errors_then_recovery(make_mailbox):
+    box = make_mailbox(ADDRESS)
+    connection.close()
+    process, smtp_port, _ = start_runmail()
+    name = connection.settings_dict["NAME"]
+
+    def send(message_id: str) -> int:
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+                smtp.sendmail("s@remote.test", [ADDRESS], make_message(message_id=message_id))
+            return 250
+        except smtplib.SMTPResponseException as error:
+            return error.smtp_code
+        except smtplib.SMTPRecipientsRefused as error:
+            return next(iter(error.recipients.values()))[0]
+
+    try:
+        assert send("<before@x>") == 250
+        codes = []
+        for round_ in range(3):
+            with connection.cursor() as cursor:  # the test's own backend is spared
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+                assert cursor.fetchall()  # the mail process had backends to lose
+            connection.close()
+            codes.extend(send(f"<during-{round_}-{i}@x>") for i in range(3))
+        # Each lost backend costs at most a temporary failure, never a permanent one.
+        assert all(code == 250 or 400 <= code < 500 for code in codes), codes
+        assert send("<after@x>") == 250  # recovered without a restart
+    finally:
+        process.terminate()
+        process.wait(30)
+    stored = stored_ids(box)
+    assert stored["<before@x>"] == 1 and stored["<after@x>"] == 1
+    assert max(stored.values()) == 1
