@@ -9,7 +9,7 @@ PG_URL ?= postgres://root@127.0.0.1:5432/test
 REDIS_CI_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run setup test test-embedded test-postgres-redis test-deps bench lint lock clean
+.PHONY: run setup test test-embedded test-postgres-redis test-deps bench fuzz lint lock clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ bench: setup
 	$(BIN)/python bench/sieve.py
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/importmail.py
+
+# The fuzz tests run in `make test` derandomized with a small budget; here with a large one and
+# a fresh seed each run (CORREIO_FUZZ_EXAMPLES examples per test).
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	mkdir -p var
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL CORREIO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest tests/fuzz -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

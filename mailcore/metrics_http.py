@@ -8,7 +8,6 @@ loopback (the default addresses are). Every connection has a 5-second budget and
 are served at once, so a client that never finishes its request holds nothing for long.
 """
 
-import asyncio
 import hmac
 import logging
 import os
@@ -27,7 +26,6 @@ logger = logging.getLogger("correio.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_SCRAPES = 8
 SCRAPE_TIMEOUT = 5.0
-LAG_INTERVAL = 0.5
 
 
 # --- Multiprocess mode ---------------------------------------------------------------------
@@ -219,18 +217,6 @@ def start_metrics_server(addr: tuple[str, int] | None, token: str = "") -> Metri
 
 
 # --- Event-loop lag -------------------------------------------------------------------------
-
-
-async def watch_loop_lag(interval: float = LAG_INTERVAL) -> None:
-    """Sleep ``interval`` again and again and record how much later than asked the loop woke:
-    anything that blocks the listeners' loop (CPU work, a synchronous call) shows up here."""
-    from mailcore.metrics import LOOP_LAG
-
-    loop = asyncio.get_running_loop()
-    while True:
-        start = loop.time()
-        await asyncio.sleep(interval)
-        LOOP_LAG.observe(max(0.0, loop.time() - start - interval))
 
 
 # --- Celery worker --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ locks with a conditional update, and recipients already delivered are never trie
 from celery import shared_task
 
 from mailcore import metrics
-from mailcore.services import dispatch, throttle, training
+from mailcore.services import dispatch, throttle, tombstones, training
 from mailcore.services.outbound import admin, relay
 
 
@@ -57,3 +57,9 @@ def learn_spam(self, blob_ids: list[str], spam: bool) -> int:
 @shared_task(name=dispatch.PURGE_LOGIN_RECORDS)
 def purge_login_records() -> int:
     return throttle.purge_login_records()
+
+
+@shared_task(name=dispatch.PURGE_EXPUNGED)
+def purge_expunged() -> int:
+    """Keep the newest CORREIO_EXPUNGED_KEEP tombstones of expunged UIDs per folder."""
+    return tombstones.purge_expunged()

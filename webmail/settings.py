@@ -273,6 +273,9 @@ CORREIO_AUTH_SPRAY_BLOCK = env_int("CORREIO_AUTH_SPRAY_BLOCK", 3600, minimum=1)
 CORREIO_AUTH_WEB_MAX_WAIT_MS = env_int("CORREIO_AUTH_WEB_MAX_WAIT_MS", 3000)
 # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
 CORREIO_TRUSTED_PROXIES = env_list("CORREIO_TRUSTED_PROXIES", "")
+# Tombstones of expunged UIDs kept per folder (services/tombstones.py; issue 12): changes since
+# an older mod-sequence are answered as RFC 7162 §3.2.5.2 allows, without them.
+CORREIO_EXPUNGED_KEEP = env_int("CORREIO_EXPUNGED_KEEP", 10000, minimum=1)
 
 # --- Webmail --------------------------------------------------------------------------------
 # htmx comes from the npm registry (package.json; `make setup` runs npm), never from a CDN, and
@@ -355,6 +358,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "outbound-cleanup": {"task": "mailcore.tasks.cleanup_outbound", "schedule": 3600.0},
     "login-records-purge": {"task": "mailcore.tasks.purge_login_records", "schedule": 600.0},
+    "expunged-cleanup": {"task": "mailcore.tasks.purge_expunged", "schedule": 86400.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker is polled; kombu's default of one poll a second caps a worker at a

@@ -79,6 +79,9 @@ class Folder(models.Model):
     uidvalidity = models.PositiveBigIntegerField(default=new_uidvalidity, editable=False)
     uidnext = models.PositiveBigIntegerField(default=1, editable=False)
     highestmodseq = models.PositiveBigIntegerField(default=1, editable=False)
+    # Tombstones of UIDs expunged at or below this mod-sequence were purged
+    # (services/tombstones.py): changes since an older one are answered without them.
+    expunged_purged_modseq = models.PositiveBigIntegerField(default=0, editable=False)
     message_count = models.PositiveIntegerField(default=0, editable=False)
     unseen_count = models.PositiveIntegerField(default=0, editable=False)
     created = models.DateTimeField(auto_now_add=True)

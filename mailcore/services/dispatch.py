@@ -26,6 +26,7 @@ SWEEP_OUTBOUND = "mailcore.tasks.sweep_outbound"
 CLEANUP_OUTBOUND = "mailcore.tasks.cleanup_outbound"
 LEARN_SPAM = "mailcore.tasks.learn_spam"
 PURGE_LOGIN_RECORDS = "mailcore.tasks.purge_login_records"
+PURGE_EXPUNGED = "mailcore.tasks.purge_expunged"
 
 # A publish retries the broker connection twice, then gives up (and logs): a dead broker must
 # not hold a web request or an SMTP reply for long.

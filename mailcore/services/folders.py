@@ -353,17 +353,25 @@ class Changes:
     messages: list[Message]
     expunged: list[int]
     highestmodseq: int
+    # False when the answer is partial: more changes than ``limit``, or ``modseq`` older than
+    # the purged tombstones (services/tombstones.py). The caller reloads the whole list.
+    complete: bool = True
 
 
-def changes_since(folder: Folder, modseq: int) -> Changes:
-    """Messages added or changed, and UIDs expunged, after ``modseq`` (RFC 7162)."""
-    highest = Folder.objects.values_list("highestmodseq", flat=True).get(pk=folder.pk)
-    messages = list(
-        Message.objects.filter(folder_id=folder.pk, modseq__gt=modseq).order_by("uid")
-    )
-    expunged = list(
-        ExpungedMessage.objects.filter(folder_id=folder.pk, modseq__gt=modseq)
-        .order_by("uid")
-        .values_list("uid", flat=True)
-    )
-    return Changes(messages, expunged, highest)
+def changes_since(folder: Folder, modseq: int, limit: int | None = None) -> Changes:
+    """Messages added or changed, and UIDs expunged, after ``modseq`` (RFC 7162), by UID. With
+    ``limit``, at most that many of each (the most recent changes) are loaded, so a client
+    asking for changes since 0 never loads a whole folder (issue 12)."""
+    highest, floor = Folder.objects.values_list(
+        "highestmodseq", "expunged_purged_modseq").get(pk=folder.pk)
+    changed = Message.objects.filter(folder_id=folder.pk, modseq__gt=modseq)
+    gone = ExpungedMessage.objects.filter(folder_id=folder.pk, modseq__gt=modseq)
+    if limit is None:
+        messages = list(changed.order_by("uid"))
+        expunged = list(gone.order_by("uid").values_list("uid", flat=True))
+        return Changes(messages, expunged, highest, complete=modseq >= floor)
+    messages = list(changed.order_by("-modseq")[: limit + 1])
+    expunged = list(gone.order_by("-modseq").values_list("uid", flat=True)[: limit + 1])
+    complete = len(messages) <= limit and len(expunged) <= limit and modseq >= floor
+    messages = sorted(messages[:limit], key=lambda m: m.uid)
+    return Changes(messages, sorted(expunged[:limit]), highest, complete=complete)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from django.db import connection
 
 from mailcore.models import Blob, ExpungedMessage, Folder, Mailbox, Message, Subscription
+from mailcore.services import tombstones
 from mailcore.services.common import UidRanges, uid_sql
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import get_folder
@@ -249,6 +250,11 @@ def max_modseq(folder_id: int, uids: list[int]) -> int:
 def vanished_since(folder_id: int, since: int, uids: UidRanges | None) -> list[int]:
     """UIDs expunged after mod-sequence ``since``, among ``uids`` when given (VANISHED
     (EARLIER), RFC 7162 §3.2.5.1 and §3.2.6)."""
+    floor, uidnext = Folder.objects.values_list(
+        "expunged_purged_modseq", "uidnext").get(pk=folder_id)
+    if since < floor:
+        # Tombstones up to ``floor`` were purged: every UID not in the folder (§3.2.5.2).
+        return tombstones.absent_uids(folder_id, uidnext, uids)
     where, params, recheck = uid_sql(uids)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -308,11 +314,12 @@ def changes(folder_id: int, since: int) -> FolderChanges | None:
     so a change racing with these queries is reported now and again next time, never lost; the
     session ignores what it already knows."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT highestmodseq, uidnext FROM {_FOLDER} WHERE id = %s", [folder_id])
+        cursor.execute(f"SELECT highestmodseq, uidnext, expunged_purged_modseq FROM {_FOLDER}"
+                       " WHERE id = %s", [folder_id])
         row = cursor.fetchone()
         if row is None:
             raise Folder.DoesNotExist(folder_id)
-        highest, uidnext = row
+        highest, uidnext, floor = row
         if highest <= since:
             return None
         cursor.execute(
@@ -326,6 +333,8 @@ def changes(folder_id: int, since: int) -> FolderChanges | None:
             [folder_id, since],
         )
         expunged = [row[0] for row in cursor.fetchall()]
+    if since < floor:
+        expunged = tombstones.absent_uids(folder_id, uidnext, None)
     return FolderChanges(highest, uidnext, changed, expunged)
 
 

@@ -28,6 +28,9 @@ class ListenerConfig:
     # Seconds a client has, from connecting, to log in (RFC 3501 §5.4 autologout; one minute
     # before login is usual); commands before login do not extend it.
     preauth_timeout: float = 60.0
+    # Seconds of event-loop lag past which the mail process logs and sheds new connections
+    # (protocols/common/watchdog.py; issue 12).
+    loop_lag_threshold: float = 0.1
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod

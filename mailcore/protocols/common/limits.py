@@ -4,6 +4,7 @@ work")."""
 from collections import Counter
 
 from mailcore import metrics
+from mailcore.protocols.common import watchdog
 
 
 class ConnectionLimiter:
@@ -18,8 +19,9 @@ class ConnectionLimiter:
         self._refused = metrics.CONNECTIONS.labels(listener, "refused")
 
     def acquire(self, ip: str) -> bool:
-        """Count a new connection; False (and nothing counted) when over a limit."""
-        if self._count >= self.total or self._by_ip[ip] >= self.per_ip:
+        """Count a new connection; False (and nothing counted) when over a limit, or while the
+        event loop lags (every door then answers its "try again later", see ``watchdog``)."""
+        if self._count >= self.total or self._by_ip[ip] >= self.per_ip or watchdog.shedding():
             self._refused.inc()
             return False
         self._count += 1
@@ -38,6 +40,28 @@ class ConnectionLimiter:
     @property
     def count(self) -> int:
         return self._count
+
+
+class PerKeyLimiter:
+    """At most ``limit`` things in progress per key (a client address): DATA transactions."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._by_key: Counter[str] = Counter()
+
+    def acquire(self, key: str) -> bool:
+        if self._by_key[key] >= self.limit:
+            return False
+        self._by_key[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._by_key[key] -= 1
+        if self._by_key[key] <= 0:
+            del self._by_key[key]
+
+    def __getitem__(self, key: str) -> int:
+        return self._by_key.get(key, 0)
 
 
 def is_loopback(ip: str | None) -> bool:

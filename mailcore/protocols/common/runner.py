@@ -8,10 +8,45 @@ import importlib
 import logging
 import signal
 
-from mailcore.metrics_http import start_metrics_server, watch_loop_lag
+from mailcore.metrics_http import start_metrics_server
+from mailcore.protocols.common import watchdog
 from mailcore.protocols.common.config import ListenerConfig
 
 logger = logging.getLogger("correio.listeners")
+
+# asyncio gives every TLS connection a read buffer of SSLProtocol.max_size octets, 256 KiB,
+# allocated when the handshake starts: 600 half-open handshakes on the TLS ports grew the mail
+# process by 176 MB (bench/hostile.py, issue 12). 32 KiB holds two TLS records; a larger read
+# only saves loop iterations on bulk transfers. A private name of the standard library, checked
+# by tests/mailcore/test_watchdog.py; set in the mail process only.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def bound_tls_buffers() -> None:
+    from asyncio import sslproto
+
+    sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
+
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core) and returns
+# little of an arena's freed memory: the service threads handling big messages left the
+# process ~30 MB larger than with two arenas (bench/hostile.py, "big DATA"). Python's own
+# allocator serves small objects, so fewer arenas cost no measurable contention.
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def bound_malloc_arenas() -> None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except OSError:
+        pass  # not glibc: nothing to tune
 # Protocol packages with a server module; each listener issue adds its own.
 PROTOCOLS: tuple[str, ...] = ()
 PROTOCOLS += ("pop3",)
@@ -21,6 +56,8 @@ PROTOCOLS += ("managesieve",)
 
 
 async def serve(protocols: list[str], config: ListenerConfig) -> None:
+    bound_tls_buffers()
+    bound_malloc_arenas()
     servers = []
     for name in protocols:
         module = importlib.import_module(f"mailcore.protocols.{name}.server")
@@ -28,17 +65,19 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
     for server in servers:
         for sock in server.sockets:
             logger.info("listening on %s", sock.getsockname()[:2])
-    lag = asyncio.create_task(watch_loop_lag())
+    # Started once the listeners are bound: importing and binding them holds the loop, and
+    # that start-up time is no lag to shed connections for.
+    watchdog_task = watchdog.start(watchdog.LoopWatchdog(threshold=config.loop_lag_threshold))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    lag.cancel()
     for server in servers:
         server.close()
     for server in servers:
         await server.wait_closed()
+    watchdog_task.cancel()
 
 
 def run(protocols: list[str], config: ListenerConfig | None = None) -> None:

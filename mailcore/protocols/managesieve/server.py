@@ -94,12 +94,17 @@ class Session:
         self._unwatch = None
         self.bad_commands = 0
         self.auth_failures = 0
+        # Before AUTHENTICATE a deadline from the connection's start, not an idle timer (issue
+        # 12): NOOP or CAPABILITY every few seconds must not hold a slot for ever.
+        self.login_deadline = asyncio.get_running_loop().time() + self.options.preauth_timeout
 
     # --- I/O -----------------------------------------------------------------------------
 
     @property
     def timeout(self) -> float:
-        return self.options.idle_timeout if self.mailbox else self.options.preauth_timeout
+        if self.mailbox:
+            return self.options.idle_timeout
+        return max(0.0, self.login_deadline - asyncio.get_running_loop().time())
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)

@@ -47,6 +47,11 @@ MAX_STREAM_BUFFER = 64 * 1024
 # up to this many messages and octets (bounding the memory a session holds).
 READ_AHEAD_MESSAGES = 64
 READ_AHEAD_OCTETS = 2 * 1024 * 1024
+# Line-end conversion and byte-stuffing of a message larger than this run in a worker thread:
+# on a 25 MiB message with bare LFs they take long enough to stall every door (issue 12).
+OFF_LOOP_OCTETS = 256 * 1024
+# A client on the implicit-TLS port has this long to finish its handshake.
+TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
 def tls_or_loopback(peer_ip: str | None, tls: bool) -> bool:
@@ -91,6 +96,12 @@ def error_reply(exc: Exception) -> tuple[str | None, str]:
     return UNEXPECTED_REPLY
 
 
+async def _format(func, raw: bytes, *args) -> list[bytes]:
+    if len(raw) > OFF_LOOP_OCTETS:
+        return await asyncio.to_thread(func, raw, *args)
+    return func(raw, *args)
+
+
 class Pop3Session:
     """One connection: the state (RFC 1939 §3), the login in progress and, once logged in, the
     locked maildrop."""
@@ -114,6 +125,9 @@ class Pop3Session:
         self.closing = False
         self.last_retr = 0
         self.read_ahead: dict[int, bytes] = {}
+        # Before login a deadline from the connection's start, not an idle timer (issue 12):
+        # NOOP or CAPA every few seconds must not hold a connection slot for ever.
+        self.login_deadline = asyncio.get_running_loop().time() + config.preauth_timeout
 
     # --- I/O -----------------------------------------------------------------------------
 
@@ -124,14 +138,17 @@ class Pop3Session:
             # maildrop lock) forever.
             await asyncio.wait_for(self.writer.drain(), timeout=self.options.idle_timeout)
 
+    def read_timeout(self) -> float:
+        if self.state is State.AUTHORIZATION:
+            return max(0.0, self.login_deadline - asyncio.get_running_loop().time())
+        return self.options.idle_timeout
+
     async def read_line(self, limit: int) -> bytes | None:
         """The next line without its end; None when the session must end: end of input, the
         idle timer (RFC 1939 §3: close without a reply and without entering UPDATE), or a line
         far beyond any limit."""
         try:
-            line = await asyncio.wait_for(
-                self.reader.readuntil(b"\n"), timeout=self.options.idle_timeout
-            )
+            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), timeout=self.read_timeout())
         except (TimeoutError, asyncio.IncompleteReadError):
             return None
         except asyncio.LimitOverrunError:
@@ -404,7 +421,7 @@ class Pop3Session:
         n = self.messages.number(arg)
         raw = await self.load(n, sequential=n == self.last_retr + 1 and n > 1)
         self.last_retr = n
-        await self.send(*retr_response(raw))
+        await self.send(*await _format(retr_response, raw))
 
     async def cmd_TOP(self, command: Command) -> None:
         arg, count = expect_args(command, 2, 2)
@@ -414,7 +431,7 @@ class Pop3Session:
         raw = self.read_ahead.get(uid)
         if raw is None:
             raw = await self.service(pop3.load_message, self.maildrop.folder_id, uid)
-        await self.send(*top_response(raw, lines))
+        await self.send(*await _format(top_response, raw, lines))
 
     # --- QUIT and UPDATE (RFC 1939 §4, §6) ----------------------------------------------------
 
@@ -458,19 +475,27 @@ async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls:
         peer = writer.get_extra_info("peername")
         ip = peer[0] if peer else ""
         if not limiter.acquire(ip):
-            writer.write(err("too many connections; try again later", "SYS/TEMP"))
+            # Counted before any TLS handshake: half-open handshakes on the implicit-TLS port
+            # are refused like other connections (no plaintext reply there).
+            if not implicit_tls:
+                writer.write(err("too many connections; try again later", "SYS/TEMP"))
             writer.close()
             return
         try:
+            if implicit_tls:
+                await writer.start_tls(
+                    config.server_tls_context,
+                    ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, config.preauth_timeout),
+                )
             await Pop3Session(reader, writer, config, tls=implicit_tls).run()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as error:
+            # A client-side TLS abort is the client's business: one quiet line, no traceback.
+            logger.info("POP3 connection from %s ended: %s", ip, error or type(error).__name__)
+            writer.close()
         finally:
             limiter.release(ip)
 
     host, port = addr
-    return await asyncio.start_server(
-        on_connect,
-        host,
-        port,
-        ssl=config.server_tls_context if implicit_tls else None,
-        limit=MAX_STREAM_BUFFER,
-    )
+    # The implicit-TLS port accepts plain TCP; the handshake starts once the connection is
+    # counted (above).
+    return await asyncio.start_server(on_connect, host, port, limit=MAX_STREAM_BUFFER)

@@ -35,6 +35,14 @@ class SMTPLimits:
     max_auth: int = 10
     # RFC 5321 §4.4: more Received fields than this means the message is looping (554 5.4.6).
     max_received: int = 50
+    # DATA past this many octets is spooled to a temporary file instead of memory, so slow or
+    # idle senders of big messages hold disk, not RAM (issue 12: 1,000 connections x 25 MiB).
+    spool_threshold: int = 256 * 1024
+    # Messages in DATA (reading or delivering) at once from one client address, per listener;
+    # past it DATA gets 451 4.7.0 (RFC 5321 §4.3.2 allows 451 there; the client retries).
+    max_data_per_ip: int = 10
+    # Octets of spooled messages delivered at once in the process (spool.DeliveryBudget).
+    delivery_budget: int = 8 * 1024 * 1024
     # Group commit: messages finishing DATA within this window share one transaction.
     commit_window: float = 0.002
     commit_batch: int = 64

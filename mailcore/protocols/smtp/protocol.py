@@ -6,7 +6,8 @@ public MX: every reply carries an enhanced status code (RFC 2034, since we adver
 ENHANCEDSTATUSCODES), an unexpected error gives 451 4.3.0 without internals (aiosmtpd's default
 is a permanent 500 quoting the exception), commands per session are capped, connections are
 counted per IP and in total (421), sessions have an idle timer and a total time limit, clients
-collecting too many errors are cut off, and DATA is read with bounded memory: only
+collecting too many errors are cut off, and DATA is read with bounded memory (spooled to a temporary file past
+a threshold, a bounded number of messages in progress per client address): only
 ``<CRLF>.<CRLF>`` ends it (RFC 5321 §4.1.1.4), so bare LF, bare CR and ``<LF>.<LF>`` variants
 (the CVE-2023-51764 family) stay inside the one message.
 
@@ -27,9 +28,10 @@ from enum import Enum
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
 from mailcore.protocols.common.config import ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter
+from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter
 from mailcore.protocols.smtp.policy import ListenerPolicy, SMTPLimits
 from mailcore.protocols.smtp.replies import reply_for
+from mailcore.protocols.smtp.spool import DataSpool, delivery_budget
 
 logger = logging.getLogger("correio.smtp")
 
@@ -107,6 +109,7 @@ class CorreioSMTP(SMTP):
         policy: ListenerPolicy,
         limits: SMTPLimits,
         limiter: ConnectionLimiter,
+        data_limiter: PerKeyLimiter | None = None,
         **kwargs,
     ):
         tls_context = config.server_tls_context if policy.starttls else None
@@ -128,6 +131,7 @@ class CorreioSMTP(SMTP):
         self.policy = policy
         self.limits = limits
         self.limiter = limiter
+        self.data_limiter = data_limiter or PerKeyLimiter(limits.max_data_per_ip)
         # aiosmtpd keeps these on the class and grows them at every EHLO; ours are fixed.
         self.command_size_limit = limits.command_line
         self.command_size_limits = collections.defaultdict(lambda: limits.command_line)
@@ -486,20 +490,46 @@ class CorreioSMTP(SMTP):
         if arg:
             await self.push("501 5.5.4 Syntax: DATA")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        outcome, content = await self._read_data()
-        if outcome is not _Data.OK:
-            self._set_post_data_state()
-            await self.push(outcome.value)
+        ip = self.peer_ip or "unknown"
+        if not self.data_limiter.acquire(ip):
+            # Issue 12: each message in progress costs a spool and, at delivery, its size in
+            # memory; one address gets a bounded share (RFC 5321 §4.3.2: 451 to DATA).
+            await self.push("451 4.7.0 Error: too many messages in progress from your address, "
+                            "try again later")
             return
-        self.envelope.content = self.envelope.original_content = content
         try:
-            status = await self._call_handler_hook("DATA")
+            await self._receive_and_deliver()
         finally:
-            self._set_post_data_state()
+            self.data_limiter.release(ip)
+
+    async def _receive_and_deliver(self) -> None:
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        spool = DataSpool(self.limits.spool_threshold)
+        budget, held = delivery_budget(self.limits.delivery_budget), 0
+        try:
+            outcome = await self._read_data(spool)
+            if outcome is not _Data.OK:
+                self._set_post_data_state()
+                await self.push(outcome.value)
+                return
+            if spool.on_disk:
+                await budget.acquire(spool.size)
+                held = spool.size
+            content = await spool.read_all()
+            spool.close()
+            self.envelope.content = self.envelope.original_content = content
+            del content
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                self._set_post_data_state()
+        finally:
+            spool.close()
+            if held:
+                budget.release(held)
         await self.push("250 2.0.0 OK" if status is MISSING else status)
 
-    async def _read_data(self) -> tuple[_Data, bytes]:
+    async def _read_data(self, kept: DataSpool) -> _Data:
         """Read the message up to ``<CRLF>.<CRLF>`` and undo dot-stuffing (RFC 5321 §4.5.2).
 
         Lines are split on CRLF only, so a bare LF or CR never ends a line, let alone the data.
@@ -515,7 +545,6 @@ class CorreioSMTP(SMTP):
         reader = self._reader
         buffer: bytearray = reader._buffer  # aiosmtpd uses it too (RFC 3207 §4.2 discard)
         line_limit = self.line_length_limit
-        kept: list[bytes] = []
         size = 0
         outcome = _Data.OK
         inside_long_line = False
@@ -552,11 +581,11 @@ class CorreioSMTP(SMTP):
                     outcome = self._take_lines(chunk, kept, size, outcome)
                     size += len(chunk)
                     if outcome is not _Data.OK:
-                        kept.clear()
+                        kept.discard()
                     continue
                 if len(buffer) > line_limit:
                     outcome = _Data.TOO_LONG if outcome is _Data.OK else outcome
-                    kept.clear()
+                    kept.discard()
                     inside_long_line = True
                     continue
             reader._maybe_resume_transport()
@@ -572,23 +601,23 @@ class CorreioSMTP(SMTP):
                 self._reset_timeout()
         reader._maybe_resume_transport()
         if outcome is not _Data.OK:
-            return outcome, b""
-        return outcome, b"".join(kept)
+            kept.discard()
+        return outcome
 
-    def _take_lines(self, chunk: bytes, kept: list[bytes], size: int, outcome: _Data) -> _Data:
+    def _take_lines(self, chunk: bytes, kept: DataSpool, size: int, outcome: _Data) -> _Data:
         """Check and keep whole CRLF-terminated lines (starting at a line start)."""
         if outcome is not _Data.OK:
             return outcome
         if self.data_size_limit and size + len(chunk) > self.data_size_limit:
-            kept.clear()
+            kept.discard()
             return _Data.TOO_BIG
         # Line lengths count the CRLF (RFC 5321 §4.5.3.1.6); a split leaves it out.
         if len(chunk) > self.line_length_limit and (
             max(map(len, chunk.split(b"\r\n"))) + 2 > self.line_length_limit
         ):
-            kept.clear()
+            kept.discard()
             return _Data.TOO_LONG
         if chunk[:1] == b".":
             chunk = chunk[1:]
-        kept.append(chunk.replace(b"\r\n.", b"\r\n"))
+        kept.write(chunk.replace(b"\r\n.", b"\r\n"))
         return _Data.OK

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from mailcore.protocols.common.config import Addr, ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter, is_loopback
 from mailcore.protocols.smtp.commit import (
     BatchCommitter,
     intake_committer,
@@ -55,6 +55,7 @@ async def create_smtp_server(
     limits = limits_for(config)
     limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
                                 "smtp" if policy.name == "mx" else policy.name)
+    data_limiter = PerKeyLimiter(limits.max_data_per_ip)
 
     def factory() -> CorreioSMTP:
         return protocol_class(
@@ -63,13 +64,18 @@ async def create_smtp_server(
             policy=policy,
             limits=limits,
             limiter=limiter,
+            data_limiter=data_limiter,
             loop=loop,
             **protocol_kwargs,
         )
 
     host, port = addr
     ssl_context = config.server_tls_context if policy.implicit_tls else None
-    return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True)
+    # On 465 asyncio completes the handshake before the protocol (and its connection count)
+    # sees the client; a short handshake deadline bounds what a stalled handshake holds.
+    handshake = {"ssl_handshake_timeout": min(30.0, config.preauth_timeout)} if ssl_context else {}
+    return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True,
+                                    **handshake)
 
 
 async def start_submission_servers(config: ListenerConfig) -> list[asyncio.Server]:

@@ -57,10 +57,34 @@ class SubmissionSMTP(CorreioSMTP):
         super().__init__(handler, **kwargs)
         self.allow_plaintext = allow_plaintext
         self._unwatch = None
+        # Issue 12: before AUTH succeeds a deadline from the connection's start (as IMAP's and
+        # POP3's), so NOOP, EHLO or RSET every few seconds cannot hold a slot for the session.
+        self.preauth_timeout = kwargs["config"].preauth_timeout
+        self._login_timer = None
         # aiosmtpd takes every method named auth_* for a mechanism (auth_advertised too).
         self._auth_methods = {
             name: impl for name, impl in self._auth_methods.items() if name in MECHANISMS
         }
+
+    def connection_made(self, transport) -> None:
+        first = self._original_transport is None and self.peer_ip is None
+        super().connection_made(transport)
+        if first and not self._rejected:
+            self._login_timer = self.loop.call_later(self.preauth_timeout, self._login_expired)
+
+    def connection_lost(self, error) -> None:
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        super().connection_lost(error)
+
+    def _login_expired(self) -> None:
+        self._login_timer = None
+        if self.session is None or not self.session.authenticated:
+            self._drop("421 4.7.0 {} Error: authentication timeout")
 
     def credentials_allowed(self) -> bool:
         return self.is_tls or self.allow_plaintext(self.peer_ip)
@@ -110,6 +134,9 @@ class SubmissionSMTP(CorreioSMTP):
         self.session.authenticated = True
         self.session.auth_data = SubmissionUser(mailbox, owned)
         self._unwatch = await revocation.watch_session(verified, self.end_revoked)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
         await self.push("235 2.7.0 Authentication successful")
 
     def end_revoked(self) -> None:
@@ -118,12 +145,6 @@ class SubmissionSMTP(CorreioSMTP):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"421 4.7.0 Credentials changed or revoked; closing\r\n")
             self.transport.close()
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
-        super().connection_lost(error)
 
     async def _read_credentials(self, mechanism: str, initial: list[str]):
         """(login, password) as text, or None after replying with the error."""

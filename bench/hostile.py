@@ -1,0 +1,414 @@
+"""Hostile clients against a live `manage.py runmail` (issue 12).
+
+Runs each hostile pattern of the issue against the real mail process (SQLite in a temporary
+folder, its own free loopback ports) and prints, for each: its wall time, the slowest answer
+to one hostile command, the growth of the mail process's memory (VmRSS from /proc, the peak
+while the pattern ran, over the figure before it) and the greeting latency (p50/p99/max) of
+another door (POP3) probed every 20 ms meanwhile.
+
+Targets: the other door's greeting < 100 ms p99, the process < 200 MB, each hostile command
+answered within 1 s or refused.
+
+Patterns: LIST with hundreds of stars; big literals before login; FETCH amplification of a
+1 MB message; big DATA on many SMTP connections; many idle connections before login (from 20
+loopback addresses, 1,000 in all); TLS handshakes that never finish, on IMAPS and POP3S.
+
+Usage: .venv/bin/python bench/hostile.py [--keep]
+"""
+
+import argparse
+import contextlib
+import imaplib
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "hostile bench password"
+USER = "demo@example.test"
+DOORS = ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "POP3", "POP3S", "MANAGESIEVE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+class MailProcess:
+    def __init__(self, keep: bool):
+        self.var = tempfile.mkdtemp(prefix="correio-hostile-")
+        self.keep = keep
+        self.ports = {door: free_port() for door in DOORS}
+        self.env = {
+            **os.environ, "CORREIO_VAR_DIR": self.var, "DJANGO_SETTINGS_MODULE": "webmail.settings",
+            **{f"CORREIO_{door}_ADDR": f"127.0.0.1:{port}" for door, port in self.ports.items()},
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+            self.env.pop(name, None)
+        self.proc: subprocess.Popen | None = None
+        self.log = Path(self.var) / "runmail.log"
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("makecert")
+        self.manage("createdomain", "example.test")
+        self.manage("createmailbox", USER, "--password", PASSWORD)
+        self.proc = subprocess.Popen([sys.executable, "manage.py", "runmail"], cwd=ROOT,
+                                     env=self.env, stdout=self.log.open("w"),
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ports["POP3"]), timeout=1).close()
+                socket.create_connection(("127.0.0.1", self.ports["IMAP"]), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("runmail did not start; see " + str(self.log))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if not self.keep:
+            shutil.rmtree(self.var, ignore_errors=True)
+
+
+@dataclass
+class Probe:
+    """Greeting latency of one door and the mail process's peak memory, sampled meanwhile."""
+
+    port: int
+    pid: int
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    peak_rss: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self):
+        self.base_rss = rss_mib(self.pid)
+        self.threads = [threading.Thread(target=self._greetings, daemon=True),
+                        threading.Thread(target=self._memory, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _greetings(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                    sock.makefile("rb").readline()
+                    self.latencies.append(time.perf_counter() - started)
+                    sock.sendall(b"QUIT\r\n")
+            except OSError:
+                self.failures += 1
+            self._stop.wait(0.02)
+
+    def _memory(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, rss_mib(self.pid))
+            self._stop.wait(0.02)
+
+
+@dataclass
+class Outcome:
+    slowest: float  # seconds, the slowest answer to one hostile command (or refusal)
+    note: str
+
+
+def imap_login() -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", MAIL.ports["IMAP"], timeout=30)
+    client.login(USER, PASSWORD)
+    return client
+
+
+def raw_command(sock: socket.socket, reader, data: bytes, tag: bytes) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    sock.sendall(data)
+    last = b""
+    while True:
+        line = reader.readline()
+        if not line or line.startswith(tag + b" ") or line.startswith(b"* BYE"):
+            return time.perf_counter() - started, line or last
+        last = line
+
+
+# --- the patterns ------------------------------------------------------------------------------
+
+def list_stars() -> Outcome:
+    client = imap_login()
+    slowest, answers = 0.0, set()
+    for stars in (38, 50, 200, 400, 1000):
+        for _ in range(5):
+            started = time.perf_counter()
+            typ, _ = client.list('""', '"' + "*" * stars + 'X"')
+            slowest = max(slowest, time.perf_counter() - started)
+            answers.add(f"{stars}*:{typ}")
+    client.logout()
+    return Outcome(slowest, "LIST 38-1,000 stars x5: " + " ".join(sorted(answers, key=len)))
+
+
+def preauth_literals() -> Outcome:
+    slowest, replies = 0.0, set()
+    socks = []
+    for _ in range(50):
+        sock = socket.create_connection(("127.0.0.1", MAIL.ports["IMAP"]), timeout=30)
+        reader = sock.makefile("rb")
+        reader.readline()
+        socks.append(sock)
+        # The issue's attack: four 20 MiB literals in one APPEND before login.
+        took, reply = raw_command(sock, reader, b"a APPEND INBOX {20971520}\r\n", b"a")
+        slowest = max(slowest, took)
+        replies.add(reply.split(b" ")[1].decode() if b" " in reply else repr(reply))
+        try:
+            sock.sendall(b"x" * 65536)  # pushes on without a "+": must not be kept
+        except OSError:
+            pass
+    for sock in socks:
+        sock.close()
+    return Outcome(slowest, f"50 x APPEND {{20 MiB}} before login: {sorted(replies)}, no '+'")
+
+
+def fetch_amplification() -> Outcome:
+    client = imap_login()
+    client.select("INBOX")
+    sock, reader = client.sock, client.file
+    items = " ".join(["BODY.PEEK[]"] * 150)
+    took, reply = raw_command(sock, reader, f"f1 FETCH 1 ({items})\r\n".encode(), b"f1")
+    out = 0
+    # Distinct sections too: 150 partial ranges of the 1 MB body.
+    parts = " ".join(f"BODY.PEEK[]<{i * 7000}.1000000>" for i in range(150))
+    started = time.perf_counter()
+    sock.sendall(f"f2 FETCH 1 ({parts})\r\n".encode())
+    while True:
+        line = reader.readline()
+        match = re.search(rb"\{(\d+)\}\r\n\Z", line)
+        if match:
+            size = int(match.group(1))
+            out += size
+            remaining = size
+            while remaining:
+                remaining -= len(reader.read(min(remaining, 1 << 20)))
+        if not line or line.startswith(b"f2 "):
+            break
+    took2 = time.perf_counter() - started
+    client.logout()
+    return Outcome(max(took, took2),
+                   f"150 x BODY.PEEK[]: {reply.split(b' ')[1].decode()} in {took * 1000:.0f} ms; "
+                   f"150 partial ranges: {line.split(b' ')[1].decode()}, {out / 2**20:.0f} MiB "
+                   f"streamed in {took2:.1f} s")
+
+
+def big_data() -> Outcome:
+    body = (b"x" * 76 + b"\r\n") * (5 * 2**20 // 78)
+    codes: dict[str, int] = {}
+    slowest = 0.0
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        nonlocal slowest
+        try:
+            with socket.create_connection(("127.0.0.1", MAIL.ports["SMTP"]), timeout=60) as sock:
+                reader = sock.makefile("rb")
+                reader.readline()
+                for line in (b"EHLO hostile.test", b"MAIL FROM:<a@remote.test>",
+                             f"RCPT TO:<{USER}>".encode()):
+                    sock.sendall(line + b"\r\n")
+                    while (reply := reader.readline())[3:4] == b"-":
+                        pass
+                started = time.perf_counter()
+                sock.sendall(b"DATA\r\n")
+                reply = reader.readline()
+                if reply.startswith(b"354"):
+                    for start in range(0, len(body), 1 << 16):
+                        sock.sendall(body[start:start + (1 << 16)])
+                        time.sleep(0.005)  # a slow sender: the spool, not memory, holds it
+                    started = time.perf_counter()
+                    sock.sendall(b".\r\n")
+                    reply = reader.readline()
+                took = time.perf_counter() - started
+        except OSError as error:
+            reply, took = f"{type(error).__name__}".encode(), 0.0
+        with lock:
+            slowest = max(slowest, took)
+            key = reply[:9].decode(errors="replace").strip()
+            codes[key] = codes.get(key, 0) + 1
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Outcome(slowest, f"40 connections x 5 MiB DATA, one address: {codes}")
+
+
+def source_addresses(count: int) -> list[str]:
+    return [f"127.0.0.{i}" for i in range(2, 2 + count)]
+
+
+def idle_preauth() -> Outcome:
+    socks, refused = [], 0
+    started = time.perf_counter()
+    for ip in source_addresses(20):
+        for _ in range(55):  # 5 over the per-address limit
+            try:
+                sock = socket.create_connection(("127.0.0.1", MAIL.ports["IMAP"]), timeout=10,
+                                                source_address=(ip, 0))
+                socks.append(sock)
+            except OSError:
+                refused += 1
+    greeted = byes = 0
+    for sock in socks:
+        line = sock.makefile("rb").readline()
+        if line.startswith(b"* OK"):
+            greeted += 1
+        elif line.startswith(b"* BYE"):
+            byes += 1
+    slowest = time.perf_counter() - started
+    time.sleep(3)  # held open, saying nothing
+    for sock in socks:
+        sock.close()
+    return Outcome(slowest / max(1, len(socks)),
+                   f"{len(socks)} IMAP connections from 20 addresses held idle: {greeted} greeted, "
+                   f"{byes} BYE (limits: 50 per address, 1,000 in all)")
+
+
+def slow_tls() -> Outcome:
+    socks = []
+    for door in ("IMAPS", "POP3S", "SUBMISSIONS"):
+        for ip in source_addresses(10):
+            for _ in range(20):
+                try:
+                    sock = socket.create_connection(("127.0.0.1", MAIL.ports[door]), timeout=10,
+                                                    source_address=(ip, 0))
+                    sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # half a hello
+                    socks.append(sock)
+                except OSError:
+                    pass
+    time.sleep(3)
+    for sock in socks:
+        sock.close()
+    # And an IMAPS client that does finish: served at once meanwhile.
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    refused = 0
+    while True:  # a loop lagging from the closes sheds new connections for a second
+        started = time.perf_counter()
+        try:
+            with socket.create_connection(("127.0.0.1", MAIL.ports["IMAPS"]), timeout=10) as raw:
+                with context.wrap_socket(raw) as tls:
+                    greeting = tls.recv(100)
+            break
+        except OSError:
+            refused += 1
+            if refused > 5:
+                raise
+            time.sleep(0.5)
+    took = time.perf_counter() - started
+    return Outcome(took, f"{len(socks)} half-open TLS handshakes (IMAPS, POP3S, 465) held 3 s; "
+                         f"a real IMAPS client greeted in {took * 1000:.0f} ms: "
+                         f"{greeting[:4].decode(errors='replace')} (after {refused} refusals)")
+
+
+PATTERNS = [
+    ("LIST with many stars", list_stars),
+    ("pre-auth big literals", preauth_literals),
+    ("FETCH amplification", fetch_amplification),
+    ("big DATA, many connections", big_data),
+    ("many pre-auth idle connections", idle_preauth),
+    ("slow TLS handshakes", slow_tls),
+]
+MAIL: MailProcess
+
+
+def deliver_big_message() -> None:
+    body = "".join(f"line {i:06d} " + "y" * 64 + "\r\n" for i in range(13_000))  # ~1 MB
+    with smtplib.SMTP("127.0.0.1", MAIL.ports["SMTP"], timeout=60) as client:
+        client.sendmail("a@remote.test", [USER],
+                        f"Subject: one megabyte\r\nFrom: a@remote.test\r\n\r\n{body}".encode())
+
+
+def main() -> None:
+    global MAIL
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
+    parser.add_argument("--only", help="run only the patterns whose name contains this")
+    args = parser.parse_args()
+    MAIL = MailProcess(args.keep)
+    MAIL.start()
+    try:
+        deliver_big_message()
+        pid = MAIL.proc.pid
+        print(f"runmail pid {pid}, {rss_mib(pid):.0f} MiB at start; other door probed: POP3\n")
+        print(f"{'pattern':32} {'time':>7} {'slowest':>8} {'RSS +':>7} {'peak':>6} "
+              f"{'greet p50':>9} {'p99':>7} {'max':>7}  result")
+        for name, pattern in PATTERNS:
+            if args.only and args.only not in name:
+                continue
+            started = time.perf_counter()
+            with Probe(MAIL.ports["POP3"], pid) as probe:
+                try:
+                    outcome = pattern()
+                except Exception as error:  # noqa: BLE001 - reported in the table
+                    outcome = Outcome(float("nan"), f"failed: {error!r}")
+            took = time.perf_counter() - started
+            lat = [x * 1000 for x in probe.latencies]
+            print(f"{name:32} {took:6.1f}s {outcome.slowest * 1000:6.0f}ms "
+                  f"{probe.peak_rss - probe.base_rss:+6.0f}M {probe.peak_rss:5.0f}M "
+                  f"{percentile(lat, 50):7.1f}ms {percentile(lat, 99):5.1f}ms "
+                  f"{max(lat, default=float('nan')):5.1f}ms  {outcome.note}"
+                  + (f" [{probe.failures} probe failures]" if probe.failures else ""))
+            time.sleep(1)
+        lag = [line for line in MAIL.log.read_text().splitlines() if "event loop lagged" in line]
+        tracebacks = MAIL.log.read_text().count("Traceback")
+        print(f"\nfinal RSS {rss_mib(pid):.0f} MiB; loop-lag warnings: {len(lag)}; "
+              f"tracebacks in the log: {tracebacks}")
+        for line in lag[:5]:
+            print("  " + line)
+    finally:
+        MAIL.stop()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
