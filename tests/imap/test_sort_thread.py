@@ -113,7 +113,7 @@ def test_backfill_fills_the_sort_keys_of_stored_mail(mailbox):
     _deliver(mailbox, subject="Re: [x] Stored", sender="Old Name <old@x.test>",
              to="group: one@x.test;")
     Message.objects.update(sort_subject="", sort_from="", display_from="", sort_to="")
-    migration = importlib.import_module("mailcore.migrations.0007_imap_sort_keys")
+    migration = importlib.import_module("mailcore.migrations.0013_imap_sort_keys")
     migration.backfill_sort_keys(apps, SimpleNamespace(connection=connection))
     row = Message.objects.get()
     assert (row.sort_subject, row.subject_is_reply) == ("STORED", True)

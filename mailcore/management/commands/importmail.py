@@ -19,8 +19,8 @@ from mailcore.services.accounts import get_mailbox
 from mailcore.services.folders import create_folder, get_folder
 from mailcore.services.transfer import AppendItem, append_batch
 
-BATCH_MESSAGES = 500
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_MESSAGES = 200
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 class Progress:
