@@ -13,6 +13,10 @@ command -v npm >/dev/null || need+=(npm)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 # Debian's rspamd, the spam engine the inbound trust tests scan with.
 command -v rspamd >/dev/null || need+=(rspamd)
+# PHP and PEAR's Net_Sieve, the ManageSieve client Roundcube's managesieve plugin uses
+# (php-auth-sasl is what Net_Sieve recommends for its SASL mechanisms).
+command -v php >/dev/null || need+=(php-cli)
+[ -f /usr/share/php/Net/Sieve.php ] || need+=(php-net-sieve php-auth-sasl)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
