@@ -170,16 +170,21 @@ def deliver_message(raw: bytes, recipients: Iterable[str], *, enforce_quota: boo
     Returns a ``DeliveryResult`` whose ``remote`` lists alias destinations outside Correio's
     domains (for the outbound queue). Raises what :func:`resolve_recipient` raises for a bad
     recipient and ``QuotaExceeded``; nothing is stored when anything is raised."""
+    mailbox_ids, remote = resolve_recipients(recipients)
+    (delivered,) = deliver_to_inboxes([(raw, mailbox_ids)], enforce_quota=enforce_quota)
+    return DeliveryResult(sha256=blobstore.blob_id(raw), delivered=delivered, remote=remote)
+
+
+def resolve_recipients(recipients: Iterable[str]) -> tuple[list[int], list[str]]:
+    """(the local mailboxes, the alias destinations outside our domains) of local recipient
+    addresses. Raises what :func:`resolve_recipient` raises for a bad recipient."""
     mailbox_ids: list[int] = []
     remote: list[str] = []
     for address in recipients:
         resolution = resolve_recipient(address)
         mailbox_ids.extend(resolution.mailbox_ids)
         remote.extend(resolution.remote)
-    (delivered,) = deliver_to_inboxes([(raw, mailbox_ids)], enforce_quota=enforce_quota)
-    return DeliveryResult(
-        sha256=blobstore.blob_id(raw), delivered=delivered, remote=list(dict.fromkeys(remote))
-    )
+    return mailbox_ids, list(dict.fromkeys(remote))
 
 
 def append_message(

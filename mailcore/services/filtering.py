@@ -10,6 +10,7 @@ recipient has a script, and the door delivers as before."""
 
 import logging
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -37,6 +38,12 @@ from mailcore.sieve.interpreter import Envelope, Environment, run_script
 from mailcore.sieve.message import SieveMessage
 
 logger = logging.getLogger("correio.sieve")
+
+# Mail queued by a script (redirect, vacation, bounce) to a local user runs that user's script
+# too; past this depth it is kept in INBOX, so two scripts redirecting to each other cannot loop
+# (RFC 5228 §4.2: implementations take measures against redirect loops).
+MAX_NESTED_FILTERING = 3
+_depth: ContextVar[int] = ContextVar("sieve_depth", default=0)
 
 
 @dataclass
@@ -101,18 +108,43 @@ def _folder_exists(mailbox_id: int, name: str) -> bool:
 
 
 def deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
-                     mailbox_ids: Sequence[int], remote: Sequence[str] = ()) -> FilterResult:
+                     mailbox_ids: Sequence[int], remote: Sequence[str] = (), *,
+                     refuse: bool = True) -> FilterResult:
     """Deliver ``raw`` to local mailboxes running their Sieve scripts, and queue it for the
     ``remote`` alias destinations, all in one transaction. ``handled=False`` (nothing done)
-    when no mailbox has an active script. Raises ``RejectedByFilter`` when every recipient rejects and
-    nothing else is to be done, and what storing raises (``QuotaExceeded``...)."""
+    when no mailbox has an active script. Raises ``RejectedByFilter`` when ``refuse`` (a door
+    where the sender waits), every recipient rejects and nothing else is to be done, and what
+    storing raises (``QuotaExceeded``...)."""
+    depth = _depth.get()
+    if depth >= MAX_NESTED_FILTERING:
+        return FilterResult(handled=False)
+    token = _depth.set(depth + 1)
+    try:
+        return _deliver_filtered(raw, mail_from, rcpt_tos, mailbox_ids, remote, refuse)
+    finally:
+        _depth.reset(token)
+
+
+def filter_queued(raw: bytes, sender: str, rcpt_tos: Sequence[str],
+                  mailbox_ids: Sequence[int]) -> list[Delivered] | None:
+    """Sieve for mail the outbound queue delivers locally (submission, webmail, held mail,
+    replies and redirects), registered with :func:`queue.set_local_filter`. A rejection there
+    goes back as a DSN (RFC 5429 §2.1: the message is already accepted). None when no script
+    changes anything: the queue delivers to INBOX itself."""
+    result = deliver_filtered(raw, sender, rcpt_tos, mailbox_ids, refuse=False)
+    return result.delivered if result.handled else None
+
+
+def _deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
+                      mailbox_ids: Sequence[int], remote: Sequence[str],
+                      refuse: bool) -> FilterResult:
     plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids)
     if all(_plain_keep(p.outcome, raw) for p in planned):
         # Most mail matches no rule: the door's usual (batched) INBOX delivery does the same.
         return FilterResult(handled=False)
     message_id = next(iter(SieveMessage(raw).raw_values("message-id")), "")
     rejections = [p.outcome.rejection for p in planned]
-    if not plain and not remote and all(
+    if refuse and not plain and not remote and all(
         r is not None and len(p.outcome.actions) == 1 for r, p in zip(rejections, planned, strict=True)
     ):
         for item in planned:
