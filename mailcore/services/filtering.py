@@ -24,7 +24,7 @@ from mailcore.services import folders, vacation
 from mailcore.services.accounts import normalize_address, resolve_recipient
 from mailcore.services.delivery import Delivered, append_message, deliver_to_mailboxes
 from mailcore.services.filters import active_scripts, record_event
-from mailcore.services.outbound.queue import check_address, enqueue_outbound
+from mailcore.services.outbound.queue import address_domain, check_address, enqueue_outbound
 from mailcore.sieve.actions import (
     Discard,
     FileInto,
@@ -36,6 +36,7 @@ from mailcore.sieve.actions import (
 )
 from mailcore.sieve.interpreter import Envelope, Environment, run_script
 from mailcore.sieve.message import SieveMessage
+from mailcore.trust import srs
 
 logger = logging.getLogger("correio.sieve")
 
@@ -237,8 +238,14 @@ def _target(mailbox: Mailbox, action: Keep | FileInto, message_id: str):
 def _side_effect(action, mailbox: Mailbox, original: bytes, raw: bytes, mail_from: str,
                  recipient: str, message_id: str) -> None:
     if isinstance(action, Redirect):
-        # RFC 5228 §4.2: the message goes on as received, with its envelope sender.
-        result = enqueue_outbound(original, _usable_sender(mail_from), [action.address],
+        # RFC 5228 §4.2: the message goes on as received, with its envelope sender, rewritten
+        # with SRS into the recipient's domain (mailcore/trust/srs.py) so the next hop's SPF
+        # check passes and a bounce comes back here to be returned to the sender.
+        sender = _usable_sender(mail_from)
+        if sender:
+            sender = srs.forward(sender, address_domain(recipient or mailbox.address),
+                                 settings.SECRET_KEY)
+        result = enqueue_outbound(original, sender, [action.address],
                                   mailbox=mailbox, enforce_quota=False)
         record_event(mailbox.pk, FilterEventKind.REDIRECT, f"redirected to {action.address}",
                      message_id=message_id, outbound_id=result.outbound_id)

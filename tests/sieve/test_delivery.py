@@ -5,10 +5,12 @@ real outbound path to a recording SMTP server."""
 import smtplib
 
 import pytest
+from django.conf import settings
 
 from mailcore.blobstore import load_blob
 from mailcore.models import FilterEvent, Message, OutboundMessage
 from mailcore.services.outbound import relay
+from mailcore.trust import srs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,8 +107,17 @@ def test_redirect_goes_through_the_outbound_queue(start_smtp, demo, install_scri
     assert len(folder_of(demo)) == 1
     relay_all()
     (copy,) = sink.received
-    assert copy.rcpt_tos == ["fwd@remote.test"] and copy.mail_from == "sender@remote.test"
+    assert copy.rcpt_tos == ["fwd@remote.test"]
     assert b"Message-ID: <m1@remote.test>" in copy.data
+    # SRS (mailcore/trust/srs.py): the envelope sender is rewritten into our domain, so the
+    # next hop's SPF passes, and a bounce sent to it comes back to the original sender.
+    assert copy.mail_from.lower().startswith("srs0=")
+    assert copy.mail_from.lower().endswith("=remote.test=sender@example.test")
+    assert srs.reverse(copy.mail_from, settings.SECRET_KEY) == "sender@remote.test"
+    with smtplib.SMTP("127.0.0.1", start_smtp().port) as client:
+        client.sendmail("", [copy.mail_from], b"Subject: bounce\r\n\r\nundeliverable\r\n")
+    bounce = OutboundMessage.objects.get(mail_from="", subject="bounce")
+    assert [r.address for r in bounce.recipients.all()] == ["sender@remote.test"]
 
 
 VACATION = ('require ["vacation", "vacation-seconds"];\n'
