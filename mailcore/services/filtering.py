@@ -9,7 +9,7 @@ call for the SMTP door: it returns ``handled=False`` at the cost of one indexed 
 recipient has a script, and the door delivers as before."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -17,9 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mailcore import blobstore
 from mailcore.exceptions import FolderExists, FolderNotFound, MailError, RejectedByFilter
 from mailcore.mime.dsn import DsnRecipient, build_dsn, one_line
-from mailcore.models import FilterEventKind, FolderRole, Mailbox
+from mailcore.models import FilterEventKind, FolderRole, InboundVerdict, Mailbox
 from mailcore.services import folders, vacation
 from mailcore.services.accounts import normalize_address, resolve_recipient
 from mailcore.services.delivery import Delivered, append_message, deliver_to_mailboxes
@@ -36,7 +37,7 @@ from mailcore.sieve.actions import (
 )
 from mailcore.sieve.interpreter import Envelope, Environment, run_script
 from mailcore.sieve.message import SieveMessage
-from mailcore.trust import srs
+from mailcore.trust import spamheader, srs
 
 logger = logging.getLogger("correio.sieve")
 
@@ -52,6 +53,9 @@ class RecipientPlan:
     mailbox_id: int
     address: str  # the envelope recipient the script ran for
     outcome: Outcome
+
+
+SpamScore = tuple[float, float | None]  # (score, reject threshold), as spamtest scales it
 
 
 @dataclass
@@ -73,8 +77,40 @@ def _envelope_recipients(rcpt_tos: Sequence[str], mailbox_ids: Sequence[int]) ->
     return result
 
 
-def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
-         mailbox_ids: Sequence[int]) -> tuple[list[int], list[RecipientPlan]]:
+def spam_source(raw: bytes, given: SpamScore | None,
+                trust_header: bool) -> Callable[[], SpamScore | None]:
+    """What spamtest sees (RFC 5235), looked up once and only when a script asks: the verdict
+    the door has (``given``), else the one stored with this very message, else our MX's
+    X-Spam-Score header when ``trust_header`` (the MX removed any copy a sender wrote), else
+    None (not tested)."""
+    found: list[SpamScore | None] = []
+
+    def spam() -> SpamScore | None:
+        if not found:
+            found.append(_find_spam(raw, given, trust_header))
+        return found[0]
+
+    return spam
+
+
+def _find_spam(raw: bytes, given: SpamScore | None, trust_header: bool) -> SpamScore | None:
+    if given is not None:
+        return given
+    stored = (InboundVerdict.objects.filter(blob_id=blobstore.blob_id(raw), spam_scanned=True,
+                                            spam_score__isnull=False)
+              .values_list("spam_score", "spam_required").first())
+    if stored is not None:
+        return stored
+    if trust_header:
+        values = SieveMessage(raw).raw_values(spamheader.NAME)
+        if values:
+            return spamheader.parse(values[0])  # the topmost, ours
+    return None
+
+
+def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str], mailbox_ids: Sequence[int],
+         spam: Callable[[], SpamScore | None] = lambda: None,
+         ) -> tuple[list[int], list[RecipientPlan]]:
     """(mailboxes without a script, the outcome of each recipient's script)."""
     scripts = active_scripts(mailbox_ids)
     if not scripts:
@@ -93,7 +129,8 @@ def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
             outcome = Outcome([Keep()], raw, "the active script no longer compiles")
         else:
             env = Environment(now=timezone.now(),
-                              mailbox_exists=lambda name, m=mailbox_id: _folder_exists(m, name))
+                              mailbox_exists=lambda name, m=mailbox_id: _folder_exists(m, name),
+                              spam=spam)
             outcome = run_script(script, raw, Envelope(mail_from, address), env)
         planned.append(RecipientPlan(mailbox_id, address, outcome))
     return plain, planned
@@ -110,18 +147,21 @@ def _folder_exists(mailbox_id: int, name: str) -> bool:
 
 def deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
                      mailbox_ids: Sequence[int], remote: Sequence[str] = (), *,
-                     refuse: bool = True) -> FilterResult:
+                     refuse: bool = True, spam: SpamScore | None = None,
+                     from_mx: bool = False) -> FilterResult:
     """Deliver ``raw`` to local mailboxes running their Sieve scripts, and queue it for the
     ``remote`` alias destinations, all in one transaction. ``handled=False`` (nothing done)
     when no mailbox has an active script. Raises ``RejectedByFilter`` when ``refuse`` (a door
     where the sender waits), every recipient rejects and nothing else is to be done, and what
-    storing raises (``QuotaExceeded``...)."""
+    storing raises (``QuotaExceeded``...). ``spam`` is the door's spam verdict; ``from_mx``
+    says the message came through our MX, so its X-Spam-Score header is ours."""
     depth = _depth.get()
     if depth >= MAX_NESTED_FILTERING:
         return FilterResult(handled=False)
     token = _depth.set(depth + 1)
     try:
-        return _deliver_filtered(raw, mail_from, rcpt_tos, mailbox_ids, remote, refuse)
+        return _deliver_filtered(raw, mail_from, rcpt_tos, mailbox_ids, remote, refuse,
+                                 spam_source(raw, spam, from_mx))
     finally:
         _depth.reset(token)
 
@@ -137,9 +177,9 @@ def filter_queued(raw: bytes, sender: str, rcpt_tos: Sequence[str],
 
 
 def _deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
-                      mailbox_ids: Sequence[int], remote: Sequence[str],
-                      refuse: bool) -> FilterResult:
-    plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids)
+                      mailbox_ids: Sequence[int], remote: Sequence[str], refuse: bool,
+                      spam: Callable[[], SpamScore | None]) -> FilterResult:
+    plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids, spam)
     if all(_plain_keep(p.outcome, raw) for p in planned):
         # Most mail matches no rule: the door's usual (batched) INBOX delivery does the same.
         return FilterResult(handled=False)
