@@ -20,10 +20,10 @@ from django.utils import timezone
 from mailcore import blobstore
 from mailcore.exceptions import FolderExists, FolderNotFound, MailError, RejectedByFilter
 from mailcore.mime.dsn import DsnRecipient, build_dsn, one_line
-from mailcore.models import FilterEventKind, FolderRole, InboundVerdict, Mailbox
+from mailcore.models import FilterEventKind, Folder, FolderRole, InboundVerdict, Mailbox
 from mailcore.services import folders, vacation
 from mailcore.services.accounts import normalize_address, resolve_recipient
-from mailcore.services.delivery import Delivered, append_message, deliver_to_mailboxes
+from mailcore.services.delivery import Delivered, deliver_to_mailboxes, store_in_folders
 from mailcore.services.filters import active_scripts, record_event
 from mailcore.services.outbound.queue import address_domain, check_address, enqueue_outbound
 from mailcore.sieve.actions import (
@@ -223,12 +223,11 @@ def _apply(item: RecipientPlan, original: bytes, mail_from: str,
     raw = outcome.raw or original
     if outcome.error:
         record_event(mailbox.pk, FilterEventKind.ERROR, outcome.error, message_id=message_id)
-    delivered: list[Delivered] = []
+    # Every copy this recipient keeps (keep, fileinto, with their flags) in one batched write.
+    places: list[tuple[Folder, tuple[str, ...]]] = []
     for action in outcome.actions:
         if isinstance(action, Keep | FileInto):
-            folder = _target(mailbox, action, message_id)
-            stored = append_message(folder, raw, flags=action.flags)
-            delivered.append(Delivered(mailbox.pk, folder.pk, stored.uid, stored.pk))
+            places.append((_target(mailbox, action, message_id), tuple(action.flags)))
         elif isinstance(action, Discard):
             record_event(mailbox.pk, FilterEventKind.DISCARD, f"discarded mail from <{mail_from}>",
                          message_id=message_id)
@@ -245,10 +244,8 @@ def _apply(item: RecipientPlan, original: bytes, mail_from: str,
                              f"{type(action).__name__.lower()} failed: {error}; kept in INBOX",
                              message_id=message_id)
                 if not any(isinstance(a, Keep) for a in outcome.actions):
-                    inbox = folders.get_folder_by_role(mailbox, FolderRole.INBOX)
-                    stored = append_message(inbox, raw)
-                    delivered.append(Delivered(mailbox.pk, inbox.pk, stored.uid, stored.pk))
-    return delivered
+                    places.append((folders.get_folder_by_role(mailbox, FolderRole.INBOX), ()))
+    return store_in_folders(raw, places)
 
 
 def _target(mailbox: Mailbox, action: Keep | FileInto, message_id: str):

@@ -58,6 +58,20 @@ def test_fileinto_creates_the_folder_and_sets_flags(start_smtp, demo, install_sc
                                        ("Lists/dev", True, False, ["$list"])]
 
 
+def test_copies_with_their_own_flags_are_stored_in_one_write(start_smtp, demo, install_script):
+    # keep and two fileinto :copy, each with its flags (RFC 5232 §3), share one stored blob.
+    install_script(demo, 'require ["fileinto", "copy", "mailbox", "imap4flags"];\n'
+                   'fileinto :copy :create :flags "\\\\Seen" "A";\n'
+                   'addflag "$seen-by-rule";\n'
+                   'fileinto :copy :create "B";\n'
+                   'keep :flags "\\\\Flagged";\n')
+    send(start_smtp().port)
+    assert sorted(folder_of(demo)) == [("A", True, False, []),
+                                       ("B", False, False, ["$seen-by-rule"]),
+                                       ("INBOX", False, True, [])]
+    assert len(set(Message.objects.filter(mailbox=demo).values_list("blob_id", flat=True))) == 1
+
+
 def test_a_failing_script_keeps_the_message_and_records_the_error(start_smtp, demo,
                                                                    install_script):
     install_script(demo, 'require "fileinto"; fileinto "No such folder";')
