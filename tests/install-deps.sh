@@ -25,6 +25,11 @@ command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v rspamd >/dev/null || need+=(rspamd)
+# Roundcube's managesieve plugin speaks through PEAR's Net_Sieve: PHP drives our ManageSieve
+# listener with it (tests/managesieve/net_sieve_client.php).
+command -v php >/dev/null || need+=(php-cli)
+[ -f /usr/share/php/Net/Sieve.php ] || need+=(php-net-sieve)
+[ -f /usr/share/php/Auth/SASL.php ] || need+=(php-auth-sasl)
 # imaptest is built from third_party/imaptest against Dovecot's library (dovecot-core ships
 # libdovecot.so, dovecot-dev its headers and dovecot-config).
 [ -f /usr/lib/dovecot/dovecot-config ] || need+=(dovecot-dev)

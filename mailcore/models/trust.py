@@ -19,6 +19,8 @@ class InboundVerdict(models.Model):
     spam_scanned = models.BooleanField(default=False)
     spam_action = models.CharField(max_length=32, blank=True)
     spam_score = models.FloatField(null=True, blank=True)
+    # Its reject threshold (rspamd's required_score): Sieve's spamtest scales against it.
+    spam_required = models.FloatField(null=True, blank=True)
     spam_symbols = models.JSONField(default=list, blank=True)
     reasons = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -9,21 +9,23 @@ call for the SMTP door: it returns ``handled=False`` at the cost of one indexed 
 recipient has a script, and the door delivers as before."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mailcore import blobstore
 from mailcore.exceptions import FolderExists, FolderNotFound, MailError, RejectedByFilter
 from mailcore.mime.dsn import DsnRecipient, build_dsn, one_line
-from mailcore.models import FilterEventKind, FolderRole, Mailbox
+from mailcore.models import FilterEventKind, Folder, FolderRole, InboundVerdict, Mailbox
 from mailcore.services import folders, vacation
 from mailcore.services.accounts import normalize_address, resolve_recipient
-from mailcore.services.delivery import Delivered, append_message, deliver_to_mailboxes
+from mailcore.services.delivery import Delivered, deliver_to_mailboxes, store_in_folders
 from mailcore.services.filters import active_scripts, record_event
-from mailcore.services.outbound.queue import check_address, enqueue_outbound
+from mailcore.services.outbound.queue import address_domain, check_address, enqueue_outbound
 from mailcore.sieve.actions import (
     Discard,
     FileInto,
@@ -35,8 +37,15 @@ from mailcore.sieve.actions import (
 )
 from mailcore.sieve.interpreter import Envelope, Environment, run_script
 from mailcore.sieve.message import SieveMessage
+from mailcore.trust import spamheader, srs
 
 logger = logging.getLogger("correio.sieve")
+
+# Mail queued by a script (redirect, vacation, bounce) to a local user runs that user's script
+# too; past this depth it is kept in INBOX, so two scripts redirecting to each other cannot loop
+# (RFC 5228 §4.2: implementations take measures against redirect loops).
+MAX_NESTED_FILTERING = 3
+_depth: ContextVar[int] = ContextVar("sieve_depth", default=0)
 
 
 @dataclass
@@ -44,6 +53,9 @@ class RecipientPlan:
     mailbox_id: int
     address: str  # the envelope recipient the script ran for
     outcome: Outcome
+
+
+SpamScore = tuple[float, float | None]  # (score, reject threshold), as spamtest scales it
 
 
 @dataclass
@@ -65,8 +77,40 @@ def _envelope_recipients(rcpt_tos: Sequence[str], mailbox_ids: Sequence[int]) ->
     return result
 
 
-def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
-         mailbox_ids: Sequence[int]) -> tuple[list[int], list[RecipientPlan]]:
+def spam_source(raw: bytes, given: SpamScore | None,
+                trust_header: bool) -> Callable[[], SpamScore | None]:
+    """What spamtest sees (RFC 5235), looked up once and only when a script asks: the verdict
+    the door has (``given``), else the one stored with this very message, else our MX's
+    X-Spam-Score header when ``trust_header`` (the MX removed any copy a sender wrote), else
+    None (not tested)."""
+    found: list[SpamScore | None] = []
+
+    def spam() -> SpamScore | None:
+        if not found:
+            found.append(_find_spam(raw, given, trust_header))
+        return found[0]
+
+    return spam
+
+
+def _find_spam(raw: bytes, given: SpamScore | None, trust_header: bool) -> SpamScore | None:
+    if given is not None:
+        return given
+    stored = (InboundVerdict.objects.filter(blob_id=blobstore.blob_id(raw), spam_scanned=True,
+                                            spam_score__isnull=False)
+              .values_list("spam_score", "spam_required").first())
+    if stored is not None:
+        return stored
+    if trust_header:
+        values = SieveMessage(raw).raw_values(spamheader.NAME)
+        if values:
+            return spamheader.parse(values[0])  # the topmost, ours
+    return None
+
+
+def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str], mailbox_ids: Sequence[int],
+         spam: Callable[[], SpamScore | None] = lambda: None,
+         ) -> tuple[list[int], list[RecipientPlan]]:
     """(mailboxes without a script, the outcome of each recipient's script)."""
     scripts = active_scripts(mailbox_ids)
     if not scripts:
@@ -85,7 +129,8 @@ def plan(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
             outcome = Outcome([Keep()], raw, "the active script no longer compiles")
         else:
             env = Environment(now=timezone.now(),
-                              mailbox_exists=lambda name, m=mailbox_id: _folder_exists(m, name))
+                              mailbox_exists=lambda name, m=mailbox_id: _folder_exists(m, name),
+                              spam=spam)
             outcome = run_script(script, raw, Envelope(mail_from, address), env)
         planned.append(RecipientPlan(mailbox_id, address, outcome))
     return plain, planned
@@ -101,18 +146,46 @@ def _folder_exists(mailbox_id: int, name: str) -> bool:
 
 
 def deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
-                     mailbox_ids: Sequence[int], remote: Sequence[str] = ()) -> FilterResult:
+                     mailbox_ids: Sequence[int], remote: Sequence[str] = (), *,
+                     refuse: bool = True, spam: SpamScore | None = None,
+                     from_mx: bool = False) -> FilterResult:
     """Deliver ``raw`` to local mailboxes running their Sieve scripts, and queue it for the
     ``remote`` alias destinations, all in one transaction. ``handled=False`` (nothing done)
-    when no mailbox has an active script. Raises ``RejectedByFilter`` when every recipient rejects and
-    nothing else is to be done, and what storing raises (``QuotaExceeded``...)."""
-    plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids)
+    when no mailbox has an active script. Raises ``RejectedByFilter`` when ``refuse`` (a door
+    where the sender waits), every recipient rejects and nothing else is to be done, and what
+    storing raises (``QuotaExceeded``...). ``spam`` is the door's spam verdict; ``from_mx``
+    says the message came through our MX, so its X-Spam-Score header is ours."""
+    depth = _depth.get()
+    if depth >= MAX_NESTED_FILTERING:
+        return FilterResult(handled=False)
+    token = _depth.set(depth + 1)
+    try:
+        return _deliver_filtered(raw, mail_from, rcpt_tos, mailbox_ids, remote, refuse,
+                                 spam_source(raw, spam, from_mx))
+    finally:
+        _depth.reset(token)
+
+
+def filter_queued(raw: bytes, sender: str, rcpt_tos: Sequence[str],
+                  mailbox_ids: Sequence[int]) -> list[Delivered] | None:
+    """Sieve for mail the outbound queue delivers locally (submission, webmail, held mail,
+    replies and redirects), registered with :func:`queue.set_local_filter`. A rejection there
+    goes back as a DSN (RFC 5429 §2.1: the message is already accepted). None when no script
+    changes anything: the queue delivers to INBOX itself."""
+    result = deliver_filtered(raw, sender, rcpt_tos, mailbox_ids, refuse=False)
+    return result.delivered if result.handled else None
+
+
+def _deliver_filtered(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
+                      mailbox_ids: Sequence[int], remote: Sequence[str], refuse: bool,
+                      spam: Callable[[], SpamScore | None]) -> FilterResult:
+    plain, planned = plan(raw, mail_from, rcpt_tos, mailbox_ids, spam)
     if all(_plain_keep(p.outcome, raw) for p in planned):
         # Most mail matches no rule: the door's usual (batched) INBOX delivery does the same.
         return FilterResult(handled=False)
     message_id = next(iter(SieveMessage(raw).raw_values("message-id")), "")
     rejections = [p.outcome.rejection for p in planned]
-    if not plain and not remote and all(
+    if refuse and not plain and not remote and all(
         r is not None and len(p.outcome.actions) == 1 for r, p in zip(rejections, planned, strict=True)
     ):
         for item in planned:
@@ -150,12 +223,11 @@ def _apply(item: RecipientPlan, original: bytes, mail_from: str,
     raw = outcome.raw or original
     if outcome.error:
         record_event(mailbox.pk, FilterEventKind.ERROR, outcome.error, message_id=message_id)
-    delivered: list[Delivered] = []
+    # Every copy this recipient keeps (keep, fileinto, with their flags) in one batched write.
+    places: list[tuple[Folder, tuple[str, ...]]] = []
     for action in outcome.actions:
         if isinstance(action, Keep | FileInto):
-            folder = _target(mailbox, action, message_id)
-            stored = append_message(folder, raw, flags=action.flags)
-            delivered.append(Delivered(mailbox.pk, folder.pk, stored.uid, stored.pk))
+            places.append((_target(mailbox, action, message_id), tuple(action.flags)))
         elif isinstance(action, Discard):
             record_event(mailbox.pk, FilterEventKind.DISCARD, f"discarded mail from <{mail_from}>",
                          message_id=message_id)
@@ -172,10 +244,8 @@ def _apply(item: RecipientPlan, original: bytes, mail_from: str,
                              f"{type(action).__name__.lower()} failed: {error}; kept in INBOX",
                              message_id=message_id)
                 if not any(isinstance(a, Keep) for a in outcome.actions):
-                    inbox = folders.get_folder_by_role(mailbox, FolderRole.INBOX)
-                    stored = append_message(inbox, raw)
-                    delivered.append(Delivered(mailbox.pk, inbox.pk, stored.uid, stored.pk))
-    return delivered
+                    places.append((folders.get_folder_by_role(mailbox, FolderRole.INBOX), ()))
+    return store_in_folders(raw, places)
 
 
 def _target(mailbox: Mailbox, action: Keep | FileInto, message_id: str):
@@ -205,8 +275,14 @@ def _target(mailbox: Mailbox, action: Keep | FileInto, message_id: str):
 def _side_effect(action, mailbox: Mailbox, original: bytes, raw: bytes, mail_from: str,
                  recipient: str, message_id: str) -> None:
     if isinstance(action, Redirect):
-        # RFC 5228 §4.2: the message goes on as received, with its envelope sender.
-        result = enqueue_outbound(original, _usable_sender(mail_from), [action.address],
+        # RFC 5228 §4.2: the message goes on as received, with its envelope sender, rewritten
+        # with SRS into the recipient's domain (mailcore/trust/srs.py) so the next hop's SPF
+        # check passes and a bounce comes back here to be returned to the sender.
+        sender = _usable_sender(mail_from)
+        if sender:
+            sender = srs.forward(sender, address_domain(recipient or mailbox.address),
+                                 settings.SECRET_KEY)
+        result = enqueue_outbound(original, sender, [action.address],
                                   mailbox=mailbox, enforce_quota=False)
         record_event(mailbox.pk, FilterEventKind.REDIRECT, f"redirected to {action.address}",
                      message_id=message_id, outbound_id=result.outbound_id)

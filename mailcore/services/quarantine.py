@@ -19,6 +19,7 @@ class VerdictRecord:
     spam_scanned: bool
     spam_action: str = ""
     spam_score: float | None = None
+    spam_required: float | None = None  # the engine's reject threshold (rspamd required_score)
     spam_symbols: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
@@ -63,6 +64,7 @@ def record_verdict(raw: bytes, record: VerdictRecord) -> None:
                 spam_scanned=record.spam_scanned,
                 spam_action=record.spam_action,
                 spam_score=record.spam_score,
+                spam_required=record.spam_required,
                 spam_symbols=list(record.spam_symbols),
                 reasons=list(record.reasons),
             )

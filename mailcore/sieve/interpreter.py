@@ -35,8 +35,9 @@ MAX_ACTIONS = 64
 # Vacation periods (RFC 5230 §4.1, RFC 6131 §2): default 7 days, capped to 90 days.
 DEFAULT_VACATION_DAYS = 7
 MAX_VACATION_SECONDS = 90 * 86400
-SPAM_HEADER = "X-Spam-Score"
-SPAM_SCORE_MAX = 15.0  # a score at or above this maps to spamtest 10 / 100 percent
+# A score at or above the engine's reject threshold maps to spamtest 10 / 100 percent; this one
+# when the threshold is not known.
+SPAM_SCORE_MAX = 15.0
 # An IMAP flag: an atom (RFC 3501 §9 atom-char), with an optional leading backslash.
 _FLAG = re.compile(r"\\?[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]{1,64}\Z")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}")
@@ -57,6 +58,9 @@ class Envelope:
 class Environment:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     mailbox_exists: Callable[[str], bool] = lambda name: name.upper() == "INBOX"
+    # The spam verdict, asked only when a script tests it: (score, reject threshold or None),
+    # or None when the message was not tested.
+    spam: Callable[[], tuple[float, float | None] | None] = lambda: None
 
 
 class _Stop(Exception):
@@ -318,7 +322,8 @@ class Run:
         if name == "mailboxexists":
             return all(self.env.mailbox_exists(m) for m in self.sl(t.args[0]))
         values = self._values(t)
-        keys = self.sl(t.args[-1])
+        last = t.args[-1]  # a string list, or one string (spamtest's value, RFC 5235 §3.1)
+        keys = self.sl([last] if isinstance(last, str) else last)
         # Comparing costs in proportion to the text compared, times the keys (a 1 MB body
         # against many keys must run out of budget, not hold a delivery thread).
         size = sum(len(v) for v in values)
@@ -378,16 +383,14 @@ class Run:
         raise SieveRuntimeError(f"unknown test {name}", t.line)
 
     def _spam(self, percent: bool) -> str:
-        """RFC 5235: "0" when untested, else 1..10 (or 0..100 with :percent), from the score
-        header our spam check adds on top of the message (only the topmost one is ours)."""
-        values = self.message.raw_values(SPAM_HEADER)
-        if not values:
+        """RFC 5235 §3.1/§3.2: "0" when untested, else 1 (clearly not spam) .. 10 (the
+        engine's reject threshold or above), or 0..100 with :percent, scaled linearly."""
+        verdict = self.env.spam()
+        if verdict is None:
             return "0"
-        try:
-            score = float(values[0].split()[0])
-        except (ValueError, IndexError):
-            return "0"
-        ratio = min(max(score / SPAM_SCORE_MAX, 0.0), 1.0)
+        score, required = verdict
+        ratio = min(max(score / (required if required and required > 0 else SPAM_SCORE_MAX),
+                        0.0), 1.0)
         if percent:
             return str(round(ratio * 100))
         return str(1 + round(ratio * 9))

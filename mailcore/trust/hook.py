@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mailcore.protocols.common.services import call_service
 from mailcore.services.quarantine import VerdictRecord, record_verdict
-from mailcore.trust import rspamd
+from mailcore.trust import rspamd, spamheader
 from mailcore.trust.authresults import strip_ours
 from mailcore.trust.config import TrustConfig
 from mailcore.trust.policy import (
@@ -51,7 +51,7 @@ class Screened:
 def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
            helo_result: SpfResult | None) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
     auth = verify_inbound(facts, raw, config, helo_result)
-    screened = auth.header + strip_ours(raw, facts.hostname)
+    screened = auth.header + spamheader.strip(strip_ours(raw, facts.hostname))
     spam = None
     if config.rspamd_url:
         spam = rspamd.check_message(
@@ -59,13 +59,16 @@ def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
             mail_from=facts.mail_from, recipients=facts.recipients,
             user=facts.authenticated_user, hostname=facts.hostname,
             timeout=config.rspamd_timeout)
+        if spam.scanned:
+            screened = spamheader.field(spam.score, spam.required) + screened
     return auth, screened, spam
 
 
 async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
     config = TrustConfig.from_settings()
     if not config.enabled:
-        return Screened(None, raw)
+        # No scan: no score header either, and a sender's copy of ours goes.
+        return Screened(None, spamheader.strip(raw))
     facts = SmtpFacts(
         peer_ip=server.peer_ip or "0.0.0.0",
         helo=session.host_name or "",
@@ -119,6 +122,7 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
             spam_scanned=bool(spam and spam.scanned),
             spam_action=spam.action if spam else "",
             spam_score=spam.score if spam and spam.scanned else None,
+            spam_required=spam.required if spam and spam.scanned else None,
             spam_symbols=spam.symbols if spam else (),
             reasons=verdict.reasons,
         )

@@ -5,10 +5,12 @@ real outbound path to a recording SMTP server."""
 import smtplib
 
 import pytest
+from django.conf import settings
 
 from mailcore.blobstore import load_blob
 from mailcore.models import FilterEvent, Message, OutboundMessage
 from mailcore.services.outbound import relay
+from mailcore.trust import srs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,6 +56,20 @@ def test_fileinto_creates_the_folder_and_sets_flags(start_smtp, demo, install_sc
     send(port, subject="plain", mid="m2")
     assert sorted(folder_of(demo)) == [("INBOX", False, False, []),
                                        ("Lists/dev", True, False, ["$list"])]
+
+
+def test_copies_with_their_own_flags_are_stored_in_one_write(start_smtp, demo, install_script):
+    # keep and two fileinto :copy, each with its flags (RFC 5232 §3), share one stored blob.
+    install_script(demo, 'require ["fileinto", "copy", "mailbox", "imap4flags"];\n'
+                   'fileinto :copy :create :flags "\\\\Seen" "A";\n'
+                   'addflag "$seen-by-rule";\n'
+                   'fileinto :copy :create "B";\n'
+                   'keep :flags "\\\\Flagged";\n')
+    send(start_smtp().port)
+    assert sorted(folder_of(demo)) == [("A", True, False, []),
+                                       ("B", False, False, ["$seen-by-rule"]),
+                                       ("INBOX", False, True, [])]
+    assert len(set(Message.objects.filter(mailbox=demo).values_list("blob_id", flat=True))) == 1
 
 
 def test_a_failing_script_keeps_the_message_and_records_the_error(start_smtp, demo,
@@ -105,8 +121,17 @@ def test_redirect_goes_through_the_outbound_queue(start_smtp, demo, install_scri
     assert len(folder_of(demo)) == 1
     relay_all()
     (copy,) = sink.received
-    assert copy.rcpt_tos == ["fwd@remote.test"] and copy.mail_from == "sender@remote.test"
+    assert copy.rcpt_tos == ["fwd@remote.test"]
     assert b"Message-ID: <m1@remote.test>" in copy.data
+    # SRS (mailcore/trust/srs.py): the envelope sender is rewritten into our domain, so the
+    # next hop's SPF passes, and a bounce sent to it comes back to the original sender.
+    assert copy.mail_from.lower().startswith("srs0=")
+    assert copy.mail_from.lower().endswith("=remote.test=sender@example.test")
+    assert srs.reverse(copy.mail_from, settings.SECRET_KEY) == "sender@remote.test"
+    with smtplib.SMTP("127.0.0.1", start_smtp().port) as client:
+        client.sendmail("", [copy.mail_from], b"Subject: bounce\r\n\r\nundeliverable\r\n")
+    bounce = OutboundMessage.objects.get(mail_from="", subject="bounce")
+    assert [r.address for r in bounce.recipients.all()] == ["sender@remote.test"]
 
 
 VACATION = ('require ["vacation", "vacation-seconds"];\n'

@@ -92,15 +92,19 @@ def test_date_and_index():
     assert out.actions == [FileInto("late")]
 
 
-def test_spamtest_reads_the_score_header():
-    out = run('require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto"];'
-              'if spamtest :value "ge" :comparator "i;ascii-numeric" "6" { fileinto "Junk"; }')
-    assert out.actions == [FileInto("Junk")]
-    clean = MESSAGE.replace(b"X-Spam-Score: 9.5\r\n", b"")
-    out = run('require ["spamtestplus", "relational", "comparator-i;ascii-numeric"];'
-              'if spamtest :percent :value "eq" :comparator "i;ascii-numeric" "0" { discard; }',
-              raw=clean)
-    assert out.actions == [Discard()]
+def test_spamtest_scales_the_verdict_against_the_reject_threshold():
+    # RFC 5235: 1 (not spam) .. 10 (at the engine's reject threshold); "0" untested.
+    junk = ('require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto"];'
+            'if spamtest :value "ge" :comparator "i;ascii-numeric" "6" { fileinto "Junk"; }')
+    assert run(junk, spam=lambda: (4.0, 15.0)).actions == [Keep()]  # 1 + round(9 * 4/15) = 3
+    assert run(junk, spam=lambda: (9.5, 10.0)).actions == [FileInto("Junk")]
+    assert run(junk).actions == [Keep()]  # the header alone is not trusted by the interpreter
+    percent = ('require ["spamtestplus", "relational", "comparator-i;ascii-numeric"];'
+               'if spamtest :percent :value "eq" :comparator "i;ascii-numeric" "%s" { discard; }')
+    assert run(percent % "0").actions == [Discard()]
+    assert run(percent % "50", spam=lambda: (3.0, 6.0)).actions == [Discard()]
+    assert run(percent % "100", spam=lambda: (40.0, 6.0)).actions == [Discard()]
+    assert run(percent % "0", spam=lambda: (-2.0, 6.0)).actions == [Discard()]
 
 
 def test_vacation_redirect_reject():

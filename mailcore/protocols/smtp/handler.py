@@ -132,8 +132,12 @@ class MXHandler:
             return
         # Sieve (RFC 5228), after the trust verdict: recipients with an active script are
         # filtered and stored here.
+        record = screened.record if screened is not None else None
+        spam = ((record.spam_score, record.spam_required)
+                if record is not None and record.spam_score is not None else None)
         filtered = await call_service(deliver_filtered, message, envelope.mail_from or "",
-                                      envelope.rcpt_tos, envelope.mailbox_ids, envelope.remote)
+                                      envelope.rcpt_tos, envelope.mailbox_ids, envelope.remote,
+                                      spam=spam, from_mx=True)
         if filtered.handled:
             await record_screened(message, screened)
             return

@@ -7,7 +7,7 @@ remote ones get a queue row each, and a delivery task is published after commit
 queue, local recipients too, and its owner can take it back until it leaves."""
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from mailcore.mime.headers import decode_header_value, split_header_block
 from mailcore.mime.trace import with_return_path
 from mailcore.models import Mailbox, OutboundMessage, OutboundRecipient
 from mailcore.services.accounts import is_local_domain, normalize_address
-from mailcore.services.delivery import Delivered, deliver_message
+from mailcore.services.delivery import Delivered, deliver_to_inboxes, resolve_recipients
 from mailcore.services.dispatch import dispatch
 from mailcore.trust import srs
 
@@ -32,6 +32,20 @@ MAX_LOCAL_PART = 64
 MAX_ADDRESS = 254
 # No controls, spaces, angle brackets or characters that end a command or a header.
 _BAD_ADDRESS_CHARS = re.compile(r"[\x00-\x20\x7f<>()\[\],;:\\\"]")
+
+
+# Sieve for local recipients of queued mail (RFC 5228 §2.10) is run by
+# mailcore.services.filtering, which itself queues redirects, replies and bounces here: it
+# registers at app ready (mailcore/apps.py) instead of being imported. Called with
+# (message, envelope sender, recipients, mailbox ids); returns what it stored, or None when no
+# mailbox has a script to run and the plain INBOX delivery below is to be done.
+LocalFilter = Callable[[bytes, str, Sequence[str], Sequence[int]], list[Delivered] | None]
+_local_filter: LocalFilter | None = None
+
+
+def set_local_filter(function: LocalFilter | None) -> None:
+    global _local_filter
+    _local_filter = function
 
 
 @dataclass
@@ -134,10 +148,9 @@ def enqueue_outbound(
             (local if local_domains[domain] and not held else remote).append(address)
         if local:
             # Final delivery writes the reverse-path (RFC 5321 §4.4), <> for a DSN.
-            delivery = deliver_message(with_return_path(raw, sender), local,
-                                       enforce_quota=enforce_quota)
-            result.delivered = delivery.delivered
-            remote.extend(a for a in delivery.remote if a not in remote)
+            result.delivered, forwarded = deliver_local(with_return_path(raw, sender), sender,
+                                                        local, enforce_quota=enforce_quota)
+            remote.extend(a for a in forwarded if a not in remote)
         if remote:
             entry = _create_entry(raw, sender, remote, mailbox, now, hold_until if held else None)
             result.outbound_id = entry.pk
@@ -145,6 +158,19 @@ def enqueue_outbound(
             if not held and dispatch_task and settings.CORREIO_OUTBOUND_DISPATCH:
                 transaction.on_commit(lambda: dispatch(entry.pk))
     return result
+
+
+def deliver_local(raw: bytes, sender: str, addresses: Sequence[str], *,
+                  enforce_quota: bool = True) -> tuple[list[Delivered], list[str]]:
+    """Deliver ``raw`` (with its Return-Path) to local recipient addresses, running their Sieve
+    scripts: (what was stored, the alias destinations outside our domains). Raises what
+    :func:`mailcore.services.delivery.resolve_recipients` raises and ``QuotaExceeded``."""
+    mailbox_ids, forwarded = resolve_recipients(addresses)
+    stored = (_local_filter(raw, sender, addresses, mailbox_ids)
+              if _local_filter is not None and mailbox_ids else None)
+    if stored is None:
+        (stored,) = deliver_to_inboxes([(raw, mailbox_ids)], enforce_quota=enforce_quota)
+    return stored, forwarded
 
 
 def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> EnqueueResult:

@@ -36,8 +36,7 @@ from mailcore.models import Blob, DeliveryAttempt, OutboundMessage, OutboundReci
 from mailcore.models.outbound import PENDING_STATES, RecipientState
 from mailcore.services import dkim
 from mailcore.services.accounts import is_local_domain
-from mailcore.services.delivery import deliver_message
-from mailcore.services.outbound.queue import enqueue_outbound
+from mailcore.services.outbound.queue import deliver_local, enqueue_outbound
 from mailcore.transports import Outgoing, RecipientResult, get_transport
 
 logger = logging.getLogger("correio.outbound")
@@ -279,6 +278,7 @@ def _pass(claimed: list[int], token: str, now: datetime, limit: int, byte_room: 
                 if key == LOCAL_ROUTE:
                     # Final delivery writes the reverse-path (RFC 5321 §4.4).
                     results = _deliver_local(with_return_path(raw, message.mail_from),
+                                             message.mail_from,
                                              recipients)
                 elif time.monotonic() >= deadline:
                     break  # out of time: the rest stays due, for a new task
@@ -340,14 +340,15 @@ class _Prepared:
         )
 
 
-def _deliver_local(raw: bytes, recipients: Sequence[OutboundRecipient]) -> list[RecipientResult]:
+def _deliver_local(raw: bytes, sender: str,
+                   recipients: Sequence[OutboundRecipient]) -> list[RecipientResult]:
     """Local recipients of a held message, or of an alias: the store, no network."""
     results = []
     for recipient in recipients:
         address = recipient.address
         try:
             with transaction.atomic():
-                deliver_message(raw, [address])
+                deliver_local(raw, sender, [address])
             results.append(RecipientResult(address, "delivered", 250, "250 2.0.0 delivered",
                                            "local"))
         except QuotaExceeded:
