@@ -41,6 +41,7 @@ webmail_patterns = [
     path("folders/new/", folder_admin.create_view, name="folder-create"),
     path("folders/<int:folder_id>/rename/", folder_admin.rename_view, name="folder-rename"),
     path("folders/<int:folder_id>/delete/", folder_admin.delete_view, name="folder-delete"),
+    path("folders/<int:folder_id>/empty/", folder_admin.empty_view, name="folder-empty"),
     path("search/", search.search_view, name="search"),
     path("live/", live.poll_view, name="live"),
     path("settings/", settings.settings_view, name="settings"),

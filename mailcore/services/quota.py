@@ -14,6 +14,7 @@ Removing mail (EXPUNGE, MOVE's source, folder deletion) charges a negative amoun
 raises. Usage is kept in ``Mailbox.used_bytes`` by these statements only."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -76,3 +77,29 @@ def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
     if enforce and delta > 0 and row is not None and exceeds(*row):
         quota, used = row
         raise QuotaExceeded(f"{used} bytes would exceed the quota of {quota}")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a person is shown: bytes used, the limit (0 = unlimited) and the share used."""
+
+    used: int
+    limit: int
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
+
+    @property
+    def low(self) -> int:
+        return self.limit * 8 // 10
+
+    @property
+    def high(self) -> int:
+        return self.limit * 95 // 100
+
+
+def usage(mailbox_id: int) -> Usage:
+    """The mailbox's usage as :func:`charge` keeps it (one indexed read)."""
+    row = Mailbox.objects.filter(pk=mailbox_id).values_list("used_bytes", "quota").first()
+    return Usage(*row) if row is not None else Usage(0, 0)

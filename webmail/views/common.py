@@ -31,6 +31,7 @@ from mailcore.exceptions import (
 )
 from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.folders import get_folder_by_role, list_folders
+from mailcore.services.quota import usage
 from webmail import composing
 from webmail.models import Composition, WebmailSettings
 
@@ -250,6 +251,7 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
         "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
         "live_sig": live_signature(mailbox.pk),
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
+        "quota": usage(mailbox.pk),
     }
     context.update(extra)
     return context
