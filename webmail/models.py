@@ -35,6 +35,9 @@ class WebmailSettings(models.Model):
     undo_seconds = models.PositiveSmallIntegerField(
         choices=UNDO_CHOICES, default=10, help_text="How long Undo is offered after Send."
     )
+    notify_new_mail = models.BooleanField(
+        default=False, help_text="Show a browser notification for new mail in the Inbox."
+    )
     # Autocomplete learns correspondents from messages with an id above this (see contacts).
     contacts_scanned_to = models.BigIntegerField(default=0)
 

@@ -1,6 +1,7 @@
 """Issue 17 in Debian's Chromium: quota, Empty Trash, notifications, contacts."""
 
 import os
+import time
 
 import pytest
 
@@ -12,6 +13,14 @@ from tests.webmail.test_browser import Watch, browser, login  # noqa: F401 (fixt
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(page, expression: str, timeout: float = 10.0):
+    """Poll a JavaScript expression (wait_for_function would need eval, which the CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(100)
 
 
 def test_quota_meter_and_empty_trash_after_confirming(browser, live_server, mailbox):  # noqa: F811
@@ -42,4 +51,56 @@ def test_quota_meter_and_empty_trash_after_confirming(browser, live_server, mail
     assert Message.objects.filter(folder=trash).count() == 0
     assert "Deleted 3 messages for good." in page.inner_text("#toast")
     assert "0\xa0bytes of" in page.inner_text("#quota")
-    assert len(dialogs) == 2
+    assert len(dialogs) == 2 and errors == []
+
+
+# Wraps the real Notification constructor (it still runs) to record what the page showed.
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  window.__shown = [];
+  function Recording(title, options) {
+    window.__shown.push([title, (options || {}).body]);
+    return new Real(title, options);
+  }
+  Object.defineProperty(Recording, "permission", { get: () => Real.permission });
+  Recording.requestPermission = Real.requestPermission.bind(Real);
+  window.Notification = Recording;
+})();
+"""
+
+
+def test_unread_count_in_title_and_favicon_and_a_notification_for_new_mail(
+    browser, live_server, mailbox, settings  # noqa: F811
+):
+    settings.CORREIO_WEBMAIL_POLL_SECONDS = 1
+    deliver_message(make_message(subject="first"), [mailbox.address])
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    wait_until(page, "document.title.startsWith('(1) ')")
+    assert page.get_attribute("#favicon", "data-count") == "1"
+    assert page.get_attribute("#favicon", "href").startswith("data:image/png;base64,")
+    # Switch notifications on in the settings (its own form), then come back.
+    page.goto(f"{live_server.url}/settings/")
+    page.check("#id_notify_new_mail")
+    page.click("#notify-settings button[type=submit]")
+    page.wait_for_selector("text=Notifications on.")
+    page.goto(f"{live_server.url}/")
+    page.wait_for_selector("#message-list")
+    assert page.evaluate("window.__shown") == []  # mail already there is not announced
+    deliver_message(make_message(subject="Lunch on Friday?", sender="Carol <carol@remote.test>"),
+                    [mailbox.address])
+    wait_until(page, "document.title.startsWith('(2) ')")
+    wait_until(page, "window.__shown.length === 1")
+    assert page.evaluate("window.__shown") == [["Carol", "Lunch on Friday?"]]
+    assert page.get_attribute("#favicon", "data-count") == "2"
+    # Reading one lowers the count everywhere.
+    page.click("#rows .row.unread a.open >> nth=0")
+    wait_until(page, "document.title.startsWith('(1) ')")
+    assert errors == []
+    context.close()

@@ -253,8 +253,32 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
         "quota": usage(mailbox.pk),
     }
+    context["notify"] = notify_state(mailbox, context["folders"], context["prefs"])
     context.update(extra)
     return context
+
+
+@dataclass
+class NotifyState:
+    """What the page's title, favicon and browser notifications show (static/webmail/notify.js):
+    the Inbox's unread count, and with notifications on, its newest unread message."""
+
+    unseen: int
+    inbox_url: str
+    enabled: bool
+    newest: Message | None
+
+
+def notify_state(mailbox: Mailbox, items: list[FolderItem], prefs) -> NotifyState:
+    inbox = next((item.folder for item in items if item.folder.role == FolderRole.INBOX), None)
+    if inbox is None:
+        return NotifyState(0, "", False, None)
+    newest = None
+    if prefs.notify_new_mail and inbox.unseen_count:
+        newest = (Message.objects.filter(folder_id=inbox.pk, seen=False).order_by("-uid")
+                  .only("id", "uid", "subject", "from_name", "from_addr").first())
+    return NotifyState(inbox.unseen_count, reverse("webmail:folder", args=[inbox.pk]),
+                       prefs.notify_new_mail, newest)
 
 
 def render_partials(request, names: list[str], context: dict, status: int = 200) -> HttpResponse:
