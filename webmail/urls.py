@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 
 from webmail.views import (
     actions,
+    addressbook,
     auth,
     compose,
     folder_admin,
@@ -62,6 +63,13 @@ webmail_patterns = [
     re_path(r"^m/(?P<message_id>[0-9]+)/(?P<kind>reply|reply-all|forward)/$", compose.reply_view,
             name="reply"),
     path("contacts/", compose.contacts_view, name="contacts"),
+    path("addressbook/", addressbook.book_view, name="addressbook"),
+    path("addressbook/<int:contact_id>/", addressbook.contact_view, name="contact"),
+    path("addressbook/<int:contact_id>/delete/", addressbook.delete_view, name="contact-delete"),
+    path("addressbook/from-correspondents/", addressbook.from_correspondents_view,
+         name="contacts-from-correspondents"),
+    path("addressbook/import/", addressbook.import_view, name="contacts-import"),
+    path("addressbook/export.vcf", addressbook.export_view, name="contacts-export"),
     path("outbox/", sending.outbox_view, name="outbox"),
     path("outbox/<int:outbound_id>/edit/", sending.outbox_edit_view, name="outbox-edit"),
     path("outbox/<int:outbound_id>/cancel/", sending.outbox_cancel_view, name="outbox-cancel"),

@@ -104,3 +104,53 @@ def test_unread_count_in_title_and_favicon_and_a_notification_for_new_mail(
     wait_until(page, "document.title.startsWith('(1) ')")
     assert errors == []
     context.close()
+
+
+VCARD = ("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Tia Tea\r\nEMAIL:tia@remote.test\r\n"
+         "CATEGORIES:Tea club\r\nEND:VCARD\r\n"
+         "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Tom Tea\r\nEMAIL:tom@remote.test\r\n"
+         "CATEGORIES:Tea club\r\nEND:VCARD\r\n")
+
+
+def test_address_book_import_refusal_and_group_autocomplete_in_compose(
+    browser, live_server, mailbox, tmp_path  # noqa: F811
+):
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    page.click("#contacts-link")
+    page.wait_for_selector("#vcard-import")
+    page.fill("#id_name", "Ann Lee")
+    page.fill("#id_emails", "ann@remote.test")
+    page.fill("#id_groups", "Family")
+    page.click("#contact-form button[type=submit]")
+    page.wait_for_selector("text=Saved Ann Lee.")
+    notcard = tmp_path / "holiday.jpg"
+    notcard.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    page.set_input_files("#id_file", str(notcard))
+    page.click("#vcard-import button[type=submit]")
+    page.wait_for_selector("#vcard-import .form-error")
+    assert "not a vCard" in page.inner_text("#vcard-import .form-error")
+    assert page.locator("#contacts tbody tr").count() == 1  # nothing else lost
+    cards = tmp_path / "club.vcf"
+    cards.write_text(VCARD)
+    page.set_input_files("#id_file", str(cards))
+    page.click("#vcard-import button[type=submit]")
+    page.wait_for_selector("text=Imported 2 new")
+    assert page.locator("#contacts tbody tr").count() == 3
+    # Autocomplete in compose offers the group, and choosing it writes every member.
+    page.goto(f"{live_server.url}/compose/")
+    page.wait_for_selector("#compose-to")
+    page.type("#compose-to", "tea c")
+    page.wait_for_selector("#suggest-to li")
+    assert page.inner_text("#suggest-to li >> nth=0") == "Group: Tea club (2)"
+    page.click("#suggest-to li >> nth=0")
+    assert page.input_value("#compose-to") == "Tia Tea <tia@remote.test>, Tom Tea <tom@remote.test>, "
+    # "New message to group" from the address book.
+    page.goto(f"{live_server.url}/addressbook/")
+    page.click("text=New message to Family")
+    page.wait_for_selector("#compose-to")
+    assert page.input_value("#compose-to") == "Ann Lee <ann@remote.test>"
+    # The refused import answered 400 (a form error); nothing else failed.
+    assert [e for e in errors if "400 (Bad Request)" not in e] == [] and len(errors) == 1

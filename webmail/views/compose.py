@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError
 from mailcore.models import FolderRole, Message
+from mailcore.services import contacts as address_book
 from mailcore.services.folders import get_folder_by_role
 from webmail import composing, contacts
 from webmail.forms import ComposeForm
@@ -58,6 +59,10 @@ def new_view(request):
         value = request.GET.get(name, "")
         if value:
             fields[name] = value[:2000]
+    group = request.GET.get("group", "")
+    if group.isdigit():  # "new message to group" from the address book
+        fields["to"] = composing.format_pairs(address_book.group_members(request.mailbox,
+                                                                         int(group)))
     composition = composing.start(request.mailbox, user_settings(request.mailbox), **fields)
     return open_composition(request, composition)
 
@@ -226,7 +231,8 @@ def contacts_view(request):
     return JsonResponse({
         "results": [
             {"address": c.address, "name": c.name,
-             "text": composing.format_pairs([(c.name, c.address)])}
+             "label": f"Group: {c.name} ({len(c.members)})" if c.members else "",
+             "text": composing.format_pairs(list(c.members) or [(c.name, c.address)])}
             for c in found
         ]
     })
