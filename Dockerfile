@@ -1,6 +1,6 @@
 # One image for every Correio service; docker-compose.yml picks the command.
 
-# htmx comes from the npm registry (package.json / package-lock.json), never from a CDN.
+# htmx and Quill (the rich-text editor) come from the npm registry (package.json / package-lock.json), never from a CDN.
 FROM node:20-slim AS assets
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -13,6 +13,7 @@ COPY requirements.lock .
 RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 COPY --from=assets /app/node_modules/htmx.org/dist /app/node_modules/htmx.org/dist
+COPY --from=assets /app/node_modules/quill/dist /app/node_modules/quill/dist
 # No collectstatic: whitenoise serves static files through Django's finders
 # (WHITENOISE_USE_FINDERS), and running settings at build time would write a secret key into
 # the image.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.html import escape
 
 from mailcore.blobstore import load_blob
 from mailcore.exceptions import MailError
@@ -37,12 +38,13 @@ from mailcore.mime.compose import (
     reply_references,
     reply_subject,
 )
+from mailcore.mime.html_text import html_to_plain
 from mailcore.mime.parse import html_to_text, parse_message, part_text
 from mailcore.models import Mailbox, Message
 from mailcore.services import sending
 from mailcore.services.accounts import owned_addresses
 from mailcore.services.drafts import discard_draft, save_draft
-from webmail import contacts, reading
+from webmail import contacts, reading, rich_text
 from webmail.models import ComposeState, Composition, Upload, WebmailSettings
 
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
@@ -116,6 +118,7 @@ def start(mailbox: Mailbox, prefs: WebmailSettings, **fields) -> Composition:
         from_addr=default_identity(mailbox, prefs),
         body=with_signature("", prefs.signature),
         message_id=new_message_id(),
+        **_rich_start(prefs, ""),
         **fields,
     )
 
@@ -148,6 +151,9 @@ def start_reply(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *,
         replied=original,
         replied_was_answered=original.answered,
         message_id=new_message_id(),
+        **_rich_start(prefs, rich_text.quote_original_html(
+            original, raw, author, original.date.strftime("%d %b %Y %H:%M")
+            if original.date else "") if prefs.compose_html else ""),
     )
 
 
@@ -174,6 +180,8 @@ def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *
         subject=original.subject, to=format_pairs(_pairs(original, 5)),
     )
     composition.body = with_signature(text, prefs.signature)
+    for name, value in _rich_start(prefs, rich_text.text_to_html(text)).items():
+        setattr(composition, name, value)
     composition.save()
     # The original's attachments go along with an inline forward.
     for info in reading.attachments(original.structure)[:MAX_FORWARDED_ATTACHMENTS]:
@@ -308,6 +316,14 @@ def to_draft(composition: Composition, *, strict: bool, mailbox: Mailbox) -> tup
         references=composition.references.split(),
         message_id=composition.message_id,
     )
+    if composition.rich:
+        try:
+            rich = rich_text.to_mime(composition.body_html)
+        except rich_text.RichTextError as exc:
+            if strict:
+                errors["body"] = exc.message
+        else:
+            draft.html, draft.text, draft.inline_images = rich.html, rich.text, rich.images
     return draft, Problems(errors)
 
 
@@ -315,7 +331,8 @@ def content_hash(composition: Composition) -> str:
     """Changes when anything a draft would show changes (fields and attachments)."""
     digest = hashlib.sha256()
     for value in (composition.from_addr, composition.to, composition.cc, composition.bcc,
-                  composition.subject, composition.body, str(composition.forwarded_id)):
+                  composition.subject, composition.body, str(composition.forwarded_id),
+                  composition.body_html):
         digest.update(value.encode("utf-8", "replace") + b"\0")
     digest.update(repr(list(composition.uploads.values_list("pk", flat=True))).encode())
     return digest.hexdigest()
@@ -359,13 +376,32 @@ def attachment_limit() -> int:
     return max(0, settings.CORREIO_MAX_MESSAGE_SIZE * 3 // 4 - 64 * 1024)
 
 
+def _rich_start(prefs: WebmailSettings, quoted_html: str) -> dict:
+    """The rich-text fields of a new composition: the signature under the RFC 3676 §4.3
+    separator, then what is quoted."""
+    if not prefs.compose_html:
+        return {}
+    signature = prefs.signature.strip("\n")
+    html = "<p><br></p>"
+    if signature:
+        html += "<p>-- <br>" + "<br>".join(escape(line) for line in signature.split("\n"))
+        html += "</p>"
+    return {"rich": True, "body_html": html + quoted_html}
+
+
 def fill(composition: Composition, data: dict, *, save: bool = True) -> None:
     """Copy what was typed (a compose form's cleaned data) into the composition. Line ends as
-    the browser sent them become plain ``\\n``; the MIME layer writes CRLF."""
+    the browser sent them become plain ``\\n``; the MIME layer writes CRLF. Rich text is kept
+    as the browser sent it (so nothing is lost when Send refuses it), its text made from its
+    cleaned form; without the editor running (no script), the plain text is what counts."""
     for name in ("to", "cc", "bcc", "subject"):
         setattr(composition, name, data.get(name) or "")
     composition.from_addr = data.get("from_addr") or composition.from_addr
     composition.body = (data.get("body") or "").replace("\r\n", "\n").replace("\r", "\n")
+    composition.rich = bool(data.get("rich_active"))
+    if composition.rich:
+        composition.body_html = data.get("body_html") or ""
+        composition.body = html_to_plain(rich_text.clean(composition.body_html))
     if save:
         composition.save()
 

@@ -35,6 +35,9 @@ class WebmailSettings(models.Model):
     undo_seconds = models.PositiveSmallIntegerField(
         choices=UNDO_CHOICES, default=10, help_text="How long Undo is offered after Send."
     )
+    compose_html = models.BooleanField(
+        default=False, help_text="Write new messages, replies and forwards in rich text."
+    )
     notify_new_mail = models.BooleanField(
         default=False, help_text="Show a browser notification for new mail in the Inbox."
     )
@@ -84,6 +87,10 @@ class Composition(models.Model):
     bcc = models.TextField(blank=True)
     subject = models.TextField(blank=True)
     body = models.TextField(blank=True)
+    # Rich text (webmail.rich_text): the editor's HTML, cleaned on the server; ``body`` then
+    # holds its text/plain alternative.
+    rich = models.BooleanField(default=False)
+    body_html = models.TextField(blank=True)
     # Threading (RFC 5322 §3.6.4) and the message replied to, which gets \Answered on send.
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.TextField(blank=True)

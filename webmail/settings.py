@@ -228,6 +228,13 @@ CORREIO_AUTH_FAILURE_WINDOW = env_int("CORREIO_AUTH_FAILURE_WINDOW", 900, minimu
 _HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist"
 if _HTMX_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
+# Quill, the rich-text editor of compose (issue 17), the same way: /static/vendor/quill/.
+_QUILL_DIST = BASE_DIR / "node_modules" / "quill" / "dist"
+if _QUILL_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/quill", _QUILL_DIST))
+# A rich-text message posts its pictures inside the HTML (5 MB each at most, in base64): the
+# compose form may be that large; other forms stay far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 MIDDLEWARE.append("webmail.middleware.security_headers")
 LOGIN_REDIRECT_URL = "/"
 CORREIO_WEBMAIL_PAGE_SIZE = env_int("CORREIO_WEBMAIL_PAGE_SIZE", 50, minimum=5)

@@ -154,3 +154,49 @@ def test_address_book_import_refusal_and_group_autocomplete_in_compose(
     assert page.input_value("#compose-to") == "Ann Lee <ann@remote.test>"
     # The refused import answered 400 (a form error); nothing else failed.
     assert [e for e in errors if "400 (Bad Request)" not in e] == [] and len(errors) == 1
+
+
+def test_rich_text_editor_formats_refuses_a_huge_picture_and_sends_alternative(
+    browser, live_server, mailbox, make_mailbox, tmp_path  # noqa: F811
+):
+    import email
+    from email import policy
+
+    from mailcore.blobstore import load_blob
+    from mailcore.models import OutboundMessage
+    from webmail.models import WebmailSettings
+
+    make_mailbox("bob@example.test")
+    WebmailSettings.objects.create(mailbox=mailbox, compose_html=True)
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    page.click("#compose-button")
+    page.wait_for_selector("#rich-editor[data-ready='1']")
+    assert not page.is_visible("#compose-body")
+    page.fill("#compose-to", "bob@example.test")
+    page.fill("#compose-subject", "Formatted")
+    page.click("#rich-body .ql-editor")
+    page.keyboard.press("Control+b")
+    page.keyboard.type("Bold words")
+    page.keyboard.press("Control+b")
+    page.keyboard.type(" and plain.")
+    # A 30 MB picture is refused with a message; what was typed stays.
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (30 * 1024 * 1024))
+    with page.expect_file_chooser() as chooser:
+        page.click(".ql-toolbar .ql-image")
+    chooser.value.set_files(str(huge))
+    page.wait_for_selector("#rich-error:not([hidden])")
+    assert "is 30 MB; pictures in the text may be up to 5 MB" in page.inner_text("#rich-error")
+    assert "Bold words and plain." in page.inner_text("#rich-body")
+    page.click("#send-button")
+    page.wait_for_selector("#undo-send")
+    out = email.message_from_bytes(load_blob(OutboundMessage.objects.get().blob_id),
+                                   policy=policy.default)
+    assert out.get_content_type() == "multipart/alternative"
+    plain, html = out.get_payload()
+    assert plain.get_content().startswith("*Bold words* and plain.")
+    assert "<strong>Bold words</strong> and plain." in html.get_content()
+    assert errors == []

@@ -32,7 +32,7 @@ from mailcore.exceptions import (
 from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.folders import get_folder_by_role, list_folders
 from mailcore.services.quota import usage
-from webmail import composing
+from webmail import composing, rich_text
 from webmail.models import Composition, WebmailSettings
 
 TEMPLATE = "webmail/mail.html"
@@ -212,6 +212,7 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "reminder": reminder,
         "status_text": status_text,
         "undo_seconds": prefs.undo_seconds,
+        "inline_image_limit": rich_text.MAX_INLINE_IMAGE,
         **extra,
     }
 
