@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.html import escape
 
 from mailcore.blobstore import load_blob
 from mailcore.exceptions import MailError
@@ -45,6 +44,7 @@ from mailcore.services import sending
 from mailcore.services.accounts import owned_addresses
 from mailcore.services.drafts import discard_draft, save_draft
 from webmail import contacts, reading, rich_text
+from webmail import identities as from_identities
 from webmail.models import ComposeState, Composition, Upload, WebmailSettings
 
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
@@ -65,8 +65,11 @@ def new_message_id() -> str:
 
 def identities(mailbox: Mailbox) -> list[str]:
     """The addresses the user may send as, the mailbox's own first."""
-    own = owned_addresses(mailbox)
-    return [mailbox.address, *sorted(a for a in own if a != mailbox.address)]
+    return from_identities.addresses(mailbox)
+
+
+def _signature(mailbox: Mailbox, prefs: WebmailSettings, from_addr: str) -> str:
+    return from_identities.identity_for(mailbox, prefs, from_addr).signature
 
 
 def default_identity(mailbox: Mailbox, prefs: WebmailSettings) -> str:
@@ -113,12 +116,13 @@ def _pairs(message: Message, index: int) -> list[tuple[str, str]]:
 def start(mailbox: Mailbox, prefs: WebmailSettings, **fields) -> Composition:
     """A new blank composition (``to``/``subject`` may be given, as by a mailto: link)."""
     _forget_abandoned(mailbox)
+    from_addr = default_identity(mailbox, prefs)
     return Composition.objects.create(
         mailbox=mailbox,
-        from_addr=default_identity(mailbox, prefs),
-        body=with_signature("", prefs.signature),
+        from_addr=from_addr,
+        body=with_signature("", _signature(mailbox, prefs, from_addr)),
         message_id=new_message_id(),
-        **_rich_start(prefs, ""),
+        **_rich_start(mailbox, prefs, from_addr, ""),
         **fields,
     )
 
@@ -139,19 +143,20 @@ def start_reply(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *,
          if addr.lower() in own), None,
     )
     _forget_abandoned(mailbox)
+    from_addr = received_as or default_identity(mailbox, prefs)
     return Composition.objects.create(
         mailbox=mailbox,
-        from_addr=received_as or default_identity(mailbox, prefs),
+        from_addr=from_addr,
         to=format_pairs(to),
         cc=format_pairs(cc),
         subject=reply_subject(original.subject),
-        body=with_signature(quoted, prefs.signature),
+        body=with_signature(quoted, _signature(mailbox, prefs, from_addr)),
         in_reply_to=original.message_id,
         references=" ".join(reply_references(original.message_id, original.references.split())),
         replied=original,
         replied_was_answered=original.answered,
         message_id=new_message_id(),
-        **_rich_start(prefs, rich_text.quote_original_html(
+        **_rich_start(mailbox, prefs, from_addr, rich_text.quote_original_html(
             original, raw, author, original.date.strftime("%d %b %Y %H:%M")
             if original.date else "") if prefs.compose_html else ""),
     )
@@ -171,7 +176,10 @@ def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *
     )
     if as_attachment:
         composition.forwarded = original
-        composition.body = with_signature("", prefs.signature)
+        composition.body = with_signature(
+            "", _signature(mailbox, prefs, composition.from_addr))
+        for name, value in _rich_start(mailbox, prefs, composition.from_addr, "").items():
+            setattr(composition, name, value)
         composition.save()
         return composition
     sender = format_pairs(_pairs(original, 2)) or original.from_addr
@@ -179,8 +187,9 @@ def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *
         _original_text(original, raw), from_=sender, date=original.date,
         subject=original.subject, to=format_pairs(_pairs(original, 5)),
     )
-    composition.body = with_signature(text, prefs.signature)
-    for name, value in _rich_start(prefs, rich_text.text_to_html(text)).items():
+    composition.body = with_signature(text, _signature(mailbox, prefs, composition.from_addr))
+    for name, value in _rich_start(mailbox, prefs, composition.from_addr,
+                                   rich_text.text_to_html(text)).items():
         setattr(composition, name, value)
     composition.save()
     # The original's attachments go along with an inline forward.
@@ -304,7 +313,8 @@ def to_draft(composition: Composition, *, strict: bool, mailbox: Mailbox) -> tup
             forwarded.append(load_blob(original.blob_id))
     draft = Draft(
         from_addr=from_addr,
-        from_name=mailbox.display_name,
+        from_name=from_identities.identity_for(
+            mailbox, WebmailSettings(mailbox=mailbox), from_addr).display_name,
         to=recipients["to"],
         cc=recipients["cc"],
         bcc=recipients["bcc"],
@@ -376,16 +386,16 @@ def attachment_limit() -> int:
     return max(0, settings.CORREIO_MAX_MESSAGE_SIZE * 3 // 4 - 64 * 1024)
 
 
-def _rich_start(prefs: WebmailSettings, quoted_html: str) -> dict:
-    """The rich-text fields of a new composition: the signature under the RFC 3676 §4.3
-    separator, then what is quoted."""
+def _rich_start(mailbox: Mailbox, prefs: WebmailSettings, from_addr: str,
+                quoted_html: str) -> dict:
+    """The rich-text fields of a new composition: the identity's signature (its HTML one, or
+    the plain one) under the RFC 3676 §4.3 separator, then what is quoted."""
     if not prefs.compose_html:
         return {}
-    signature = prefs.signature.strip("\n")
+    signature = from_identities.identity_for(mailbox, prefs, from_addr).html_signature()
     html = "<p><br></p>"
     if signature:
-        html += "<p>-- <br>" + "<br>".join(escape(line) for line in signature.split("\n"))
-        html += "</p>"
+        html += f"<p>-- <br>{signature}</p>"
     return {"rich": True, "body_html": html + quoted_html}
 
 

@@ -66,6 +66,28 @@ class TrustedSender(models.Model):
         return self.address
 
 
+class Identity(models.Model):
+    """How the user appears when sending as one of their addresses (the mailbox's own or an
+    alias): a display name and a signature, plain and, for rich text, HTML (cleaned by
+    ``webmail.rich_text`` when saved). Without a row, the mailbox's name and the settings'
+    signature apply (``webmail.identities``)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="identities")
+    address = models.CharField(max_length=320)
+    display_name = models.CharField(max_length=200, blank=True)
+    signature = models.TextField(blank=True, max_length=4000)
+    signature_html = models.TextField(blank=True, max_length=20000)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "address"], name="identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.address}>" if self.display_name else self.address
+
+
 class ComposeState(models.TextChoices):
     EDITING = "editing", "Being written"
     SENDING = "sending", "Sent, Undo still possible"

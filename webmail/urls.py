@@ -50,6 +50,7 @@ webmail_patterns = [
     path("settings/notifications/", preferences.notifications_view,
          name="settings-notifications"),
     path("settings/rich-text/", preferences.rich_text_view, name="settings-rich-text"),
+    path("settings/identity/", preferences.identity_view, name="settings-identity"),
     path("rules/", rules.rules_view, name="rules"),
     path("compose/", compose.new_view, name="compose-new"),
     path("compose/<int:composition_id>/", compose.compose_view, name="compose"),

@@ -33,6 +33,7 @@ from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.folders import get_folder_by_role, list_folders
 from mailcore.services.quota import usage
 from webmail import composing, rich_text
+from webmail.identities import identity_views
 from webmail.models import Composition, WebmailSettings
 
 TEMPLATE = "webmail/mail.html"
@@ -213,6 +214,8 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "status_text": status_text,
         "undo_seconds": prefs.undo_seconds,
         "inline_image_limit": rich_text.MAX_INLINE_IMAGE,
+        "identity_labels": {view.address: view.label
+                            for view in identity_views(mailbox, prefs)},
         **extra,
     }
 
