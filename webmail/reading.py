@@ -314,17 +314,20 @@ def render_body(raw: bytes, structure: dict, *, allow_remote: bool = False) -> R
     return Rendered()
 
 
-def frame_html(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
-    """The sanitised HTML body (or the plain text) as the frame's document."""
+def body_fragment(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
+    """The sanitised HTML body, or the plain text in ``<pre>`` (the frame and the print view)."""
     html_part, plain = body_parts(structure)
     if html_part is not None:
         markup = part_text(raw, _limited(html_part))
-        body = sanitize_html(markup, raw, structure, allow_remote=allow_remote).html
-    elif plain is not None:
-        body = "<pre>" + plain_to_html(part_text(raw, _limited(plain))) + "</pre>"
-    else:
-        body = ""
-    return frame_document(body)
+        return sanitize_html(markup, raw, structure, allow_remote=allow_remote).html
+    if plain is not None:
+        return "<pre>" + plain_to_html(part_text(raw, _limited(plain))) + "</pre>"
+    return ""
+
+
+def frame_html(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
+    """The sanitised HTML body (or the plain text) as the frame's document."""
+    return frame_document(body_fragment(raw, structure, allow_remote=allow_remote))
 
 
 def get_part(structure: dict, section_text: str) -> dict | None:

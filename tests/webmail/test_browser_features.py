@@ -1,7 +1,9 @@
-"""Issue 17 in Debian's Chromium: quota, Empty Trash, notifications, contacts."""
+"""Issue 17 in Debian's Chromium: quota, Empty Trash, notifications, contacts, rich text,
+print and previews."""
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +11,7 @@ from mailcore.models import FolderRole, Mailbox, Message
 from mailcore.services.delivery import deliver_message
 from mailcore.services.folders import get_folder_by_role, move_messages
 from tests.factories import make_message
-from tests.webmail.test_browser import Watch, browser, login  # noqa: F401 (fixture)
+from tests.webmail.test_browser import browser, login  # noqa: F401 (fixture)
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -199,4 +201,42 @@ def test_rich_text_editor_formats_refuses_a_huge_picture_and_sends_alternative(
     plain, html = out.get_payload()
     assert plain.get_content().startswith("*Bold words* and plain.")
     assert "<strong>Bold words</strong> and plain." in html.get_content()
+    assert errors == []
+
+
+def test_picture_preview_shows_and_the_print_view_prints_without_errors(
+    browser, live_server, mailbox  # noqa: F811
+):
+    import base64
+
+    from django.conf import settings as django_settings
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAcCBlCwAAAABJRU5ErkJggg==")
+    deliver_message(make_message(subject="Holiday photo", body="See attached.\n",
+                                 attachments=[("beach.png", png, "image/png"),
+                                              ("plan.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")]),
+                    [mailbox.address])
+    message = Message.objects.get(subject="Holiday photo")
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    page.click("#rows .row a.open >> nth=0")
+    page.wait_for_selector(".preview-image img")
+    wait_until(page, "document.querySelector('.preview-image img').naturalWidth === 1")
+    assert page.get_attribute(".preview-pdf iframe", "sandbox") == ""
+    # The print view, as the Print link opens it, but without the print dialog.
+    printed = browser.new_page()
+    printed.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    printed.goto(f"{live_server.url}/login/")
+    printed.context.add_cookies(page.context.cookies())
+    printed.goto(f"{live_server.url}/m/{message.pk}/print/")
+    assert "See attached." in printed.inner_text(".print-body")
+    assert "beach.png" in printed.inner_text(".print-attachments")
+    printed.emulate_media(media="print")
+    assert not printed.is_visible("#print-now")
+    shots = Path(django_settings.BASE_DIR) / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    printed.screenshot(path=str(shots / "print-view.png"), full_page=True)
     assert errors == []

@@ -11,3 +11,11 @@ register = template.Library()
 def identity_views(mailbox, prefs):
     """Every From identity of the mailbox with its name and signatures."""
     return _identity_views(mailbox, prefs)
+
+
+@register.simple_tag
+def preview_kind(attachment):
+    """"image", "pdf" or "" for an attachment shown in the reading pane."""
+    from webmail.views.print_preview import previewable
+
+    return previewable(attachment.content_type, attachment.size)
