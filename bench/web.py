@@ -8,7 +8,10 @@ Send (the request until the message is queued, with its copy in Sent).
 Targets (issue 7): p95 under 50 ms for list pages and opening a message, under 10 ms for the
 live poll, under 200 ms for a search; on SQLite and on PostgreSQL.
 
-Usage: python bench/web.py [--postgres URL] [--only search] [--reuse DIR]
+``--only conversations`` groups the filled messages into threads of five (by rewriting their
+cached thread ids), switches the list to conversations and measures its pages and opening one.
+
+Usage: python bench/web.py [--postgres URL] [--only search|conversations] [--reuse DIR]
 (BENCH_MESSAGES=20000 for a quicker run; ``--reuse DIR`` keeps the filled data between runs)."""
 
 import re
@@ -21,7 +24,8 @@ from _setup import parse_args, setup_django
 
 
 def _options(parser) -> None:
-    parser.add_argument("--only", choices=["search"], help="only measure searches")
+    parser.add_argument("--only", choices=["search", "conversations"],
+                        help="only measure searches, or the conversation list (issue 17)")
     parser.add_argument("--reuse", metavar="DIR",
                         help="keep the filled data in DIR (and its database) for later runs")
 
@@ -126,6 +130,11 @@ def main() -> None:
                                                      "subject:budget -invoice"]
     reset_queries()
     print(f"webmail benchmark on {LABEL}, {COUNT} messages, {RUNS} runs each")
+    if ARGS.only == "conversations":
+        conversations(client, mailbox, inbox, hx)
+        if not ARGS.reuse:
+            shutil.rmtree(os.environ["CORREIO_VAR_DIR"], ignore_errors=True)
+        return
     if not ARGS.only:
         measure(client, "live poll (no change)", lambda i: poll, **hx)
         measure(client, "inbox page (full)", lambda i: f"/f/{inbox.pk}/")
@@ -140,6 +149,26 @@ def main() -> None:
         compose(client, mailbox)
     if not ARGS.reuse:
         shutil.rmtree(os.environ["CORREIO_VAR_DIR"], ignore_errors=True)
+
+
+def conversations(client: Client, mailbox, inbox, hx) -> None:
+    """The conversation list on the same mailbox, its messages in threads of five."""
+    from webmail.models import WebmailSettings
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {Message._meta.db_table} SET thread_id = 'bt' || CAST(id / 5 AS TEXT)"
+                       " WHERE mailbox_id = %s", [mailbox.pk])
+    WebmailSettings.objects.update_or_create(mailbox=mailbox,
+                                             defaults={"conversation_list": True})
+    first = client.get(f"/f/{inbox.pk}/").content.decode()
+    next_url = re.search(r'<li id="more" class="more"><a href="([^"]+)"', first).group(1)
+    next_url = next_url.replace("&amp;", "&")
+    ids = list(Message.objects.filter(folder=inbox).order_by("?").values_list("pk", flat=True)[:RUNS])
+    measure(client, "conversations page (full)", lambda i: f"/f/{inbox.pk}/")
+    measure(client, "conversations page (htmx)", lambda i: f"/f/{inbox.pk}/", **hx)
+    measure(client, "conversations next page (htmx rows)", lambda i: next_url + "&rows=1", **hx)
+    measure(client, "open conversation (htmx)", lambda i: f"/m/{ids[i % len(ids)]}/conversation/",
+            **hx)
 
 
 def measure_post(client: Client, label: str, url_fn, data_fn, ok=(200, 204), **headers) -> None:

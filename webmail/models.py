@@ -35,6 +35,9 @@ class WebmailSettings(models.Model):
     undo_seconds = models.PositiveSmallIntegerField(
         choices=UNDO_CHOICES, default=10, help_text="How long Undo is offered after Send."
     )
+    conversation_list = models.BooleanField(
+        default=False, help_text="Group the message list by conversation."
+    )
     compose_html = models.BooleanField(
         default=False, help_text="Write new messages, replies and forwards in rich text."
     )

@@ -19,6 +19,7 @@ from mailcore.exceptions import MailError
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import expunge, get_folder_by_role, move_messages
+from webmail.conversations import expand_to_conversations
 from webmail.forms import ActionForm
 from webmail.views.common import (
     LIST_COLUMNS,
@@ -97,6 +98,12 @@ def action_view(request):
         return _respond(request, changed_ids=[], removed=[], toast="Choose an action.")
     action = form.cleaned_data["action"]
     ids = form.cleaned_data["ids"][:MAX_SELECTION]
+    if request.POST.get("conversations") == "1":
+        # The conversation list: an action applies to whole conversations (issue 17); moves
+        # take its messages out of the folder shown, flags mark it everywhere.
+        ids = expand_to_conversations(
+            request.mailbox, ids, limit=MAX_SELECTION,
+            folder_only=None if action in FLAG_ACTIONS else _current_folder(request))
     selected = list(
         Message.objects.filter(pk__in=ids, mailbox=request.mailbox)
         .select_related("folder")

@@ -47,3 +47,14 @@ def identity_view(request):
     else:
         flash.success(request, f"Saved how you send as {address}.")
     return redirect("webmail:settings")
+
+
+@require_POST
+@mailbox_required
+def conversations_view(request):
+    prefs = user_settings(request.mailbox)
+    prefs.conversation_list = request.POST.get("conversation_list") == "on"
+    prefs.save()
+    flash.success(request, "The message list shows "
+                  + ("conversations." if prefs.conversation_list else "single messages."))
+    return redirect("webmail:settings")
