@@ -240,3 +240,46 @@ def test_picture_preview_shows_and_the_print_view_prints_without_errors(
     shots.mkdir(parents=True, exist_ok=True)
     printed.screenshot(path=str(shots / "print-view.png"), full_page=True)
     assert errors == []
+
+
+def test_conversation_list_groups_opens_stacked_and_archives_the_whole_conversation(
+    browser, live_server, mailbox  # noqa: F811
+):
+    from mailcore.services.delivery import append_message
+    from webmail.models import WebmailSettings
+
+    WebmailSettings.objects.create(mailbox=mailbox, conversation_list=True)
+    for i in range(3):
+        refs = "<trip-0@x.test>" if i else None
+        deliver_message(make_message(subject=f"{'Re: ' if i else ''}Trip", body=f"message {i}\n",
+                                     sender=f"Friend{i} <f{i}@remote.test>",
+                                     message_id=f"<trip-{i}@x.test>", in_reply_to=refs,
+                                     references=refs,
+                                     date=f"Mon, 01 Dec 2025 10:0{i}:00 +0000"),
+                        [mailbox.address])
+    append_message(get_folder_by_role(mailbox, FolderRole.SENT),
+                   make_message(subject="Re: Trip", sender=f"Demo <{mailbox.address}>",
+                                message_id="<trip-me@example.test>",
+                                in_reply_to="<trip-0@x.test>", references="<trip-0@x.test>",
+                                date="Mon, 01 Dec 2025 11:00:00 +0000"), flags=["\\Seen"])
+    deliver_message(make_message(subject="Alone", date="Mon, 01 Dec 2025 09:00:00 +0000"),
+                    [mailbox.address])
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    assert page.locator("#rows .row").count() == 2
+    first = page.locator("#rows .row", has_text="Trip")
+    assert first.get_attribute("data-count") == "4"
+    assert first.locator(".from").inner_text().startswith("me, Friend2, Friend1, Friend0")
+    first.locator("a.open").click()
+    page.wait_for_selector(".conversation-reader")
+    assert page.locator(".conversation-message").count() == 4
+    assert page.locator(".conversation-message[open]").count() == 1
+    page.click(".conversation-message >> nth=0 >> summary")
+    assert page.locator(".conversation-message[open]").count() == 2
+    page.click("#conversation-actions button[value=archive]")
+    wait_until(page, "document.querySelectorAll('#rows .row').length === 1")
+    inbox = get_folder_by_role(mailbox, FolderRole.INBOX)
+    assert list(Message.objects.filter(folder=inbox).values_list("subject", flat=True)) == ["Alone"]
+    assert errors == []

@@ -69,6 +69,9 @@ def _current_folder(request):
 
 def _respond(request, *, changed_ids, removed, toast, undo_token=None, status=200):
     """htmx: rows, counts, toast and reader out of band. Plain: back to the page."""
+    if getattr(request, "conversation_rows", None) is not None:
+        removed = [r for r in removed if r["id"] in request.conversation_rows]
+        changed_ids = [pk for pk in changed_ids if pk in request.conversation_rows]
     folder = _current_folder(request)
     fallback = reverse("webmail:folder", args=[folder.pk]) if folder else reverse("webmail:index")
     if not request.htmx:
@@ -99,6 +102,7 @@ def action_view(request):
     action = form.cleaned_data["action"]
     ids = form.cleaned_data["ids"][:MAX_SELECTION]
     if request.POST.get("conversations") == "1":
+        request.conversation_rows = set(ids)  # the rows the list shows for them
         # The conversation list: an action applies to whole conversations (issue 17); moves
         # take its messages out of the folder shown, flags mark it everywhere.
         ids = expand_to_conversations(
