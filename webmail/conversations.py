@@ -143,3 +143,37 @@ def expand_to_conversations(mailbox: Mailbox, ids: list[int], *, folder_only: Fo
     else:
         qs = qs.exclude(folder__role__in=SET_ASIDE)
     return list(dict.fromkeys([*ids, *qs.values_list("id", flat=True)[:limit]]))[:limit]
+
+
+def live_conversations(mailbox: Mailbox, folder: Folder, context: dict) -> None:
+    """Turn a live update of the message list into one of the conversation list: a new
+    message becomes its conversation's row on top, and the row its conversation stood at
+    before goes; changed messages redraw only rows that are conversation rows."""
+    new_rows = [m for m in context["new_rows"] if m.folder_id == folder.pk]
+    newest_new: dict[str, Message] = {}
+    for row in new_rows:  # newest first
+        newest_new.setdefault(row.thread_id or f"#{row.pk}", row)
+    fresh = {row.pk for row in newest_new.values()}
+    removed = list(context["removed"])
+    threads = [key for key in newest_new if not key.startswith("#")]
+    if threads:
+        previous = (Message.objects.filter(folder=folder, thread_id__in=threads)
+                    .exclude(pk__in=[m.pk for m in new_rows]).order_by("-internal_date", "-id")
+                    .values_list("thread_id", "pk", "uid"))
+        stood: dict[str, tuple[int, int]] = {}
+        for thread, pk, uid in previous[:MAX_SUMMARY_ROWS]:
+            stood.setdefault(thread, (pk, uid))
+        removed += [{"id": pk, "folder": folder.pk, "uid": uid} for pk, uid in stood.values()]
+    shown = [m for m in context["rows"] if _stands(folder, m)]
+    context["new_rows"] = [m for m in new_rows if m.pk in fresh]
+    context["rows"] = shown
+    context["removed"] = removed
+    context["conversations"] = summarise(mailbox, folder, [*context["new_rows"], *shown])
+
+
+def _stands(folder: Folder, message: Message) -> bool:
+    """Whether the message is its conversation's row in the folder (its newest there)."""
+    if not message.thread_id:
+        return True
+    return _newest(folder, {message.thread_id}).get(message.thread_id) == (
+        message.internal_date, message.pk)

@@ -92,9 +92,11 @@ def test_archiving_a_conversation_moves_all_of_it_out_of_the_inbox(
     archive = get_folder_by_role(mailbox, FolderRole.ARCHIVE)
     assert Message.objects.filter(folder=archive).count() == 3
     assert Message.objects.filter(folder__role=FolderRole.SENT).count() == 1  # Sent stays
-    web.post("/actions/", {"action": "unread", "ids": [other[0].pk], "folder": inbox.pk,
-                           "conversations": "1"}, **HX)
+    response = web.post("/actions/", {"action": "unread", "ids": [other[0].pk],
+                                      "folder": inbox.pk, "conversations": "1"}, **HX)
     assert not Message.objects.get(pk=other[0].pk).seen
+    html = response.content.decode()
+    assert html.count('class="row conversation unread"') == 1 and 'hx-swap-oob="true"' in html
 
 
 def test_the_setting_switches_back_to_single_messages(web, mailbox, deliver, grouped):
@@ -103,3 +105,19 @@ def test_the_setting_switches_back_to_single_messages(web, mailbox, deliver, gro
     inbox = get_folder_by_role(mailbox, FolderRole.INBOX)
     html = web.get(f"/f/{inbox.pk}/").content.decode()
     assert "row conversation" not in html and html.count('class="row ') == 2
+
+
+def test_a_reply_arriving_moves_its_conversation_to_the_top_in_the_live_update(
+        web, mailbox, deliver, grouped):
+    rows = thread(deliver, mailbox, 1, "g", sent_reply=False)
+    deliver(subject="Other")
+    inbox = get_folder_by_role(mailbox, FolderRole.INBOX)
+    page = web.get(f"/f/{inbox.pk}/")
+    inbox.refresh_from_db()
+    sig = page.context["live_sig"]
+    reply = deliver(raw=make_message(subject="Re: Topic g", message_id="<g-9@x.test>",
+                                     in_reply_to="<g-0@x.test>", references="<g-0@x.test>"))
+    html = web.get("/live/", {"sig": sig, "folder": inbox.pk, "since": inbox.highestmodseq,
+                              "uidnext": inbox.uidnext}, **HX).content.decode()
+    assert f'data-id="{reply.pk}" data-count="2"' in html
+    assert f'<li id="row-{inbox.pk}-{rows[0].uid}" hx-swap-oob="delete">' in html

@@ -19,7 +19,7 @@ from mailcore.exceptions import MailError
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import expunge, get_folder_by_role, move_messages
-from webmail.conversations import expand_to_conversations
+from webmail.conversations import expand_to_conversations, summarise
 from webmail.forms import ActionForm
 from webmail.views.common import (
     LIST_COLUMNS,
@@ -87,6 +87,8 @@ def _respond(request, *, changed_ids, removed, toast, undo_token=None, status=20
         request, folder=folder, rows=rows, removed=removed, toast=toast,
         undo_token=undo_token, clear_reader=clear_reader,
     )
+    if getattr(request, "conversation_rows", None) is not None and folder is not None:
+        context["conversations"] = summarise(request.mailbox, folder, rows)
     names = ["action-result", "folder-list", "toast"]
     if clear_reader:
         names.append("reader")
