@@ -6,16 +6,17 @@ and whether any is unread.
 Speed on a 100,000-message folder: a conversation's row stands at its newest message in the
 folder, so a page is found by walking the folder's messages newest first on the same
 ``(folder, -internal_date, -id)`` index and keyset cursor as the message list, keeping only
-those that are the newest of their thread in the folder (one indexed aggregate query per batch
-of candidates). Each conversation is thus on exactly one page, and no page reads more than
-:data:`MAX_BATCHES` batches. The summaries are one query over the page's threads."""
+those that are the newest of their thread in the folder (one query per batch of candidates,
+an EXISTS for a newer message of the same thread). Each conversation is thus on exactly one
+page, and no page reads more than :data:`MAX_BATCHES` batches. The summaries are one query
+over the page's threads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import Exists, OuterRef, Q
 
 from mailcore.models import Folder, FolderRole, Mailbox, Message
 from webmail.views.common import LIST_COLUMNS, Page, decode_cursor, encode_cursor
@@ -37,20 +38,20 @@ class Conversation:
     has_attachments: bool = False
 
 
-def _newest(folder: Folder, thread_ids: set[str]) -> dict[str, tuple]:
-    """The (internal_date, id) of each thread's newest message in the folder."""
-    if not thread_ids:
-        return {}
-    dates = dict(
-        Message.objects.filter(folder=folder, thread_id__in=thread_ids).order_by()
-        .values("thread_id").annotate(d=Max("internal_date")).values_list("thread_id", "d")
-    )
-    newest = {}
-    for thread, when in dates.items():
-        top = (Message.objects.filter(folder=folder, thread_id=thread, internal_date=when)
-               .order_by().aggregate(top=Max("id"))["top"])
-        newest[thread] = (when, top)
-    return newest
+def _shadowed(candidates: list[Message]) -> set[int]:
+    """The ids of candidates with a newer message of their thread in their folder (by
+    internal date, then id): one query, each EXISTS probing the ``(mailbox, thread_id)``
+    index."""
+    ids = [m.pk for m in candidates if m.thread_id]
+    if not ids:
+        return set()
+    newer = Message.objects.filter(
+        mailbox_id=OuterRef("mailbox_id"), thread_id=OuterRef("thread_id"),
+        folder_id=OuterRef("folder_id"),
+    ).filter(Q(internal_date__gt=OuterRef("internal_date"))
+             | Q(internal_date=OuterRef("internal_date"), id__gt=OuterRef("id")))
+    return set(Message.objects.filter(pk__in=ids).annotate(newer=Exists(newer))
+               .filter(newer=True).values_list("id", flat=True))
 
 
 def conversation_page(folder: Folder, cursor_text: str | None) -> Page:
@@ -72,13 +73,11 @@ def conversation_page(folder: Folder, cursor_text: str | None) -> Page:
         rows = list(qs[:BATCH])
         if len(rows) < BATCH:
             exhausted = True
-        newest = _newest(folder, {r.thread_id for r in rows if r.thread_id})
+        shadowed = _shadowed(rows)
         for row in rows:
             last = row
             key = row.thread_id or f"#{row.pk}"
-            if key in seen:
-                continue
-            if row.thread_id and newest.get(row.thread_id) != (row.internal_date, row.pk):
+            if key in seen or row.pk in shadowed:
                 continue  # its conversation stands at a newer message
             seen.add(key)
             taken.append(row)
@@ -173,7 +172,4 @@ def live_conversations(mailbox: Mailbox, folder: Folder, context: dict) -> None:
 
 def _stands(folder: Folder, message: Message) -> bool:
     """Whether the message is its conversation's row in the folder (its newest there)."""
-    if not message.thread_id:
-        return True
-    return _newest(folder, {message.thread_id}).get(message.thread_id) == (
-        message.internal_date, message.pk)
+    return message.pk not in _shadowed([message])
