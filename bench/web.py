@@ -155,6 +155,8 @@ def conversations(client: Client, mailbox, inbox, hx) -> None:
     """The conversation list on the same mailbox, its messages in threads of five."""
     from webmail.models import WebmailSettings
 
+    WebmailSettings.objects.filter(mailbox=mailbox).update(conversation_list=False)
+    measure(client, "inbox page (htmx), single messages", lambda i: f"/f/{inbox.pk}/", **hx)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {Message._meta.db_table} SET thread_id = 'bt' || CAST(id / 5 AS TEXT)"
                        " WHERE mailbox_id = %s", [mailbox.pk])

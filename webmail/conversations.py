@@ -46,8 +46,8 @@ def _shadowed(candidates: list[Message]) -> set[int]:
     if not ids:
         return set()
     newer = Message.objects.filter(
-        mailbox_id=OuterRef("mailbox_id"), thread_id=OuterRef("thread_id"),
-        folder_id=OuterRef("folder_id"),
+        mailbox=OuterRef("mailbox"), thread_id=OuterRef("thread_id"),
+        folder=OuterRef("folder"),
     ).filter(Q(internal_date__gt=OuterRef("internal_date"))
              | Q(internal_date=OuterRef("internal_date"), id__gt=OuterRef("id")))
     return set(Message.objects.filter(pk__in=ids).annotate(newer=Exists(newer))
@@ -98,13 +98,17 @@ def summarise(mailbox: Mailbox, folder: Folder, rows: list[Message]) -> dict[int
     Trash and Junk count only when they are the folder shown."""
     threads = {r.thread_id for r in rows if r.thread_id}
     aside = [role for role in SET_ASIDE if role != folder.role]
-    found = (Message.objects.filter(mailbox=mailbox, thread_id__in=threads)
-             .exclude(folder__role__in=aside).order_by("-internal_date", "-id")
-             .values_list("thread_id", "from_name", "from_addr", "seen", "flagged",
-                          "has_attachments", "folder__role")[:MAX_SUMMARY_ROWS])
+    # Unordered in SQL so that the (mailbox, thread_id) index is used rather than a walk of
+    # the whole mailbox in date order; the page's threads are few, sorted here.
+    found = sorted(
+        Message.objects.filter(mailbox=mailbox, thread_id__in=threads)
+        .exclude(folder__role__in=aside).order_by()
+        .values_list("internal_date", "id", "thread_id", "from_name", "from_addr", "seen",
+                     "flagged", "has_attachments", "folder__role")[:MAX_SUMMARY_ROWS],
+        reverse=True)
     own = mailbox.address.lower()
     by_thread: dict[str, Conversation] = {}
-    for thread, name, addr, seen, flagged, attached, role in found:
+    for _when, _pk, thread, name, addr, seen, flagged, attached, role in found:
         conv = by_thread.get(thread)
         if conv is None:
             conv = by_thread[thread] = Conversation(thread, count=0)
