@@ -98,6 +98,30 @@
     });
   }
 
+  // Plain text: choosing another From address swaps the signature under the "-- " line
+  // (RFC 3676 §4.3) when it is still the one the previous address put there.
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (select.id !== "compose-from" || document.getElementById("rich-editor")) return;
+    const body = document.getElementById("compose-body");
+    const previous = select.dataset.previous
+      ?? (select.querySelector("option[selected]") || select.options[0]).dataset.signature;
+    const next = select.selectedOptions[0].dataset.signature || "";
+    select.dataset.previous = next;
+    const old = (previous || "").replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
+    const fresh = next.replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
+    const text = body.value.replace(/\r\n/g, "\n");
+    const marker = old ? `\n-- \n${old}\n` : "";
+    if (old && text.includes(marker)) {
+      body.value = text.replace(marker, fresh ? `\n-- \n${fresh}\n` : "\n");
+    } else if (!old && fresh && !text.includes("\n-- \n")) {
+      body.value = `${text.replace(/\n+$/, "")}\n\n-- \n${fresh}\n`;
+    } else {
+      return;
+    }
+    body.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
   document.addEventListener("DOMContentLoaded", mount);
   document.addEventListener("htmx:afterSettle", mount);
 })();

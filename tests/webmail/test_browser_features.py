@@ -283,3 +283,30 @@ def test_conversation_list_groups_opens_stacked_and_archives_the_whole_conversat
     inbox = get_folder_by_role(mailbox, FolderRole.INBOX)
     assert list(Message.objects.filter(folder=inbox).values_list("subject", flat=True)) == ["Alone"]
     assert errors == []
+
+
+def test_choosing_another_from_address_swaps_its_signature(
+    browser, live_server, mailbox  # noqa: F811
+):
+    from mailcore.models import Alias
+    from webmail.identities import save_identity
+    from webmail.models import WebmailSettings
+
+    Alias.objects.create(domain=mailbox.domain, local_part="sales", destinations=mailbox.address)
+    WebmailSettings.objects.create(mailbox=mailbox, signature="Demo sig")
+    save_identity(mailbox, "sales@example.test", display_name="ACME Sales",
+                  signature="Sales team\nACME", signature_html="")
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, live_server)
+    page.click("#compose-button")
+    page.wait_for_selector("#compose-from")
+    page.fill("#compose-body", "Hello there,\n\n-- \nDemo sig\n")
+    page.select_option("#compose-from", "sales@example.test")
+    body = page.input_value("#compose-body")
+    assert body == "Hello there,\n\n-- \nSales team\nACME\n"
+    assert "ACME Sales <sales@example.test>" in page.inner_text("#compose-from")
+    page.select_option("#compose-from", "demo@example.test")
+    assert page.input_value("#compose-body") == "Hello there,\n\n-- \nDemo sig\n"
+    assert errors == []

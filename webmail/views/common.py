@@ -216,6 +216,8 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "inline_image_limit": rich_text.MAX_INLINE_IMAGE,
         "identity_labels": {view.address: view.label
                             for view in identity_views(mailbox, prefs)},
+        "identity_signatures": {view.address: view.signature
+                                for view in identity_views(mailbox, prefs)},
         **extra,
     }
 
