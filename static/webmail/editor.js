@@ -104,9 +104,14 @@
     const select = event.target;
     if (select.id !== "compose-from" || document.getElementById("rich-editor")) return;
     const body = document.getElementById("compose-body");
+    const signatureOf = (address) => {
+      const item = [...document.querySelectorAll("#identity-signatures li")]
+        .find((li) => li.dataset.address === address);
+      return item ? item.dataset.signature : "";
+    };
     const previous = select.dataset.previous
-      ?? (select.querySelector("option[selected]") || select.options[0]).dataset.signature;
-    const next = select.selectedOptions[0].dataset.signature || "";
+      ?? signatureOf((select.querySelector("option[selected]") || select.options[0]).value);
+    const next = signatureOf(select.value);
     select.dataset.previous = next;
     const old = (previous || "").replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
     const fresh = next.replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
