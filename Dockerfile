@@ -1,6 +1,6 @@
 # One image for every Correio service; docker-compose.yml picks the command.
 
-# htmx comes from the npm registry (package.json / package-lock.json), never from a CDN.
+# htmx and Quill (the rich-text editor) come from the npm registry (package.json / package-lock.json), never from a CDN.
 FROM node:20-slim AS assets
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -24,6 +24,7 @@ RUN apt-get update -qq \
     && useradd --system --uid 10001 --gid correio --home-dir /data --shell /usr/sbin/nologin correio
 COPY . .
 COPY --from=assets /app/node_modules/htmx.org/dist /app/node_modules/htmx.org/dist
+COPY --from=assets /app/node_modules/quill/dist /app/node_modules/quill/dist
 # No collectstatic: whitenoise serves static files through Django's finders
 # (WHITENOISE_USE_FINDERS), and running settings at build time would write a secret key into
 # the image. /data (the volume) is the only place the services write, 0700 and theirs.

@@ -31,7 +31,7 @@ test-deps:
 	bash tests/install-deps.sh
 
 test: $(STAMP) test-deps
-	test -d node_modules/htmx.org || npm ci --no-audit --no-fund --silent
+	test -d node_modules/htmx.org -a -d node_modules/quill || npm ci --no-audit --no-fund --silent
 	$(MAKE) test-embedded
 	@if [ "$$CI" = "true" ]; then $(MAKE) test-postgres-redis; fi
 

@@ -11,7 +11,10 @@ Send (the request until the message is queued, with its copy in Sent).
 Targets (issue 16): over HTTP, p95 at most 25 ms for the list and the next page, 50 ms to open a
 message, 60 ms for a search; on SQLite and on PostgreSQL.
 
-Usage: python bench/web.py [--postgres URL] [--only search] [--reuse DIR]
+``--only conversations`` groups the filled messages into threads of five (by rewriting their
+cached thread ids), switches the list to conversations and measures its pages and opening one.
+
+Usage: python bench/web.py [--postgres URL] [--only search|conversations] [--reuse DIR]
 (BENCH_MESSAGES=20000 for a quicker run; ``--reuse DIR`` keeps the filled data between runs;
 BENCH_GUNICORN="--workers 2" sets gunicorn's options)."""
 
@@ -26,7 +29,8 @@ from _setup import parse_args, setup_django
 
 
 def _options(parser) -> None:
-    parser.add_argument("--only", choices=["search"], help="only measure searches")
+    parser.add_argument("--only", choices=["search", "conversations"],
+                        help="only measure searches, or the conversation list (issue 17)")
     parser.add_argument("--reuse", metavar="DIR",
                         help="keep the filled data in DIR (and its database) for later runs")
 
@@ -236,6 +240,9 @@ def run(client: Client, mailbox) -> None:
     reset_queries()
     print(f"webmail benchmark on {LABEL}, {COUNT} messages, {RUNS} runs each; HTTP through "
           f"gunicorn {os.environ.get('BENCH_GUNICORN', '--workers 2')}")
+    if ARGS.only == "conversations":
+        conversations(client, mailbox, inbox, hx)
+        return
     if not ARGS.only:
         measure(client, "live poll (no change)", lambda i: poll, **hx)
         measure(client, "inbox page (full)", lambda i: f"/f/{inbox.pk}/")
@@ -248,6 +255,28 @@ def run(client: Client, mailbox) -> None:
     measure(client, "search, all folders", lambda i: f"/search/?scope=all&q={quote(terms[i % len(terms)])}", **hx)
     measure(client, "search, inbox", lambda i: f"/search/?folder={inbox.pk}&q={quote(terms[i % len(terms)])}", **hx)
     measure(client, "search, rare words", lambda i: f"/search/?scope=all&q={quote(rare[i % len(rare)])}", **hx)
+
+
+def conversations(client: Client, mailbox, inbox, hx) -> None:
+    """The conversation list on the same mailbox, its messages in threads of five."""
+    from webmail.models import WebmailSettings
+
+    WebmailSettings.objects.filter(mailbox=mailbox).update(conversation_list=False)
+    measure(client, "inbox page (htmx), single messages", lambda i: f"/f/{inbox.pk}/", **hx)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {Message._meta.db_table} SET thread_id = 'bt' || CAST(id / 5 AS TEXT)"
+                       " WHERE mailbox_id = %s", [mailbox.pk])
+    WebmailSettings.objects.update_or_create(mailbox=mailbox,
+                                             defaults={"conversation_list": True})
+    first = client.get(f"/f/{inbox.pk}/").content.decode()
+    next_url = re.search(r'<li id="more" class="more"><a href="([^"]+)"', first).group(1)
+    next_url = next_url.replace("&amp;", "&")
+    ids = list(Message.objects.filter(folder=inbox).order_by("?").values_list("pk", flat=True)[:RUNS])
+    measure(client, "conversations page (full)", lambda i: f"/f/{inbox.pk}/")
+    measure(client, "conversations page (htmx)", lambda i: f"/f/{inbox.pk}/", **hx)
+    measure(client, "conversations next page (htmx rows)", lambda i: next_url + "&rows=1", **hx)
+    measure(client, "open conversation (htmx)", lambda i: f"/m/{ids[i % len(ids)]}/conversation/",
+            **hx)
 
 
 def measure_post(client: Client, label: str, url_fn, data_fn, ok=(200, 204), **headers) -> None:

@@ -38,12 +38,14 @@ from mailcore.mime.compose import (
     reply_references,
     reply_subject,
 )
+from mailcore.mime.html_text import html_to_plain
 from mailcore.mime.parse import html_to_text, parse_message, part_text
 from mailcore.models import Mailbox, Message
 from mailcore.services import sending
 from mailcore.services.accounts import owned_addresses
 from mailcore.services.drafts import discard_draft, save_draft
-from webmail import contacts, reading
+from webmail import contacts, reading, rich_text
+from webmail import identities as from_identities
 from webmail.models import ComposeState, Composition, Upload, WebmailSettings
 
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
@@ -64,8 +66,11 @@ def new_message_id() -> str:
 
 def identities(mailbox: Mailbox) -> list[str]:
     """The addresses the user may send as, the mailbox's own first."""
-    own = owned_addresses(mailbox)
-    return [mailbox.address, *sorted(a for a in own if a != mailbox.address)]
+    return from_identities.addresses(mailbox)
+
+
+def _signature(mailbox: Mailbox, prefs: WebmailSettings, from_addr: str) -> str:
+    return from_identities.identity_for(mailbox, prefs, from_addr).signature
 
 
 def default_identity(mailbox: Mailbox, prefs: WebmailSettings) -> str:
@@ -112,11 +117,13 @@ def _pairs(message: Message, index: int) -> list[tuple[str, str]]:
 def start(mailbox: Mailbox, prefs: WebmailSettings, **fields) -> Composition:
     """A new blank composition (``to``/``subject`` may be given, as by a mailto: link)."""
     _forget_abandoned(mailbox)
+    from_addr = default_identity(mailbox, prefs)
     return Composition.objects.create(
         mailbox=mailbox,
-        from_addr=default_identity(mailbox, prefs),
-        body=with_signature("", prefs.signature),
+        from_addr=from_addr,
+        body=with_signature("", _signature(mailbox, prefs, from_addr)),
         message_id=new_message_id(),
+        **_rich_start(mailbox, prefs, from_addr, ""),
         **fields,
     )
 
@@ -137,18 +144,22 @@ def start_reply(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *,
          if addr.lower() in own), None,
     )
     _forget_abandoned(mailbox)
+    from_addr = received_as or default_identity(mailbox, prefs)
     return Composition.objects.create(
         mailbox=mailbox,
-        from_addr=received_as or default_identity(mailbox, prefs),
+        from_addr=from_addr,
         to=format_pairs(to),
         cc=format_pairs(cc),
         subject=reply_subject(original.subject),
-        body=with_signature(quoted, prefs.signature),
+        body=with_signature(quoted, _signature(mailbox, prefs, from_addr)),
         in_reply_to=original.message_id,
         references=" ".join(reply_references(original.message_id, original.references.split())),
         replied=original,
         replied_was_answered=original.answered,
         message_id=new_message_id(),
+        **_rich_start(mailbox, prefs, from_addr, rich_text.quote_original_html(
+            original, raw, author, original.date.strftime("%d %b %Y %H:%M")
+            if original.date else "") if prefs.compose_html else ""),
     )
 
 
@@ -166,7 +177,10 @@ def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *
     )
     if as_attachment:
         composition.forwarded = original
-        composition.body = with_signature("", prefs.signature)
+        composition.body = with_signature(
+            "", _signature(mailbox, prefs, composition.from_addr))
+        for name, value in _rich_start(mailbox, prefs, composition.from_addr, "").items():
+            setattr(composition, name, value)
         composition.save()
         return composition
     sender = format_pairs(_pairs(original, 2)) or original.from_addr
@@ -174,7 +188,10 @@ def start_forward(mailbox: Mailbox, prefs: WebmailSettings, original: Message, *
         _original_text(original, raw), from_=sender, date=original.date,
         subject=original.subject, to=format_pairs(_pairs(original, 5)),
     )
-    composition.body = with_signature(text, prefs.signature)
+    composition.body = with_signature(text, _signature(mailbox, prefs, composition.from_addr))
+    for name, value in _rich_start(mailbox, prefs, composition.from_addr,
+                                   rich_text.text_to_html(text)).items():
+        setattr(composition, name, value)
     composition.save()
     # The original's attachments go along with an inline forward.
     for info in reading.attachments(original.structure)[:MAX_FORWARDED_ATTACHMENTS]:
@@ -297,7 +314,8 @@ def to_draft(composition: Composition, *, strict: bool, mailbox: Mailbox) -> tup
             forwarded.append(load_blob(original.blob_id))
     draft = Draft(
         from_addr=from_addr,
-        from_name=mailbox.display_name,
+        from_name=from_identities.identity_for(
+            mailbox, WebmailSettings(mailbox=mailbox), from_addr).display_name,
         to=recipients["to"],
         cc=recipients["cc"],
         bcc=recipients["bcc"],
@@ -309,6 +327,14 @@ def to_draft(composition: Composition, *, strict: bool, mailbox: Mailbox) -> tup
         references=composition.references.split(),
         message_id=composition.message_id,
     )
+    if composition.rich:
+        try:
+            rich = rich_text.to_mime(composition.body_html)
+        except rich_text.RichTextError as exc:
+            if strict:
+                errors["body"] = exc.message
+        else:
+            draft.html, draft.text, draft.inline_images = rich.html, rich.text, rich.images
     return draft, Problems(errors)
 
 
@@ -316,7 +342,8 @@ def content_hash(composition: Composition) -> str:
     """Changes when anything a draft would show changes (fields and attachments)."""
     digest = hashlib.sha256()
     for value in (composition.from_addr, composition.to, composition.cc, composition.bcc,
-                  composition.subject, composition.body, str(composition.forwarded_id)):
+                  composition.subject, composition.body, str(composition.forwarded_id),
+                  composition.body_html):
         digest.update(value.encode("utf-8", "replace") + b"\0")
     digest.update(repr(list(composition.uploads.values_list("pk", flat=True))).encode())
     return digest.hexdigest()
@@ -360,13 +387,32 @@ def attachment_limit() -> int:
     return max(0, settings.CORREIO_MAX_MESSAGE_SIZE * 3 // 4 - 64 * 1024)
 
 
+def _rich_start(mailbox: Mailbox, prefs: WebmailSettings, from_addr: str,
+                quoted_html: str) -> dict:
+    """The rich-text fields of a new composition: the identity's signature (its HTML one, or
+    the plain one) under the RFC 3676 §4.3 separator, then what is quoted."""
+    if not prefs.compose_html:
+        return {}
+    signature = from_identities.identity_for(mailbox, prefs, from_addr).html_signature()
+    html = "<p><br></p>"
+    if signature:
+        html += f"<p>-- <br>{signature}</p>"
+    return {"rich": True, "body_html": html + quoted_html}
+
+
 def fill(composition: Composition, data: dict, *, save: bool = True) -> None:
     """Copy what was typed (a compose form's cleaned data) into the composition. Line ends as
-    the browser sent them become plain ``\\n``; the MIME layer writes CRLF."""
+    the browser sent them become plain ``\\n``; the MIME layer writes CRLF. Rich text is kept
+    as the browser sent it (so nothing is lost when Send refuses it), its text made from its
+    cleaned form; without the editor running (no script), the plain text is what counts."""
     for name in ("to", "cc", "bcc", "subject"):
         setattr(composition, name, data.get(name) or "")
     composition.from_addr = data.get("from_addr") or composition.from_addr
     composition.body = (data.get("body") or "").replace("\r\n", "\n").replace("\r", "\n")
+    composition.rich = bool(data.get("rich_active"))
+    if composition.rich:
+        composition.body_html = data.get("body_html") or ""
+        composition.body = html_to_plain(rich_text.clean(composition.body_html))
     if save:
         composition.save()
 

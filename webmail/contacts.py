@@ -1,4 +1,5 @@
-"""Address autocomplete: the people the user has written to or received mail from.
+"""Address autocomplete: the address book first (``mailcore.services.contacts``: its groups
+and contacts), then the people the user has written to or received mail from.
 
 Correspondents are learnt incrementally from the message rows (senders of received mail, the
 To/Cc of sent mail), from where the last look stopped, so a suggestion costs an indexed lookup
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from mailcore.mime.addresses import parse_address_list
 from mailcore.models import FolderRole, Mailbox, Message
+from mailcore.services import contacts as address_book
 from webmail.models import Correspondent, WebmailSettings
 
 LEARN_BATCH = 5000
@@ -83,16 +85,29 @@ def remember_recipients(mailbox: Mailbox, pairs: list[tuple[str, str]]) -> None:
         _remember(mailbox, people)
 
 
-def suggest(mailbox: Mailbox, prefs: WebmailSettings, query: str) -> list[Correspondent]:
-    """Up to a few correspondents whose address or name starts with ``query`` (or has a word
-    starting with it), most written-to first."""
+def suggest(mailbox: Mailbox, prefs: WebmailSettings,
+            query: str) -> list[address_book.Suggestion]:
+    """Up to a few suggestions for ``query``: groups and contacts of the address book, then
+    correspondents whose address or name starts with it (or has a word starting with it), most
+    written-to first; one entry per address."""
     query = query.strip()
     if not query:
         return []
+    found = address_book.suggest(mailbox, query, MAX_SUGGESTIONS)
+    seen = {s.address.lower() for s in found if s.address}
     learn(mailbox, prefs)
-    return list(
-        Correspondent.objects.filter(mailbox=mailbox)
-        .filter(Q(address__istartswith=query) | Q(name__istartswith=query)
-                | Q(name__icontains=f" {query}") | Q(address__icontains=f".{query}"))
-        .order_by("-score", "-last_seen")[:MAX_SUGGESTIONS]
-    )
+    for c in (Correspondent.objects.filter(mailbox=mailbox)
+              .filter(Q(address__istartswith=query) | Q(name__istartswith=query)
+                      | Q(name__icontains=f" {query}") | Q(address__icontains=f".{query}"))
+              .order_by("-score", "-last_seen")[:MAX_SUGGESTIONS]):
+        if c.address.lower() not in seen:
+            found.append(address_book.Suggestion(c.name, c.address))
+    return found[:MAX_SUGGESTIONS]
+
+
+def top_correspondents(mailbox: Mailbox, prefs: WebmailSettings,
+                       limit: int = 200) -> list[tuple[str, str]]:
+    """The most written-to correspondents as (name, address), for "add from correspondents"."""
+    learn(mailbox, prefs)
+    return list(Correspondent.objects.filter(mailbox=mailbox).order_by("-score", "-last_seen")
+                .values_list("name", "address")[:limit])

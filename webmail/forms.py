@@ -94,6 +94,9 @@ class ComposeForm(forms.Form):
     subject = forms.CharField(label="Subject", max_length=998, required=False, strip=False)
     body = forms.CharField(label="Message", required=False, strip=False,
                            max_length=5 * 1024 * 1024, widget=forms.Textarea)
+    # Rich text: the editor's HTML, used only when its script said it is running (rich_active).
+    body_html = forms.CharField(required=False, strip=False, max_length=9 * 1024 * 1024)
+    rich_active = forms.BooleanField(required=False)
     send_at = forms.DateTimeField(
         label="Send at", required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],

@@ -35,6 +35,15 @@ class WebmailSettings(models.Model):
     undo_seconds = models.PositiveSmallIntegerField(
         choices=UNDO_CHOICES, default=10, help_text="How long Undo is offered after Send."
     )
+    conversation_list = models.BooleanField(
+        default=False, help_text="Group the message list by conversation."
+    )
+    compose_html = models.BooleanField(
+        default=False, help_text="Write new messages, replies and forwards in rich text."
+    )
+    notify_new_mail = models.BooleanField(
+        default=False, help_text="Show a browser notification for new mail in the Inbox."
+    )
     # Autocomplete learns correspondents from messages with an id above this (see contacts).
     contacts_scanned_to = models.BigIntegerField(default=0)
 
@@ -60,6 +69,28 @@ class TrustedSender(models.Model):
         return self.address
 
 
+class Identity(models.Model):
+    """How the user appears when sending as one of their addresses (the mailbox's own or an
+    alias): a display name and a signature, plain and, for rich text, HTML (cleaned by
+    ``webmail.rich_text`` when saved). Without a row, the mailbox's name and the settings'
+    signature apply (``webmail.identities``)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="identities")
+    address = models.CharField(max_length=320)
+    display_name = models.CharField(max_length=200, blank=True)
+    signature = models.TextField(blank=True, max_length=4000)
+    signature_html = models.TextField(blank=True, max_length=20000)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "address"], name="identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.address}>" if self.display_name else self.address
+
+
 class ComposeState(models.TextChoices):
     EDITING = "editing", "Being written"
     SENDING = "sending", "Sent, Undo still possible"
@@ -81,6 +112,10 @@ class Composition(models.Model):
     bcc = models.TextField(blank=True)
     subject = models.TextField(blank=True)
     body = models.TextField(blank=True)
+    # Rich text (webmail.rich_text): the editor's HTML, cleaned on the server; ``body`` then
+    # holds its text/plain alternative.
+    rich = models.BooleanField(default=False)
+    body_html = models.TextField(blank=True)
     # Threading (RFC 5322 §3.6.4) and the message replied to, which gets \Answered on send.
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.TextField(blank=True)

@@ -439,18 +439,26 @@ def render_body(raw: bytes, structure: dict, *, allow_remote: bool = False) -> R
     return Rendered()
 
 
-def frame_html(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
-    """The sanitised HTML body (or the plain text) as the frame's document."""
+def _body_and_css(raw: bytes, structure: dict, *, allow_remote: bool) -> tuple[str, str]:
+    """The sanitised HTML body (or the plain text in ``<pre>``) and its sanitised CSS."""
     html_part, plain = body_parts(structure)
-    css = ""
     if html_part is not None:
         markup = part_text(raw, _limited(html_part))
         sanitized = sanitize_html(markup, raw, structure, allow_remote=allow_remote)
-        body, css = sanitized.html, sanitized.css
-    elif plain is not None:
-        body = "<pre>" + plain_to_html(part_text(raw, _limited(plain))) + "</pre>"
-    else:
-        body = ""
+        return sanitized.html, sanitized.css
+    if plain is not None:
+        return "<pre>" + plain_to_html(part_text(raw, _limited(plain))) + "</pre>", ""
+    return "", ""
+
+
+def body_fragment(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
+    """The sanitised HTML body, or the plain text in ``<pre>`` (the print view)."""
+    return _body_and_css(raw, structure, allow_remote=allow_remote)[0]
+
+
+def frame_html(raw: bytes, structure: dict, *, allow_remote: bool = False) -> str:
+    """The sanitised HTML body (or the plain text) as the frame's document, with its CSS."""
+    body, css = _body_and_css(raw, structure, allow_remote=allow_remote)
     return frame_document(body, css)
 
 

@@ -283,6 +283,13 @@ CORREIO_EXPUNGED_KEEP = env_int("CORREIO_EXPUNGED_KEEP", 10000, minimum=1)
 _HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist" if _SOURCE_TREE else ASSETS_DIR / "htmx"
 if _HTMX_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
+# Quill, the rich-text editor of compose (issue 17), the same way: /static/vendor/quill/.
+_QUILL_DIST = BASE_DIR / "node_modules" / "quill" / "dist"
+if _QUILL_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/quill", _QUILL_DIST))
+# A rich-text message posts its pictures inside the HTML (5 MB each at most, in base64): the
+# compose form may be that large; other forms stay far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 MIDDLEWARE.append("webmail.middleware.security_headers")
 MIDDLEWARE.append("webmail.middleware.browser_time_zone")
 LOGIN_REDIRECT_URL = "/"

@@ -46,6 +46,15 @@ class Attachment:
 
 
 @dataclass
+class InlineImage:
+    """A picture the HTML body shows with ``<img src="cid:...">`` (RFC 2392)."""
+
+    cid: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
 class Draft:
     from_addr: str
     from_name: str = ""
@@ -62,6 +71,7 @@ class Draft:
     date: datetime | None = None
     reply_to: list[tuple[str, str]] = field(default_factory=list)
     forwarded: list[bytes] = field(default_factory=list)  # attached as message/rfc822
+    inline_images: list[InlineImage] = field(default_factory=list)  # with ``html`` only
 
     @property
     def envelope_recipients(self) -> list[str]:
@@ -153,6 +163,14 @@ def build_message(draft: Draft, *, hostname: str, include_bcc: bool = False) -> 
     msg.set_content(text, charset="utf-8")
     if draft.html is not None:
         msg.add_alternative(draft.html, subtype="html", charset="utf-8")
+        # The pictures go with the HTML part in multipart/related (RFC 2387), so readers that
+        # show the text part never list them as attachments.
+        html_part = msg.get_payload()[-1]
+        for image in draft.inline_images:
+            maintype, subtype = _split_type(image.content_type)
+            html_part.add_related(image.data, maintype=maintype, subtype=subtype,
+                                  cid=f"<{_no_newlines('cid', image.cid)}>",
+                                  disposition="inline")
     for forwarded in draft.forwarded:
         _attach_message(msg, forwarded)
     for attachment in draft.attachments:

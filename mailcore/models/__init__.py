@@ -1,6 +1,7 @@
 """The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
 
 from mailcore.models.accounts import AppPassword, LoginThrottle, TwoFactor
+from mailcore.models.contacts import Contact, ContactEmail, ContactGroup
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox, Subscription
 from mailcore.models.message import Blob, ExpungedMessage, Message
@@ -20,6 +21,9 @@ __all__ = [
     "Alias",
     "AppPassword",
     "Blob",
+    "Contact",
+    "ContactEmail",
+    "ContactGroup",
     "Domain",
     "ExpungedMessage",
     "Folder",

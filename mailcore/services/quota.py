@@ -3,7 +3,8 @@
 The rule (:func:`exceeds`): a mailbox may hold up to ``quota`` bytes; 0 means unlimited. It is
 applied at two moments:
 
-- before an IMAP APPEND literal is accepted (:func:`check_fits`);
+- before an IMAP APPEND literal is accepted (:func:`usage` with :func:`exceeds`, summing the
+  command's literals);
 - at RCPT (:func:`check_can_receive`): a mailbox already full refuses the recipient before the
   data is sent (SMTP 452 4.2.2, RFC 5321 §4.5.3.1.10 and RFC 3463 §3.3), the sender retries later;
 - when bytes are stored (:func:`charge`): delivery, the SMTP group commit, IMAP APPEND and COPY
@@ -14,6 +15,7 @@ Removing mail (EXPUNGE, MOVE's source, folder deletion) charges a negative amoun
 raises. Usage is kept in ``Mailbox.used_bytes`` by these statements only."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -45,13 +47,6 @@ def check_can_receive(mailbox_ids: Iterable[int]) -> None:
             raise QuotaExceeded()
 
 
-def usage(mailbox_id: int) -> tuple[int, int]:
-    """``(quota, used_bytes)`` of a mailbox, ``(0, 0)`` when it does not exist: for IMAP
-    GETQUOTA (RFC 9208 §4.2) and for checking several APPEND literals with one query."""
-    row = Mailbox.objects.filter(pk=mailbox_id).values_list("quota", "used_bytes").first()
-    return row or (0, 0)
-
-
 def folder_usage(folder_id: int) -> tuple[int, int, int]:
     """``(octets, deleted messages, their octets)`` of a folder: IMAP STATUS SIZE (RFC 8438),
     DELETED and DELETED-STORAGE (RFC 9208 §4.2: what an EXPUNGE would free)."""
@@ -63,17 +58,6 @@ def folder_usage(folder_id: int) -> tuple[int, int, int]:
             [folder_id],
         )
         return tuple(cursor.fetchone())
-
-
-def check_fits(mailbox_id: int, size: int) -> None:
-    """Raise ``QuotaExceeded`` when ``size`` more bytes would take the mailbox over its quota.
-
-    IMAP asks this before it sends the ``+`` for an APPEND literal, so that a client over quota
-    is told before uploading (RFC 9208 §4.3, [OVERQUOTA]); :func:`charge` still decides when the
-    bytes are stored, since other mail may arrive meanwhile."""
-    row = Mailbox.objects.filter(pk=mailbox_id).values_list("quota", "used_bytes").first()
-    if row is not None and exceeds(row[0], row[1] + size):
-        raise QuotaExceeded()
 
 
 def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
@@ -96,3 +80,31 @@ def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:
     if enforce and delta > 0 and row is not None and exceeds(*row):
         quota, used = row
         raise QuotaExceeded(f"{used} bytes would exceed the quota of {quota}")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a person is shown: bytes used, the limit (0 = unlimited) and the share used."""
+
+    used: int
+    limit: int
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
+
+    @property
+    def low(self) -> int:
+        return self.limit * 8 // 10
+
+    @property
+    def high(self) -> int:
+        return self.limit * 95 // 100
+
+
+def usage(mailbox_id: int) -> Usage:
+    """The mailbox's usage as :func:`charge` keeps it (one indexed read), ``Usage(0, 0)`` when it
+    does not exist: the webmail's meter, IMAP GETQUOTA (RFC 9208 §4.2), and checking several
+    APPEND literals with one query."""
+    row = Mailbox.objects.filter(pk=mailbox_id).values_list("used_bytes", "quota").first()
+    return Usage(*row) if row is not None else Usage(0, 0)

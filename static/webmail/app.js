@@ -581,7 +581,7 @@
         li.setAttribute("role", "option");
         li.id = `${list.id}-${i}`;
         li.dataset.text = r.text;
-        li.textContent = r.name ? `${r.name} <${r.address}>` : r.address;
+        li.textContent = r.label || (r.name ? `${r.name} <${r.address}>` : r.address);
         return li;
       }));
       list.hidden = !results.length;

@@ -44,3 +44,18 @@ def other(make_mailbox):
 
 
 HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def imap_listener(transactional_db):
+    """Our IMAP listener on a loopback port (plain text on loopback, as Dovecot allows), for
+    reading with imaplib what the webmail did; yields ``(host, port)``."""
+    from mailcore.protocols.common.config import ListenerConfig
+    from mailcore.protocols.imap import server
+    from mailcore.services import credentials
+    from tests.listeners import run_listener
+
+    credentials.forget()
+    config = ListenerConfig(imap_addr=("127.0.0.1", 0))
+    with run_listener(lambda: server.start_servers(config)) as listener:
+        yield "127.0.0.1", listener.port

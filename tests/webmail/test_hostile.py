@@ -33,7 +33,9 @@ def test_hostile_message_renders_inert(path, web, mailbox):
     page = web.get(f"/m/{message.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert len(re.findall(r"<script\b", html)) == 2  # htmx and app.js only
+    # htmx, app.js, notify.js and editor.js only, all our own static files.
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert len(scripts) == 4 and all('src="/static/' in tag for tag in scripts)
     assert not EVENT_HANDLER.search(html)
     assert 'href="javascript' not in html.lower()
     assert 'hx-get="/logout/"' not in html and "hx-on" not in html

@@ -19,6 +19,7 @@ from mailcore.exceptions import MailError
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services.flags import set_flags
 from mailcore.services.folders import expunge, get_folder_by_role, move_messages
+from webmail.conversations import expand_to_conversations, summarise
 from webmail.forms import ActionForm
 from webmail.views.common import (
     LIST_COLUMNS,
@@ -68,6 +69,9 @@ def _current_folder(request):
 
 def _respond(request, *, changed_ids, removed, toast, undo_token=None, status=200):
     """htmx: rows, counts, toast and reader out of band. Plain: back to the page."""
+    if getattr(request, "conversation_rows", None) is not None:
+        removed = [r for r in removed if r["id"] in request.conversation_rows]
+        changed_ids = [pk for pk in changed_ids if pk in request.conversation_rows]
     folder = _current_folder(request)
     fallback = reverse("webmail:folder", args=[folder.pk]) if folder else reverse("webmail:index")
     if not request.htmx:
@@ -83,6 +87,8 @@ def _respond(request, *, changed_ids, removed, toast, undo_token=None, status=20
         request, folder=folder, rows=rows, removed=removed, toast=toast,
         undo_token=undo_token, clear_reader=clear_reader,
     )
+    if getattr(request, "conversation_rows", None) is not None and folder is not None:
+        context["conversations"] = summarise(request.mailbox, folder, rows)
     names = ["action-result", "folder-list", "toast"]
     if clear_reader:
         names.append("reader")
@@ -97,6 +103,13 @@ def action_view(request):
         return _respond(request, changed_ids=[], removed=[], toast="Choose an action.")
     action = form.cleaned_data["action"]
     ids = form.cleaned_data["ids"][:MAX_SELECTION]
+    if request.POST.get("conversations") == "1":
+        request.conversation_rows = set(ids)  # the rows the list shows for them
+        # The conversation list: an action applies to whole conversations (issue 17); moves
+        # take its messages out of the folder shown, flags mark it everywhere.
+        ids = expand_to_conversations(
+            request.mailbox, ids, limit=MAX_SELECTION,
+            folder_only=None if action in FLAG_ACTIONS else _current_folder(request))
     selected = list(
         Message.objects.filter(pk__in=ids, mailbox=request.mailbox)
         .select_related("folder")

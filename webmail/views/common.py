@@ -34,7 +34,9 @@ from mailcore.exceptions import (
 )
 from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.folders import get_folder_by_role, list_folders
-from webmail import composing
+from mailcore.services.quota import usage
+from webmail import composing, rich_text
+from webmail.identities import identity_views
 from webmail.models import Composition, WebmailSettings
 
 TEMPLATE = "webmail/mail.html"
@@ -227,6 +229,11 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "reminder": reminder,
         "status_text": status_text,
         "undo_seconds": prefs.undo_seconds,
+        "inline_image_limit": rich_text.MAX_INLINE_IMAGE,
+        "identity_labels": {view.address: view.label
+                            for view in identity_views(mailbox, prefs)},
+        "identity_signatures": {view.address: view.signature
+                                for view in identity_views(mailbox, prefs)},
         **extra,
     }
 
@@ -272,9 +279,34 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
         "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
         "live_sig": live_signature(mailbox.pk, [item.folder for item in folders]),
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
+        "quota": usage(mailbox.pk),
     }
+    context["notify"] = notify_state(mailbox, context["folders"], context["prefs"])
     context.update(extra)
     return context
+
+
+@dataclass
+class NotifyState:
+    """What the page's title, favicon and browser notifications show (static/webmail/notify.js):
+    the Inbox's unread count, and with notifications on, its newest unread message."""
+
+    unseen: int
+    inbox_url: str
+    enabled: bool
+    newest: Message | None
+
+
+def notify_state(mailbox: Mailbox, items: list[FolderItem], prefs) -> NotifyState:
+    inbox = next((item.folder for item in items if item.folder.role == FolderRole.INBOX), None)
+    if inbox is None:
+        return NotifyState(0, "", False, None)
+    newest = None
+    if prefs.notify_new_mail and inbox.unseen_count:
+        newest = (Message.objects.filter(folder_id=inbox.pk, seen=False).order_by("-uid")
+                  .only("id", "uid", "subject", "from_name", "from_addr").first())
+    return NotifyState(inbox.unseen_count, reverse("webmail:folder", args=[inbox.pk]),
+                       prefs.notify_new_mail, newest)
 
 
 def render_partials(request, names: list[str], context: dict, status: int = 200) -> HttpResponse:

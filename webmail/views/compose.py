@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 from mailcore.exceptions import MailError
 from mailcore.mime.compose import ComposeError
 from mailcore.models import FolderRole, Message
+from mailcore.services import contacts as address_book
 from mailcore.services.folders import get_folder_by_role
 from webmail import composing, contacts
 from webmail.forms import ComposeForm
@@ -58,9 +59,10 @@ def open_composition(request, composition):
 @mailbox_required
 def new_view(request):
     """GET shows a page that starts a message by POST (prefilled from ``?to=&cc=&subject=``, as a
-    mailto: handler would); POST creates the composition."""
+    mailto: handler would, or ``?group=`` from the address book); POST creates the
+    composition."""
     if request.method == "GET":
-        prefill = [(name, request.GET[name][:2000]) for name in ("to", "cc", "subject")
+        prefill = [(name, request.GET[name][:2000]) for name in ("to", "cc", "subject", "group")
                    if request.GET.get(name)]
         return render(request, "webmail/compose_start.html", {"prefill": prefill})
     if request.method != "POST":
@@ -70,6 +72,10 @@ def new_view(request):
         value = request.POST.get(name, "")
         if value:
             fields[name] = value[:2000]
+    group = request.POST.get("group", "")
+    if group.isdigit():  # "new message to group" from the address book
+        fields["to"] = composing.format_pairs(address_book.group_members(request.mailbox,
+                                                                         int(group)))
     composing.make_room(request.mailbox)
     composition = composing.start(request.mailbox, user_settings(request.mailbox), **fields)
     return open_composition(request, composition)
@@ -243,7 +249,8 @@ def contacts_view(request):
     return JsonResponse({
         "results": [
             {"address": c.address, "name": c.name,
-             "text": composing.format_pairs([(c.name, c.address)])}
+             "label": f"Group: {c.name} ({len(c.members)})" if c.members else "",
+             "text": composing.format_pairs(list(c.members) or [(c.name, c.address)])}
             for c in found
         ]
     })

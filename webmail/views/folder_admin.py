@@ -1,5 +1,6 @@
 """Folder administration: create (with parents, "Parent/Child"), rename and delete, through
-``mailcore.services.folders``. Special folders are protected by the service."""
+``mailcore.services.folders``. Special folders are protected by the service. Trash and Junk
+can be emptied (confirmed in the page first; a POST like every change)."""
 
 from django.contrib import messages as flash
 from django.shortcuts import redirect
@@ -12,6 +13,7 @@ from mailcore.models import FolderRole
 from mailcore.services.folders import (
     create_folder,
     delete_folder,
+    empty_folder,
     get_folder_by_role,
     rename_folder,
 )
@@ -79,3 +81,20 @@ def delete_view(request, folder_id: int):
         return _done(request, go_to=back, toast=error_text(exc), ok=False)
     return _done(request, go_to=reverse("webmail:folder", args=[inbox.pk]),
                  toast=f"Deleted {folder.name}.", ok=True)
+
+
+EMPTYABLE = (FolderRole.TRASH, FolderRole.JUNK)
+
+
+@require_POST
+@mailbox_required
+def empty_view(request, folder_id: int):
+    folder = owned_folder(request, folder_id)
+    back = reverse("webmail:folder", args=[folder.pk])
+    if folder.role not in EMPTYABLE:
+        return _done(request, go_to=back, toast="Only Trash and Junk can be emptied.", ok=False)
+    removed = empty_folder(folder)
+    toast = f"Deleted {removed} message{'s' if removed != 1 else ''} for good."
+    if request.htmx:
+        flash.success(request, toast)  # shown by the page the client is redirected to
+    return _done(request, go_to=back, ok=True, toast=toast)

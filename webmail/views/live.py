@@ -12,11 +12,13 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from mailcore.models import Folder
 from mailcore.services.folders import changes_since
+from webmail.conversations import live_conversations
 from webmail.views.common import (
     live_signature,
     mail_context,
     mailbox_required,
     render_partials,
+    user_settings,
 )
 
 MAX_LIVE_ROWS = 200
@@ -52,5 +54,7 @@ def poll_view(request):
         request, folder=folder, new_rows=new_rows, rows=changed_rows, removed=expunged,
         live=folder is not None and since is not None,
     )
+    if folder is not None and user_settings(request.mailbox).conversation_list:
+        live_conversations(request.mailbox, folder, context)
     return render_partials(request, ["live-result", "folder-list", "poll"], context)
 

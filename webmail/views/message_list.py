@@ -9,6 +9,7 @@ from django.urls import reverse
 from mailcore.models import FolderRole, Message
 from mailcore.services.folders import get_folder_by_role
 from mailcore.services.sending import delivery_status
+from webmail.conversations import conversation_page, summarise
 from webmail.views.common import (
     TEMPLATE,
     mail_context,
@@ -16,6 +17,7 @@ from webmail.views.common import (
     owned_folder,
     page_of,
     render_partials,
+    user_settings,
 )
 
 
@@ -34,9 +36,16 @@ def folder_page(request, folder, cursor):
 def folder_view(request, folder_id: int):
     folder = owned_folder(request, folder_id)
     cursor = request.GET.get("before")
-    page = folder_page(request, folder, cursor)
     list_url = reverse("webmail:folder", args=[folder.pk])
-    context = mail_context(request, folder=folder, page=page, list_url=list_url)
+    conversations = None
+    if user_settings(request.mailbox).conversation_list:
+        # Grouped by conversation (webmail.conversations); single messages otherwise.
+        page = conversation_page(folder, cursor)
+        conversations = summarise(request.mailbox, folder, page.messages)
+    else:
+        page = folder_page(request, folder, cursor)
+    context = mail_context(request, folder=folder, page=page, list_url=list_url,
+                           conversations=conversations)
     if folder.role == FolderRole.SENT:
         statuses = delivery_status(request.mailbox, [m.message_id for m in page.messages])
         context["badges"] = {key: status.summary for key, status in statuses.items()}

@@ -119,7 +119,7 @@ class Framing:
                         messages += size
                         if usage is None:
                             usage = await call_service(quota.usage, self.mailbox.pk)
-                        if quota.exceeds(usage[0], usage[1] + messages):
+                        if quota.exceeds(usage.limit, usage.used + messages):
                             raise _Refused("NO", "[OVERQUOTA] Mailbox is over quota")
                 except _Refused as refused:
                     await self._refuse(tag, size, nonsync, total, budget, refused)

@@ -302,7 +302,8 @@ class AuthenticatedState(Session):
         # RFC 9208 §4.3: one quota root, "", for all of a mailbox's folders, from the one rule
         # (services/quota.py); none when the mailbox is unlimited.
         folder = await call_service(folders.get_folder, self.mailbox, cmd.mailbox)
-        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        current = await call_service(quota.usage, self.mailbox.pk)
+        limit, used = current.limit, current.used
         name = fmt.string(encode_mailbox(folder.name))
         if not limit:
             self.send(f"* QUOTAROOT {name}\r\n")
@@ -311,7 +312,8 @@ class AuthenticatedState(Session):
         return "GETQUOTAROOT completed"
 
     async def cmd_GETQUOTA(self, cmd: p.QuotaRoot) -> str:
-        limit, used = await call_service(quota.usage, self.mailbox.pk)
+        current = await call_service(quota.usage, self.mailbox.pk)
+        limit, used = current.limit, current.used
         if cmd.root != "" or not limit:
             raise Reply("NO", "[NONEXISTENT] No such quota root")
         self.send(f'* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')

@@ -1,0 +1,132 @@
+// Rich-text compose (issue 17): mounts Quill (from npm, served under /static/vendor/quill/,
+// loaded only when a rich composition is open) on #rich-editor. The plain textarea stays in
+// the form for browsers without script; once the editor runs it is hidden and
+// rich_active=1 tells the server to use body_html, which it cleans again (webmail.rich_text).
+// Pictures dropped or pasted as files are checked here first: one over the limit is refused
+// with a message and nothing typed is touched.
+(() => {
+  "use strict";
+  let loading = null;
+
+  function loadQuill(box) {
+    if (window.Quill) return Promise.resolve();
+    if (!loading) {
+      loading = new Promise((resolve, reject) => {
+        const css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = box.dataset.quillCss;
+        document.head.append(css);
+        const script = document.createElement("script");
+        script.src = box.dataset.quillJs;
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.append(script);
+      });
+    }
+    return loading;
+  }
+
+  const megabytes = (n) => `${Math.round(n / 1048576)} MB`;
+
+  function mount() {
+    const box = document.getElementById("rich-editor");
+    if (!box || box.dataset.mounted) return;
+    box.dataset.mounted = "1";
+    loadQuill(box).then(() => {
+      const html = document.getElementById("compose-body-html");
+      const text = document.getElementById("compose-body");
+      const active = document.getElementById("compose-rich-active");
+      const error = document.getElementById("rich-error");
+      const limit = Number(box.dataset.imageLimit || 0);
+      const showError = (message) => {
+        error.textContent = message;
+        error.hidden = !message;
+      };
+      const quill = new window.Quill("#rich-body", {
+        theme: "snow",
+        modules: {
+          toolbar: [["bold", "italic", "underline", "strike"], ["link", "blockquote"],
+                    [{ list: "ordered" }, { list: "bullet" }], ["image"], ["clean"]],
+          uploader: {
+            mimetypes: ["image/png", "image/jpeg", "image/gif", "image/webp"],
+            handler(range, files) {
+              const big = files.find((f) => f.size > limit);
+              if (big) {
+                showError(`The picture ${big.name} is ${megabytes(big.size)}; pictures in the text ` +
+                          `may be up to ${megabytes(limit)}. Attach it as a file instead.`);
+                return;
+              }
+              showError("");
+              Promise.all(files.map((file) => new Promise((resolve) => {
+                const reader = new FileReader();
+                reader.onload = () => resolve(reader.result);
+                reader.readAsDataURL(file);
+              }))).then((urls) => {
+                let index = range.index;
+                urls.forEach((url) => {
+                  quill.insertEmbed(index, "image", url, "user");
+                  index += 1;
+                });
+                quill.setSelection(index, 0, "user");
+              });
+            },
+          },
+        },
+      });
+      quill.setContents(quill.clipboard.convert({ html: html.value }), "silent");
+      const sync = () => {
+        // getSemanticHTML writes every space as &nbsp; (Quill 2), which stops mail readers
+        // from wrapping lines: plain spaces say the same.
+        html.value = quill.getSemanticHTML().replace(/&nbsp;/g, " ");
+        text.value = quill.getText();
+      };
+      quill.on("text-change", () => {
+        sync();
+        // The form's autosave listens for input events; the editor's changes count too.
+        text.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      sync();
+      text.hidden = true;
+      const label = document.querySelector('label[for="compose-body"]');
+      if (label) label.hidden = true;
+      active.value = "1";
+      box.hidden = false;
+      box.dataset.ready = "1";
+    }).catch(() => {
+      // The editor did not load: the plain textarea stays and is what is sent.
+      box.dataset.mounted = "";
+    });
+  }
+
+  // Plain text: choosing another From address swaps the signature under the "-- " line
+  // (RFC 3676 §4.3) when it is still the one the previous address put there.
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (select.id !== "compose-from" || document.getElementById("rich-editor")) return;
+    const body = document.getElementById("compose-body");
+    const signatureOf = (address) => {
+      const item = [...document.querySelectorAll("#identity-signatures li")]
+        .find((li) => li.dataset.address === address);
+      return item ? item.dataset.signature : "";
+    };
+    const previous = select.dataset.previous
+      ?? signatureOf((select.querySelector("option[selected]") || select.options[0]).value);
+    const next = signatureOf(select.value);
+    select.dataset.previous = next;
+    const old = (previous || "").replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
+    const fresh = next.replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
+    const text = body.value.replace(/\r\n/g, "\n");
+    const marker = old ? `\n-- \n${old}\n` : "";
+    if (old && text.includes(marker)) {
+      body.value = text.replace(marker, fresh ? `\n-- \n${fresh}\n` : "\n");
+    } else if (!old && fresh && !text.includes("\n-- \n")) {
+      body.value = `${text.replace(/\n+$/, "")}\n\n-- \n${fresh}\n`;
+    } else {
+      return;
+    }
+    body.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  document.addEventListener("DOMContentLoaded", mount);
+  document.addEventListener("htmx:afterSettle", mount);
+})();
