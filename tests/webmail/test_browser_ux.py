@@ -240,8 +240,12 @@ def test_failed_requests_show_an_alert_and_send_is_disabled_while_it_runs(
 
     page.route("**/compose/*/", slow)
     page.click("#send-button")
-    page.wait_for_function("() => document.querySelector('#send-button').disabled")
-    assert page.locator("#send-button").inner_text() == "Sending…"
+    # Checked inside the page, at one moment: the route handler's sleep holds Playwright's own
+    # thread, so a separate read could come after the answer has already re-enabled Send.
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#send-button');"
+        " return b.disabled && b.textContent.trim() === 'Sending…'; }"
+    )
     page.wait_for_selector(".form-errors")  # no recipient: the form comes back
     assert not page.locator("#send-button").is_disabled()
 
