@@ -20,6 +20,7 @@ from mailcore.trust.config import TrustConfig
 from mailcore.trust.policy import (
     BLOCKED,
     DNS_TEMPFAIL,
+    SPAM_REPLIES,
     Verdict,
     decide,
     junk_mailboxes,
@@ -123,6 +124,41 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
             reasons=verdict.reasons,
         )
     return Screened(None, screened, junk_ids=junk_ids, verdict=verdict, record=record)
+
+
+def _scan_submission(raw: bytes, config: TrustConfig, facts: SmtpFacts) -> rspamd.SpamResult:
+    return rspamd.check_message(
+        config.rspamd_url, raw, ip=facts.peer_ip, helo=facts.helo, mail_from=facts.mail_from,
+        recipients=facts.recipients, user=facts.authenticated_user, hostname=facts.hostname,
+        timeout=config.rspamd_timeout)
+
+
+async def screen_submission(server, session, envelope, raw: bytes, *, user: str) -> Screened:
+    """The submission door's screen: the spam scan only, with the authenticated ``user`` passed
+    to rspamd (its ``User`` field), so a compromised account sending spam is stopped here.
+    SPF and DMARC say whether a client may send for a domain; an authenticated client's right
+    to its addresses was checked at MAIL and by the From/Sender rules, so they do not apply.
+    rspamd down or slow: accepted unscanned (the user's mail is never lost to it)."""
+    config = TrustConfig.from_settings()
+    if not config.enabled or not config.rspamd_url:
+        return Screened(None, raw)
+    facts = SmtpFacts(
+        peer_ip=server.peer_ip or "0.0.0.0", helo=session.host_name or "",
+        mail_from=envelope.mail_from or "", recipients=tuple(envelope.rcpt_tos),
+        hostname=server.hostname, authenticated_user=user)
+    loop = asyncio.get_running_loop()
+    try:
+        spam = await asyncio.wait_for(
+            loop.run_in_executor(_executor, _scan_submission, raw, config, facts),
+            config.rspamd_timeout + MARGIN)
+    except TimeoutError:
+        spam = rspamd.UNSCANNED
+    # Greylisting and Junk are for strangers: only refusals apply to our own users.
+    if spam.scanned and spam.action in ("reject", "soft reject"):
+        logger.warning("%s: submission by %s refused by the spam filter (%s, score %g)",
+                       facts.peer_ip, user, spam.action, spam.score)
+        return Screened(SPAM_REPLIES[spam.action], raw)
+    return Screened(None, raw)
 
 
 async def record_screened(message: bytes, screened: Screened | None) -> None:
