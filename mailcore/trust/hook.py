@@ -80,28 +80,41 @@ def forget_cached() -> None:
     _lookups.clear()
 
 
+def _checked_inline(facts: SmtpFacts, raw: bytes, config: TrustConfig,
+                    helo_result: SpfResult | None):
+    """The checks from cached DNS, on the loop; None when they need the pool (see
+    ``INLINE_MAX_BYTES``)."""
+    if config.rspamd_url or len(raw) > INLINE_MAX_BYTES:
+        return None
+    auth = verify_inbound(facts, raw, config, helo_result, cache_only=True)
+    if auth.cache_missed:
+        return None
+    return auth, auth.header + strip_ours(raw, facts.hostname), None
+
+
 async def _checked(facts: SmtpFacts, raw: bytes, config: TrustConfig,
                    helo_result: SpfResult | None):
-    if not config.rspamd_url and len(raw) <= INLINE_MAX_BYTES:
-        auth = verify_inbound(facts, raw, config, helo_result, cache_only=True)
-        if not auth.cache_missed:
-            return auth, auth.header + strip_ours(raw, facts.hostname), None
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor, _check, facts, raw, config, helo_result)
 
 
+def _lookup_cached(key: tuple) -> tuple | None:
+    hit = _lookups.get(key)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
 async def _lookup(candidates: tuple[str, ...], mailbox_ids: tuple[int, ...],
                   senders: tuple[str, ...]) -> tuple:
-    key = (candidates, mailbox_ids, senders)
     now = time.monotonic()
-    hit = _lookups.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
     found = await call_service(lookup, candidates, mailbox_ids, senders)
     if len(_lookups) >= MAX_LOOKUPS:
         _lookups.clear()
-    _lookups[key] = (now + LOOKUP_TTL, found)
+    _lookups[(candidates, mailbox_ids, senders)] = (now + LOOKUP_TTL, found)
     return found
+
+
+async def _no_wait(value):
+    return value
 
 
 async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
@@ -129,13 +142,20 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
     senders = tuple(dict.fromkeys(a for a in (facts.mail_from.lower(), *authors) if a))
     candidates = tuple(dict.fromkeys(
         d for d in (facts.mail_from.rpartition("@")[2].lower(), *domains) if d))
+    # Both from caches when they can be: then the message is screened without yielding the
+    # loop (every await there queues it behind all the other sessions' work).
+    checked = _checked_inline(facts, raw, config, helo_result)
+    known = _lookup_cached((candidates, mailbox_ids, senders))
     try:
-        (auth, screened, spam), (ours, rules) = await asyncio.wait_for(asyncio.gather(
-            _checked(facts, raw, config, helo_result),
-            _lookup(candidates, mailbox_ids, senders)), budget)
+        if checked is None or known is None:
+            checked, known = await asyncio.wait_for(asyncio.gather(
+                _no_wait(checked) if checked else _checked(facts, raw, config, helo_result),
+                _no_wait(known) if known else _lookup(candidates, mailbox_ids, senders)),
+                budget)
     except TimeoutError:
         logger.warning("%s: sender authentication timed out", facts.peer_ip)
         return Screened(DNS_TEMPFAIL, raw)
+    (auth, screened, spam), (ours, rules) = checked, known
     if auth.spf_helo.result != "temperror":
         session.trust_helo = (key, auth.spf_helo)
     verdict = decide(facts, auth, config, spam, ours)

@@ -72,3 +72,45 @@ def test_cache_only_verification_agrees_with_the_full_one_once_answers_are_cache
         assert dkim.evaluate_pk.cache_info().hits == parsed + 1  # the key was not parsed again
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_mx_verifies_from_cache_without_the_resolver(settings, start_smtp, local):
+    import smtplib
+
+    from mailcore.models import Message
+    from mailcore.trust.hook import forget_cached
+    from tests.trust.conftest import new_key
+
+    pem, public = new_key()
+    server = DnsServer(Zone(txt=[
+        ("mxcache.test", "v=spf1 ip4:127.0.0.1 -all"),
+        ("_dmarc.mxcache.test", "v=DMARC1; p=reject"),
+        (f"{SELECTOR}._domainkey.mxcache.test", f"v=DKIM1; k=rsa; p={public}"),
+    ]), ttl=60)
+    forget_cached()
+    settings.CORREIO_SENDER_AUTH = True
+    settings.CORREIO_DNS_NAMESERVERS = [server.address]
+    settings.CORREIO_DNS_TIMEOUT = 1
+    settings.CORREIO_RSPAMD_URL = ""
+    port = start_smtp().port
+
+    def signed(subject: str) -> bytes:
+        raw = message("a@mxcache.test", subject=subject)
+        return dkim.sign(raw, SELECTOR.encode(), b"mxcache.test", pem,
+                         include_headers=[b"from", b"to", b"subject", b"date"]) + raw
+
+    try:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.remote.test") as client:
+            client.sendmail("a@mxcache.test", ["demo@example.test"], signed("first"))
+            server.stop()  # from now on only the cache can answer
+            client.sendmail("a@mxcache.test", ["demo@example.test"], signed("second"))
+    finally:
+        server.stop()
+    from mailcore.blobstore import load_blob
+
+    stored = {m.subject: load_blob(m.blob_id) for m in
+              Message.objects.filter(mailbox__address="demo@example.test")}
+    assert set(stored) == {"first", "second"}
+    for raw in stored.values():
+        assert b"dmarc=pass (p=reject) header.from=mxcache.test" in raw
