@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from mailcore import blobstore
 from mailcore.models import Folder, FolderRole, InboundVerdict
 from mailcore.services.delivery import Delivered, append_message, deliver_to_inboxes
+from mailcore.services.outbound.queue import enqueue_outbound, forwarding_sender
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ def deliver_screened(raw: bytes, mailbox_ids: Sequence[int], junk_ids: Iterable[
         if record is not None and delivered:
             record_verdict(raw, record)
     return delivered
+
+
+def forward_screened(raw: bytes, mail_from: str, rcpt_tos: Sequence[str],
+                     mailbox_ids: Sequence[int], junk_ids: Iterable[int], remote: Sequence[str],
+                     record: VerdictRecord | None = None) -> None:
+    """An alias that forwards outside and also delivers here, for a message the policy routes
+    to Junk: the local copies go where ``deliver_screened`` puts them (Junk for ``junk_ids``)
+    and the ``remote`` destinations are queued with the SRS sender, in one transaction, so a
+    failure leaves neither."""
+    with transaction.atomic():
+        if mailbox_ids:
+            deliver_screened(raw, mailbox_ids, junk_ids, record)
+        enqueue_outbound(raw, forwarding_sender(mail_from, rcpt_tos), remote)
 
 
 def record_verdict(raw: bytes, record: VerdictRecord) -> None:

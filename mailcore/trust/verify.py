@@ -45,6 +45,7 @@ class AuthResults:
     header: bytes = field(repr=False, default=b"")
     authors: tuple[str, ...] = ()
     dns_queries: int = 0
+    cache_missed: bool = False  # cache_only and some answer was not cached: do not use
 
 
 def author_domains(raw: bytes) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
@@ -64,11 +65,13 @@ def author_domains(raw: bytes) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
 
 
 def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-                   helo_result: SpfResult | None = None) -> AuthResults:
+                   helo_result: SpfResult | None = None, *,
+                   cache_only: bool = False) -> AuthResults:
     """Run the checks; never raises for anything the message or DNS does (a defined result
     per method instead: temperror, permerror...). ``helo_result``: the HELO identity's result
-    from an earlier message of the same session (same client address and HELO)."""
-    resolver = Resolver(config.nameservers, config.dns_timeout)
+    from an earlier message of the same session (same client address and HELO).
+    ``cache_only``: answer from cached DNS only, never waiting (see ``AuthResults.cache_missed``)."""
+    resolver = Resolver(config.nameservers, config.dns_timeout, cache_only=cache_only)
     helo = helo_result or spf.check_helo(resolver, facts.peer_ip, facts.helo)
     mailfrom = spf.check_mail_from(resolver, facts.peer_ip, facts.helo, facts.mail_from, helo)
     dkim = verify_dkim(resolver, raw)
@@ -79,7 +82,8 @@ def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
     header = build_header(facts.hostname, spf_helo=helo, spf_mailfrom=mailfrom,
                           mail_from=facts.mail_from, dkim=dkim, dmarc=dmarc, arc=arc)
     return AuthResults(helo, mailfrom, tuple(dkim), dmarc, arc, count, domains, header=header,
-                       authors=authors, dns_queries=resolver.queries)
+                       authors=authors, dns_queries=resolver.queries,
+                       cache_missed=resolver.missed)
 
 
 def _worst(results: list[DmarcResult]) -> DmarcResult:

@@ -106,6 +106,9 @@ def trust_dns():
 @pytest.fixture
 def sender_auth(settings, trust_dns):
     """Sender authentication on, against the test DNS server."""
+    from mailcore.trust.hook import forget_cached
+
+    forget_cached()  # the database is new for each test: so are its domains and rules
     settings.CORREIO_SENDER_AUTH = True
     settings.CORREIO_DNS_NAMESERVERS = [trust_dns.address]
     settings.CORREIO_DNS_TIMEOUT = 2

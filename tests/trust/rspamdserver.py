@@ -39,6 +39,20 @@ url_tld = "{tlds}";
 enable_test_patterns = true;
 """
 
+# Rules of the tests' own: a submission by the user "compromised@example.test" (rspamd's
+# ``User`` field, so only when the client names it) is rejected; a subject with "defer-me"
+# is soft-rejected (no GTUBE pattern forces that action).
+MULTIMAP = """COMPROMISED_USER {{ type = "user"; map = "{dir}/compromised.map"; score = 0.1; }}
+DEFER_SUBJECT {{ type = "header"; header = "Subject"; regexp = true;
+                 map = "{dir}/defer.map"; score = 0.1; }}
+"""
+FORCE_ACTIONS = """rules {
+    COMPROMISED { action = "reject"; expression = "COMPROMISED_USER";
+                  message = "account sends spam"; }
+    DEFER { action = "soft reject"; expression = "DEFER_SUBJECT"; message = "deferred"; }
+}
+"""
+
 REDIS = """servers = "{host}:{port}";
 db = "{db}";
 """
@@ -65,6 +79,10 @@ class RspamdServer:
                        "asn", "emails", "dkim_signing", "arc", "neural", "replies",
                        "ratelimit", "history_redis", "greylist"):
             (local / f"{module}.conf").write_text("enabled = false;\n")
+        (self.dir / "compromised.map").write_text("compromised@example.test\n")
+        (self.dir / "defer.map").write_text("/defer-me/\n")
+        (local / "multimap.conf").write_text(MULTIMAP.format(dir=self.dir))
+        (local / "force_actions.conf").write_text(FORCE_ACTIONS)
         override = self.dir / "override.d"
         override.mkdir()
         tlds = self.dir / "tlds.dat"

@@ -104,3 +104,23 @@ def test_a_silent_resolver_gives_451_within_the_timeout(mx, settings, silent_res
     assert time.monotonic() - start < 2.5
     assert code == 451 and text.startswith("4.4.3")
     assert folder_of("demo@example.test") == []
+
+
+def test_an_alias_that_forwards_outside_keeps_junk_routing_for_its_local_copies(mx):
+    from mailcore.models import OutboundMessage, OutboundRecipient
+    from tests.smtp.conftest import make_alias
+
+    make_alias("both", "demo@example.test, someone@elsewhere.test")
+    # DMARC p=quarantine failure: the local copy goes to Junk, the forwarded one still leaves.
+    assert send(mx, "x@quarantine.test", message("x@quarantine.test"),
+                to="both@example.test")[0] == 250
+    [(role, stored)] = folder_of("demo@example.test")
+    assert role == "junk" and b"dmarc=fail (p=quarantine)" in stored
+    forwarded = OutboundMessage.objects.get()
+    assert forwarded.mail_from.lower().startswith("srs0=")
+    assert [r.address for r in OutboundRecipient.objects.filter(message=forwarded)] == [
+        "someone@elsewhere.test"]
+    # Clean mail through the same alias: INBOX here, and forwarded.
+    assert send(mx, "a@pass.test", message("a@pass.test"), to="both@example.test")[0] == 250
+    assert sorted(role for role, _ in folder_of("demo@example.test")) == ["inbox", "junk"]
+    assert OutboundMessage.objects.count() == 2

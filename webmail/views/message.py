@@ -5,6 +5,8 @@ Only the body frame ever carries mail HTML, under its own CSP (no script, no net
 remote images are allowed) and the ``sandbox`` directive, so it stays inert even when opened
 on its own. Downloads are ``Content-Disposition: attachment`` with ``nosniff``."""
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +21,7 @@ from mailcore.services.flags import set_flags
 from mailcore.services.quarantine import trust_notice
 from mailcore.services.sending import delivery_status
 from webmail import reading
+from webmail.contacts import lookalike_warning
 from webmail.models import TrustedSender
 from webmail.views.common import (
     LIST_COLUMNS,
@@ -80,10 +83,16 @@ def reader_context(request, message, *, show_headers=False) -> dict:
     delivery = None
     if message.folder.role == FolderRole.SENT and message.message_id:
         delivery = delivery_status(request.mailbox, [message.message_id]).get(message.message_id)
+    trust = trust_notice(raw, message.blob_id, message.folder.role == FolderRole.JUNK,
+                         settings.CORREIO_HOSTNAME)
+    if message.folder.role not in (FolderRole.SENT, FolderRole.DRAFTS):
+        lookalike = lookalike_warning(request.mailbox, prefs, message.from_name,
+                                      message.from_addr)
+        if lookalike:
+            trust = replace(trust, warning=" ".join(filter(None, (trust.warning, lookalike))))
     return {
         "delivery": delivery,
-        "trust": trust_notice(raw, message.blob_id, message.folder.role == FolderRole.JUNK,
-                              settings.CORREIO_HOSTNAME),
+        "trust": trust,
         # The opened Sent row is drawn again: with its delivery badge.
         "badges": {message.message_id: delivery.summary} if delivery else None,
         "message": message,

@@ -27,7 +27,7 @@ from mailcore.protocols.smtp.trace import (
 )
 from mailcore.services.filtering import deliver_filtered
 from mailcore.services.outbound.queue import forward_message
-from mailcore.services.quarantine import deliver_screened
+from mailcore.services.quarantine import deliver_screened, forward_screened
 from mailcore.services.recipients import check_recipient
 from mailcore.trust.hook import Screened, record_screened, screen_inbound
 
@@ -126,9 +126,14 @@ class MXHandler:
         remote alias destinations, the local copies and the queue entry for the remote ones
         commit in one transaction (outside the group commit), so a failure leaves neither."""
         screened = getattr(envelope, "screened", None)  # inbound trust (issue 14)
-        if screened is not None and screened.junk_ids and not envelope.remote:
-            await call_service(deliver_screened, message, envelope.mailbox_ids,
-                               screened.junk_ids, screened.record)
+        if screened is not None and screened.junk_ids:
+            if envelope.remote:  # the local copies honour Junk; the forwarded ones leave
+                await call_service(forward_screened, message, envelope.mail_from or "",
+                                   envelope.rcpt_tos, envelope.mailbox_ids, screened.junk_ids,
+                                   envelope.remote, screened.record)
+            else:
+                await call_service(deliver_screened, message, envelope.mailbox_ids,
+                                   screened.junk_ids, screened.record)
             return
         # Sieve (RFC 5228), after the trust verdict: recipients with an active script are
         # filtered and stored here.

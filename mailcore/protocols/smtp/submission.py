@@ -34,6 +34,7 @@ from mailcore.protocols.smtp.policy import ListenerPolicy
 from mailcore.protocols.smtp.protocol import CorreioSMTP
 from mailcore.protocols.smtp.replies import reply_for
 from mailcore.services import submission
+from mailcore.trust.hook import screen_submission
 
 logger = logging.getLogger("correio.smtp")
 
@@ -235,7 +236,11 @@ class SubmissionHandler:
     @metrics.smtp_hook("submission", "DATA")
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         store = partial(self.store, session, envelope)
-        return await accept_data(server, session, envelope, store, return_path=False)
+        user: SubmissionUser = session.auth_data
+        # The spam scan of inbound trust (issue 14), with the user named to rspamd.
+        screen = partial(screen_submission, user=user.mailbox.address)
+        return await accept_data(server, session, envelope, store, return_path=False,
+                                 screen=screen)
 
     async def store(self, session: Session, envelope: Envelope, message: bytes) -> None:
         user: SubmissionUser = session.auth_data

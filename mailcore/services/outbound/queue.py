@@ -178,14 +178,20 @@ def forward_message(raw: bytes, mail_from: str, recipients: Iterable[str]) -> En
     local copies and the queue entry in one transaction. The envelope sender is rewritten
     with SRS into the alias's domain (mailcore/trust/srs.py), so the next hop's SPF passes and
     bounces come back here to be returned; one this queue cannot use is replaced by ``<>``."""
+    recipients = list(recipients)
+    return enqueue_outbound(raw, forwarding_sender(mail_from, recipients), recipients)
+
+
+def forwarding_sender(mail_from: str, recipients: Sequence[str]) -> str:
+    """The envelope sender a forwarded copy leaves with: SRS-rewritten into the domain of the
+    first (alias) recipient, ``""`` when the original cannot be used."""
     try:
         sender = check_address(mail_from, allow_null=True)
     except InvalidAddress:
-        sender = ""
-    recipients = list(recipients)
+        return ""
     if sender and recipients:
         sender = srs.forward(sender, address_domain(recipients[0]), settings.SECRET_KEY)
-    return enqueue_outbound(raw, sender, recipients)
+    return sender
 
 
 def _create_entry(raw, sender, recipients, mailbox, now, hold_until) -> OutboundMessage:
