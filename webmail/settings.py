@@ -284,7 +284,7 @@ _HTMX_DIST = BASE_DIR / "node_modules" / "htmx.org" / "dist" if _SOURCE_TREE els
 if _HTMX_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/htmx", _HTMX_DIST))
 # Quill, the rich-text editor of compose (issue 17), the same way: /static/vendor/quill/.
-_QUILL_DIST = BASE_DIR / "node_modules" / "quill" / "dist"
+_QUILL_DIST = BASE_DIR / "node_modules" / "quill" / "dist" if _SOURCE_TREE else ASSETS_DIR / "quill"
 if _QUILL_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/quill", _QUILL_DIST))
 # A rich-text message posts its pictures inside the HTML (5 MB each at most, in base64): the

@@ -110,7 +110,7 @@ def test_a_reply_quotes_the_html_original_cleaned(web, mailbox, deliver, rich_pr
     original = deliver(raw=make_message(
         subject="Menu", body="plain", html='<p>Soup <b>today</b></p><img src="https://track.test/p.gif">'
         '<script>alert(1)</script>'))
-    response = web.get(f"/m/{original.pk}/reply/")
+    response = web.post(f"/m/{original.pk}/reply/")
     composition = Composition.objects.latest("pk")
     assert response.status_code == 302 and composition.rich
     assert "<blockquote><p>Soup <b>today</b></p>" in composition.body_html
