@@ -112,3 +112,15 @@ def test_mail_stored_by_the_batched_intake_path_is_searchable(mailbox):
     deliver_to_inboxes([(make_message(subject="Zanzibar itinerary", body="ferry times"), [mailbox.pk])])
     results = search_messages(mailbox, parse_query("zanzibar ferry"))
     assert [m.subject for m in results] == ["Zanzibar itinerary"]
+
+
+def test_no_combining_character_lies_beyond_the_scanned_range():
+    import unicodedata
+
+    from mailcore.services.search import text
+
+    beyond = [cp for cp in range(text._LAST_COMBINING, 0x110000)
+              if unicodedata.combining(chr(cp))]
+    assert beyond == []
+    assert text.normalize_words("Résumé NAÏVE Ελληνικά ὀδύσσεια") == [
+        "resume", "naive", "ελληνικα", "οδυσσεια"]
