@@ -58,10 +58,25 @@ class RecipientInline(admin.TabularInline):
 
 
 class QueueActions:
-    """Actions shared by the message and recipient lists; they act on whole messages."""
+    """What the message and recipient lists share: read-only rows, and actions that act on
+    whole messages (``_message_ids`` gives the messages of the selected rows)."""
+
+    actions = ["retry_now", "bounce_now", "delete_from_queue"]
 
     def _message_ids(self, queryset) -> list[int]:
         raise NotImplementedError
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Deleting goes through the service, which also frees the stored bytes.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
@@ -90,22 +105,9 @@ class OutboundMessageAdmin(QueueActions, admin.ModelAdmin):
               "hold_until", "finished", "lock_token", "locked_until"]
     readonly_fields = fields
     inlines = [RecipientInline]
-    actions = ["retry_now", "bounce_now", "delete_from_queue"]
 
     def _message_ids(self, queryset) -> list[int]:
         return list(queryset.values_list("pk", flat=True))
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        # Deleting goes through the service, which also frees the stored bytes.
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Sender", ordering="mail_from")
     def sender(self, obj: OutboundMessage) -> str:
@@ -136,21 +138,9 @@ class OutboundRecipientAdmin(QueueActions, admin.ModelAdmin):
               "last_host", "last_reply", "delay_notified", "history"]
     readonly_fields = fields
     list_select_related = ["message"]
-    actions = ["retry_now", "bounce_now", "delete_from_queue"]
 
     def _message_ids(self, queryset) -> list[int]:
         return list(queryset.values_list("message_id", flat=True).distinct())
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -28,11 +28,9 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, the file being 0600 from its first byte.
-
-    A temporary file beside it is created with O_EXCL and mode 0600 (so no one else can have
-    it open), filled, synced and renamed over ``path``."""
+def _synced_temp(path: Path, data: bytes) -> Path:
+    """A new temporary file beside ``path``, 0600 from its first byte (O_EXCL: no one else can
+    have it open), holding ``data`` synced to disk."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -41,6 +39,17 @@ def write_private(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, the file being 0600 from its first byte: a synced
+    temporary file beside it renamed over ``path``."""
+    tmp = _synced_temp(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -52,14 +61,8 @@ def create_private(path: Path, data: bytes) -> bool:
 
     Two processes starting together (gunicorn workers, the listeners) race to make the same
     secret: O_EXCL lets exactly one win, and the others read the winner's file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    tmp = _synced_temp(path, data)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
         # link() fails if the name exists, so the complete file appears at once or not at all.
         os.link(tmp, path)
         return True
