@@ -12,6 +12,7 @@ from mailcore.mime.headers import (
     decode_header_value,
     header_bytes_to_raw_str,
     header_bytes_to_str,
+    read_quoted,
     unfold,
 )
 
@@ -32,20 +33,8 @@ def _tokenize_addresses(text: str) -> list[tuple[str, str, bool]]:
             space = True
             i += 1
         elif c == '"':
-            chars = []
-            i += 1
-            while i < n:
-                c = text[i]
-                if c == "\\" and i + 1 < n:
-                    chars.append(text[i + 1])
-                    i += 2
-                    continue
-                if c == '"':
-                    i += 1
-                    break
-                chars.append(c)
-                i += 1
-            tokens.append(("q", "".join(chars), space))
+            quoted, i = read_quoted(text, i + 1)
+            tokens.append(("q", quoted, space))
             space = False
         elif c == "(":
             depth = 1

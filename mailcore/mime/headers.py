@@ -324,6 +324,25 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
+
+def read_quoted(text: str, i: int) -> tuple[str, int]:
+    """The quoted string (RFC 5322 §3.2.4) whose first character after the opening quote is at
+    ``i``: its text with quoted pairs undone, and the index after the closing quote (the end of
+    ``text`` when the quote is never closed)."""
+    n = len(text)
+    chars = []
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            chars.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(chars), i + 1
+        chars.append(c)
+        i += 1
+    return "".join(chars), i
+
 def _raw_params(text: str) -> list[tuple[str, str]]:
     """Split ``; name=value`` parameters; quoted values are unquoted. Tolerant of garbage."""
     params = []
@@ -343,20 +362,7 @@ def _raw_params(text: str) -> list[tuple[str, str]]:
         while j < n and text[j] in " \t":
             j += 1
         if j < n and text[j] == '"':
-            chars = []
-            j += 1
-            while j < n:
-                c = text[j]
-                if c == "\\" and j + 1 < n:
-                    chars.append(text[j + 1])
-                    j += 2
-                    continue
-                if c == '"':
-                    j += 1
-                    break
-                chars.append(c)
-                j += 1
-            value = "".join(chars)
+            value, j = read_quoted(text, j + 1)
             semi = text.find(";", j)
         else:
             semi = text.find(";", j)
