@@ -17,10 +17,13 @@ shown (RFC 6154 §2 lets a server do so)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mailcore.models import FolderRole
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import Reply
+from mailcore.protocols.imap.extended import ListArguments
 from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.parser import ListFolders
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
@@ -87,27 +90,33 @@ def _compile(reference: str, patterns) -> list[Pattern]:
         raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
 
 
-async def run_list(session, cmd: ListFolders) -> str:
-    args = cmd.args
-    if cmd.name == "LSUB":
-        return await _lsub(session, args.reference, args.patterns[0])
-    patterns = [pattern for pattern in args.patterns if pattern != ""]
-    if not patterns:
-        # §6.3.8: an empty pattern asks for the hierarchy delimiter and root; an extended
-        # LIST with only empty patterns is read the same way.
-        session.send(f'* LIST (\\Noselect) "{DELIMITER}" ""\r\n')
-        return "LIST completed"
-    compiled = _compile(args.reference, patterns)
+@dataclass(frozen=True)
+class Listed:
+    """One LIST response to send: the folder row (None for a subscribed name without folder),
+    whether it meets the selection criteria (then it gets LIST-STATUS's STATUS) and whether
+    it carries CHILDINFO."""
+
+    name: str
+    row: imap_read.ListedFolder | None
+    chosen: bool
+    childinfo: bool
+    subscribed: bool
+    has_children: bool
+
+
+def select_listed(mailbox, args: ListArguments, patterns: list[Pattern]) -> list[Listed]:
+    """The folders a LIST answers with, by name. Run in a service thread: matching up to
+    MAX_LIST_PATTERNS patterns against every folder is CPU work the event loop must not do."""
 
     def matches(name: str) -> bool:
-        return any(pattern.matches(name) for pattern in compiled)
+        return any(pattern.matches(name) for pattern in patterns)
 
-    rows = await call_service(imap_read.list_folders_status, session.mailbox)
+    rows = imap_read.list_folders_status(mailbox)
     existing = {row.name: row for row in rows}
     parents = {name.rpartition(DELIMITER)[0] for name in existing if DELIMITER in name}
     special_only = "SPECIAL-USE" in args.select
     if "SUBSCRIBED" in args.select:
-        subscribed = set(await call_service(imap_read.subscribed_names, session.mailbox))
+        subscribed = set(imap_read.subscribed_names(mailbox))
         candidates = subscribed
     else:
         subscribed = {row.name for row in rows if row.subscribed}
@@ -129,27 +138,43 @@ async def run_list(session, cmd: ListFolders) -> str:
                     childinfo.add(parent)
                     if name not in listed:
                         listed.add(parent)
+    return [Listed(name, existing.get(name), name in chosen, name in childinfo,
+                   name in subscribed, name in parents) for name in sorted(listed)]
+
+
+async def run_list(session, cmd: ListFolders) -> str:
+    args = cmd.args
+    if cmd.name == "LSUB":
+        return await _lsub(session, args.reference, args.patterns[0])
+    patterns = [pattern for pattern in args.patterns if pattern != ""]
+    if not patterns:
+        # §6.3.8: an empty pattern asks for the hierarchy delimiter and root; an extended
+        # LIST with only empty patterns is read the same way.
+        session.send(f'* LIST (\\Noselect) "{DELIMITER}" ""\r\n')
+        return "LIST completed"
+    compiled = _compile(args.reference, patterns)
+    found = await call_service(select_listed, session.mailbox, args, compiled)
     children = not args.extended or "CHILDREN" in args.returns
-    statuses = await _statuses(session, args.status, [existing[n] for n in listed
-                                                       if n in existing and n in chosen])
+    statuses = await _statuses(session, args.status, [
+        item.row for item in found if item.row is not None and item.chosen])
     out = []
-    for name in sorted(listed):
-        row = existing.get(name)
+    for item in found:
+        row = item.row
         attrs = []
         if row is None:
             attrs.append("\\NonExistent")  # RFC 5258 §3.4: implies \Noselect
         if children:
-            attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
+            attrs.append("\\HasChildren" if item.has_children else "\\HasNoChildren")
         if row is not None and row.role in SPECIAL_USE:
             attrs.append(SPECIAL_USE[row.role])
-        if "SUBSCRIBED" in args.returns and name in subscribed:
+        if "SUBSCRIBED" in args.returns and item.subscribed:
             attrs.append("\\Subscribed")
-        line = f"* LIST ({' '.join(attrs)}) \"{DELIMITER}\" {mailbox_text(name)}"
-        if name in childinfo:
+        line = f"* LIST ({' '.join(attrs)}) \"{DELIMITER}\" {mailbox_text(item.name)}"
+        if item.childinfo:
             line += ' ("CHILDINFO" ("SUBSCRIBED"))'
         out.append(line + "\r\n")
-        if name in statuses:
-            out.append(statuses[name])  # RFC 5819 §2: after the folder's LIST response
+        if item.name in statuses:
+            out.append(statuses[item.name])  # RFC 5819 §2: after the folder's LIST response
     session.send("".join(out))
     return "LIST completed"
 

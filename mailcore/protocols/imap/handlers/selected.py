@@ -1,7 +1,7 @@
 """Commands of the selected state (RFC 3501 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE
-and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5; ESEARCH, RFC 4731), SORT
-(RFC 5256, SORT=DISPLAY RFC 5957, ESORT RFC 5267), THREAD (RFC 5256), FETCH (in
-:mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
+and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5; ESEARCH, RFC 4731; SAVE and
+"$", SEARCHRES RFC 5182), SORT (RFC 5256, SORT=DISPLAY RFC 5957, ESORT RFC 5267), THREAD
+(RFC 5256), FETCH (in :mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
 (RFC 6851), each also as ``UID name`` (§6.4.8)."""
 
 from __future__ import annotations
