@@ -50,6 +50,12 @@ class FolderExists(MailError):
     message = "folder already exists"
 
 
+class SpecialUseUnavailable(MailError):
+    """A special use (RFC 6154) that is unknown here or already another folder's."""
+
+    message = "that special use cannot be given to this folder"
+
+
 class FolderProtected(MailError):
     message = "special folders cannot be deleted or renamed"
 

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, IntegerField, Sum, Value, When
 
 from mailcore import blobstore
@@ -23,6 +23,7 @@ from mailcore.exceptions import (
     FolderProtected,
     InvalidFolderName,
     MailError,
+    SpecialUseUnavailable,
 )
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message, Subscription
 from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
@@ -110,19 +111,31 @@ def _create_parents(mailbox: Mailbox, name: str) -> None:
         Folder.objects.get_or_create(mailbox=mailbox, name=Folder.DELIMITER.join(parts[:depth]))
 
 
-def create_folder(mailbox: Mailbox, name: str, subscribe: bool = True) -> Folder:
+def create_folder(mailbox: Mailbox, name: str, subscribe: bool = True, role: str = "") -> Folder:
     """Create a folder and any missing parents (RFC 3501 §6.3.3), subscribed unless
-    ``subscribe`` is false (IMAP CREATE does not subscribe). Raises ``InvalidFolderName`` and
-    ``FolderExists``."""
+    ``subscribe`` is false (IMAP CREATE does not subscribe), with a special-use ``role``
+    (CREATE-SPECIAL-USE, RFC 6154 §3) when given. Raises ``InvalidFolderName``,
+    ``FolderExists``, and ``SpecialUseUnavailable`` when another folder has the role (one
+    folder per role and mailbox): then nothing is created (RFC 6154 §3 "MUST NOT create")."""
     name = canonical_name(name)
-    with transaction.atomic():
-        if Folder.objects.filter(mailbox=mailbox, name=name).exists():
-            raise FolderExists(name)
-        _create_parents(mailbox, name)
-        folder = Folder.objects.create(mailbox=mailbox, name=name)
-        if subscribe:
-            Subscription.objects.get_or_create(mailbox=mailbox, name=name)
-        publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
+    if role and role not in FolderRole.values or role == FolderRole.INBOX:
+        raise SpecialUseUnavailable(role)
+    try:
+        with transaction.atomic():
+            if Folder.objects.filter(mailbox=mailbox, name=name).exists():
+                raise FolderExists(name)
+            if role and Folder.objects.filter(mailbox=mailbox, role=role).exists():
+                raise SpecialUseUnavailable(role)
+            _create_parents(mailbox, name)
+            folder = Folder.objects.create(mailbox=mailbox, name=name, role=role)
+            if subscribe:
+                Subscription.objects.get_or_create(mailbox=mailbox, name=name)
+            publish_on_commit(ChangeEvent(mailbox.pk, folder.pk, folder.highestmodseq, "folders"))
+    except IntegrityError:
+        # Two sessions creating the same name or use at once: the unique constraints decide.
+        if role and Folder.objects.filter(mailbox=mailbox, role=role).exists():
+            raise SpecialUseUnavailable(role) from None
+        raise FolderExists(name) from None
     return folder
 
 

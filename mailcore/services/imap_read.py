@@ -340,16 +340,59 @@ def changes(folder_id: int, since: int) -> FolderChanges | None:
 
 def list_folder_rows(mailbox: Mailbox) -> list[tuple[str, str, bool]]:
     """``(name, role, subscribed)`` of every folder of the mailbox, by name."""
+    return [(row.name, row.role, row.subscribed) for row in list_folders_status(mailbox)]
+
+
+class ListedFolder(NamedTuple):
+    """A folder as LIST sees it, with its STATUS counters (RFC 5819: one query for all)."""
+
+    id: int
+    name: str
+    role: str
+    subscribed: bool
+    status: StatusInfo
+
+
+def list_folders_status(mailbox: Mailbox) -> list[ListedFolder]:
+    """Every folder of the mailbox, by name, with subscription and the counters STATUS reads
+    (kept in the folder row, never counted): one query, however many folders."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT f.name, f.role, s.id IS NOT NULL FROM {_FOLDER} f"
+            f"SELECT f.id, f.name, f.role, s.id IS NOT NULL, f.message_count, f.unseen_count,"
+            f" f.uidnext, f.uidvalidity, f.highestmodseq FROM {_FOLDER} f"
             f" LEFT JOIN {_SUBSCRIPTION} s ON s.mailbox_id = f.mailbox_id AND s.name = f.name"
             " WHERE f.mailbox_id = %s",
             [mailbox.pk],
         )
         rows = cursor.fetchall()
     # Sorted here: the database's collation of names may differ from Python's.
-    return sorted((name, role, bool(subscribed)) for name, role, subscribed in rows)
+    return sorted(
+        (ListedFolder(pk, name, role, bool(subscribed), StatusInfo(*counters))
+         for pk, name, role, subscribed, *counters in rows),
+        key=lambda row: row.name,
+    )
+
+
+# Folders per statement of :func:`count_above`.
+_COUNT_BATCH = 200
+
+
+def count_above(thresholds: dict[int, int]) -> dict[int, int]:
+    """Messages with a UID above the given one, per folder id (STATUS RECENT of many folders,
+    RFC 5819): one query per 200 folders."""
+    counts: dict[int, int] = {}
+    items = list(thresholds.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), _COUNT_BATCH):
+            batch = items[start : start + _COUNT_BATCH]
+            cursor.execute(
+                f"SELECT folder_id, COUNT(*) FROM {_MESSAGE} WHERE "
+                + " OR ".join(["(folder_id = %s AND uid > %s)"] * len(batch))
+                + " GROUP BY folder_id",
+                [value for pair in batch for value in pair],
+            )
+            counts.update(cursor.fetchall())
+    return counts
 
 
 def subscribed_names(mailbox: Mailbox) -> list[str]:

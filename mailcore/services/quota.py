@@ -50,14 +50,32 @@ def check_can_receive(mailbox_ids: Iterable[int]) -> None:
 def folder_usage(folder_id: int) -> tuple[int, int, int]:
     """``(octets, deleted messages, their octets)`` of a folder: IMAP STATUS SIZE (RFC 8438),
     DELETED and DELETED-STORAGE (RFC 9208 §4.2: what an EXPUNGE would free)."""
+    return folders_usage([folder_id]).get(folder_id, (0, 0, 0))
+
+
+# Folder ids per statement: far below SQLite's bound on parameters.
+_USAGE_BATCH = 500
+
+
+def folders_usage(folder_ids: Iterable[int]) -> dict[int, tuple[int, int, int]]:
+    """:func:`folder_usage` of many folders, one grouped query (per 500 folders): LIST-STATUS
+    (RFC 5819) asks it of every folder listed. Folders without messages are absent."""
+    ids = list(dict.fromkeys(folder_ids))
+    usage: dict[int, tuple[int, int, int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COALESCE(SUM(size), 0), COALESCE(SUM(CASE WHEN deleted THEN 1 ELSE 0 END), 0),"
-            f" COALESCE(SUM(CASE WHEN deleted THEN size ELSE 0 END), 0)"
-            f" FROM {Message._meta.db_table} WHERE folder_id = %s",
-            [folder_id],
-        )
-        return tuple(cursor.fetchone())
+        for start in range(0, len(ids), _USAGE_BATCH):
+            batch = ids[start : start + _USAGE_BATCH]
+            cursor.execute(
+                f"SELECT folder_id, COALESCE(SUM(size), 0),"
+                f" COALESCE(SUM(CASE WHEN deleted THEN 1 ELSE 0 END), 0),"
+                f" COALESCE(SUM(CASE WHEN deleted THEN size ELSE 0 END), 0)"
+                f" FROM {Message._meta.db_table}"
+                f" WHERE folder_id IN ({', '.join(['%s'] * len(batch))}) GROUP BY folder_id",
+                batch,
+            )
+            for folder_id, size, deleted, deleted_size in cursor.fetchall():
+                usage[folder_id] = (int(size), int(deleted), int(deleted_size))
+    return usage
 
 
 def charge(mailbox_id: int, delta: int, *, enforce: bool = False) -> None:

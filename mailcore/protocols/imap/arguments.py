@@ -59,8 +59,8 @@ def search_key(r: Reader) -> k.SearchKey:
             keys.append(search_key(r))
         r.close_paren()
         return keys[0] if len(keys) == 1 else k.And(tuple(keys))
-    if c and (c.isdigit() or c == b"*"):
-        return k.Seq(r.sequence_set())
+    if c and (c.isdigit() or c in (b"*", b"$")):
+        return k.Seq(r.sequence_set())  # "$": the saved result (RFC 5182 §2.1)
     word = r.atom().upper()
     if word in _WORD_KEYS:
         return _WORD_KEYS[word]

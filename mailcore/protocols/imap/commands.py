@@ -40,6 +40,8 @@ ERRORS: dict[type[Exception], tuple[str, str]] = {
     exc.FolderNotFound: ("NO", "[NONEXISTENT] No such folder"),
     exc.FolderExists: ("NO", "[ALREADYEXISTS] Folder already exists"),
     exc.FolderProtected: ("NO", "[CANNOT] Special folders cannot be deleted or renamed"),
+    # RFC 6154 §3: the special use is not supported, or another folder has it.
+    exc.SpecialUseUnavailable: ("NO", "[USE] That special use cannot be given to this folder"),
     exc.FolderHasChildren: ("NO", "[CANNOT] Folder has subfolders; delete them first"),
     exc.InvalidFolderName: ("NO", "[CANNOT] Invalid folder name"),
     exc.QuotaExceeded: ("NO", "[OVERQUOTA] Mailbox is over quota"),
@@ -93,6 +95,7 @@ class Session:
                 "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
                 "ESEARCH", "ESORT", "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE",
                 "COMPRESS=DEFLATE", "WITHIN"]
+        caps += ["SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.tls_context is not None and not self.tls_active:
                 caps.append("STARTTLS")

@@ -153,7 +153,7 @@ async def run_fetch(session, cmd: Fetch) -> str:
         if not session.qresync:
             raise Reply("BAD", "ENABLE QRESYNC first")
         largest = max(sel.uids[-1] if sel.uids else 0, sel.folder.uidnext - 1, 1)
-        wanted = UidRanges(tuple(cmd.set.resolve(largest)))
+        wanted = sel.saved if cmd.set.saved else UidRanges(tuple(cmd.set.resolve(largest)))
         vanished = await call_service(
             imap_read.vanished_since, sel.folder.pk, changed_since, wanted
         )

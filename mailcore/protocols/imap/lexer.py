@@ -59,13 +59,16 @@ def literal_request(line: bytes) -> tuple[int, bool] | None:
 
 @dataclass(frozen=True)
 class SequenceSet:
-    """A sequence set as written: ranges whose ends are numbers or None for ``*``."""
+    """A sequence set as written: ranges whose ends are numbers or None for ``*``; or ``$``,
+    the saved search result (SEARCHRES, RFC 5182 §3: ``sequence-set =/ seq-last-command``),
+    which only the session can resolve (``Selected.resolve``): ``saved`` with no ranges."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """Sorted, merged inclusive ranges with ``*`` replaced by ``largest`` (RFC 3501 §9:
-        ranges may be written in either order)."""
+        ranges may be written in either order). Empty for ``$``."""
         out = []
         for a, b in self.ranges:
             a = largest if a is None else a
@@ -85,6 +88,9 @@ class SequenceSet:
     def explicit_max(self) -> int:
         """The largest number written (not ``*``), 0 if none."""
         return max((n for pair in self.ranges for n in pair if n is not None), default=0)
+
+
+SAVED_RESULT = SequenceSet((), saved=True)
 
 
 @dataclass(frozen=True)
@@ -376,6 +382,11 @@ class Reader:
         return flags
 
     def sequence_set(self) -> SequenceSet:
+        if self.maybe(b"$"):
+            # RFC 5182 §3: "$" stands alone; "$,1" or "1:$" is no sequence set.
+            if self.peek() and self.peek() in b"0123456789*:,$":
+                raise ParseError("$ cannot be combined with other sequence numbers")
+            return SAVED_RESULT
         text = self.regex(_SEQ_RE, "a sequence set").decode()
         ranges = []
         for item in text.split(","):

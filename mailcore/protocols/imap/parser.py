@@ -24,6 +24,9 @@ from typing import IO
 
 from mailcore.protocols.imap.arguments import fetch_atts
 from mailcore.protocols.imap.extended import (
+    ListArguments,
+    create_uses,
+    list_arguments,
     read_charset,
     return_options,
     search_keys,
@@ -226,12 +229,14 @@ class OnMailbox(Command):
 @command("CREATE", states=AUTHENTICATED)
 @dataclass
 class Create(OnMailbox):
+    uses: tuple[str, ...] = ()  # CREATE-SPECIAL-USE (RFC 6154 §3)
+
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
         command = cls(tag, name, uid, r.mailbox())
         if r.maybe(b" "):
-            r.skip_list()  # create-params such as USE (RFC 6154 §3) are accepted and ignored
+            command.uses = create_uses(r)
         return command
 
 
@@ -270,28 +275,14 @@ class Rename(Command):
 @command("LIST", "LSUB", states=AUTHENTICATED)
 @dataclass
 class ListFolders(Command):
-    reference: str
-    pattern: str
-    select_opts: list[str]  # LIST-EXTENDED (RFC 5258 §3)
-    return_opts: list[str]
+    """LIST with LIST-EXTENDED's options and pattern lists (RFC 5258), LIST-STATUS (RFC
+    5819); LSUB (RFC 3501 §6.3.9) with the base syntax only."""
+
+    args: ListArguments
 
     @classmethod
     def parse(cls, r, tag, name, uid):
-        r.sp()
-        select_opts: list[str] = []
-        if name == "LIST" and r.peek() == b"(":
-            select_opts = r.atom_list()
-            r.sp()
-        reference = r.list_mailbox() if r.peek() != b'"' else decode_mailbox(r.string())
-        r.sp()
-        pattern = r.list_mailbox()
-        return_opts: list[str] = []
-        if name == "LIST" and r.maybe(b" "):
-            if not r.maybe_ci(b"RETURN"):
-                raise ParseError("expected RETURN")
-            r.sp()
-            return_opts = r.atom_list()
-        return cls(tag, name, uid, reference, pattern, select_opts, return_opts)
+        return cls(tag, name, uid, list_arguments(r, name == "LIST"))
 
 
 @command("STATUS", states=AUTHENTICATED)
@@ -412,17 +403,23 @@ class Search(Command):
     charset: str | None
     key: k.SearchKey
     returns: list[str] | None = None  # ESEARCH (RFC 4731): None for a plain SEARCH
+    # An unsupported CHARSET is answered NO [BADCHARSET] by the handler, not here: a NO to a
+    # SEARCH with SAVE empties the saved result, a BAD leaves it (RFC 5182 §2.1).
+    bad_charset: str | None = None
 
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
         returns = return_options(r)
-        charset = None
+        charset = bad = None
         if r.maybe_ci(b"CHARSET"):
             r.sp()
-            charset = read_charset(r)
+            try:
+                charset = read_charset(r)
+            except BadCharset as error:
+                bad = str(error)
             r.sp()
-        return cls(tag, name, uid, charset, search_keys(r), returns)
+        return cls(tag, name, uid, charset, search_keys(r), returns, bad)
 
 
 @command("SORT", states=SELECTED, uid=True)
@@ -635,6 +632,8 @@ def _select_params(r: Reader, command: Select) -> None:
                     r.close_paren()
                     match = (seqs, uids)
             r.close_paren()
+            if any(s.saved for s in (known, *(match or ())) if s is not None):
+                raise ParseError("$ names no messages outside the selected folder")
             command.qresync = QResync(uidvalidity, modseq, known, match)
         elif r.peek() == b" " and r.data[r.pos + 1 : r.pos + 2] == b"(":
             r.sp()

@@ -46,7 +46,7 @@ class Selected:
 
     __slots__ = (
         "folder", "readonly", "uids", "modseq", "own_modseqs", "recent", "pending_expunged",
-        "dirty", "event_modseq", "keywords",
+        "dirty", "event_modseq", "keywords", "saved",
     )
 
     def __init__(self, folder, readonly: bool, uids: array):
@@ -62,6 +62,10 @@ class Selected:
         # The keywords announced to the client in FLAGS, in order (stored as written: the store
         # keeps keywords case-sensitively, so each spelling is announced).
         self.keywords: dict[str, str] = {}
+        # SEARCHRES (RFC 5182 §2.1): the saved search result, as UID ranges of messages this
+        # session knows. A new Selected per SELECT/EXAMINE is the reset to the empty set; an
+        # expunged message drops out because ``resolve`` looks each range up in ``uids``.
+        self.saved = UidRanges(())
 
     @property
     def stale(self) -> bool:
@@ -109,13 +113,22 @@ class Selected:
 
         UID sets ignore UIDs that do not exist (§6.4.8), and ``n:*`` always includes the last
         message. Message-number sets beyond the known count are an error. Never allocates per
-        number of the set: ``1:4294967295`` is one pair."""
+        number of the set: ``1:4294967295`` is one pair.
+
+        ``$`` (RFC 5182) names the saved messages in both modes: their UIDs in a UID command,
+        their message numbers otherwise; empty before any SAVE (§2.1)."""
         uids = self.uids
         n = len(uids)
         if n == 0:
             return []
         out: list[tuple[int, int]] = []
-        if uid_mode:
+        if seqset.saved:
+            for lo, hi in self.saved.ranges:
+                i0 = bisect_left(uids, lo)
+                i1 = bisect_right(uids, hi) - 1
+                if i0 <= i1:
+                    out.append((i0, i1))
+        elif uid_mode:
             for lo, hi in seqset.resolve(uids[-1]):
                 i0 = bisect_left(uids, lo)
                 i1 = bisect_right(uids, hi) - 1
@@ -132,6 +145,20 @@ class Selected:
             else:
                 merged.append((lo, hi))
         return merged
+
+    def save(self, found: list[int]) -> None:
+        """Keep a search result as ``$`` (RFC 5182 §2.1): the UIDs, in any order, as runs of
+        consecutive known messages (a folder's whole ``SEARCH ALL`` is one pair)."""
+        uids = self.uids
+        known = sorted(i for i, uid in ((bisect_left(uids, uid), uid) for uid in set(found))
+                       if i < len(uids) and uids[i] == uid)
+        runs: list[tuple[int, int]] = []
+        for i in known:
+            if runs and i == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], i)
+            else:
+                runs.append((i, i))
+        self.saved = self.uid_ranges(runs)
 
     def uid_ranges(self, index_ranges: list[tuple[int, int]]) -> UidRanges:
         """The UIDs at the index ranges, as UID ranges: between two known UIDs the store holds

@@ -1,7 +1,7 @@
 """Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
-UNSUBSCRIBE, LIST/LSUB (LIST-EXTENDED select and return options, RFC 5258; SPECIAL-USE,
-RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
+UNSUBSCRIBE (CREATE-SPECIAL-USE, RFC 6154 §3), LIST/LSUB (in :mod:`..listing`: LIST-EXTENDED,
+RFC 5258; LIST-STATUS, RFC 5819; SPECIAL-USE, RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
 GETQUOTAROOT and SETQUOTA (RFC 9208), COMPRESS (RFC 4978), NAMESPACE (RFC 2342), ENABLE
 (RFC 5161) and IDLE (RFC 2177)."""
 
@@ -11,26 +11,24 @@ import asyncio
 import weakref
 
 from mailcore import exceptions as exc
-from mailcore.models import FolderRole
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
 from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
 from mailcore.protocols.imap.compress import DeflatingWriter, InflatingReader
+from mailcore.protocols.imap.extended import STATUS_ITEMS
 from mailcore.protocols.imap.lexer import encode_mailbox
-from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
+from mailcore.protocols.imap.listing import (
+    ROLE_OF_USE,
+    kib,
+    needs_usage,
+    run_list,
+    status_line,
+)
 from mailcore.protocols.imap.state import Selected, claim_recent
 from mailcore.protocols.smtp.commit import BatchCommitter
 from mailcore.services import delivery, folders, imap_read, quota
 from mailcore.services.common import UidRanges
-
-_SPECIAL_USE = {
-    FolderRole.SENT: "\\Sent",
-    FolderRole.DRAFTS: "\\Drafts",
-    FolderRole.TRASH: "\\Trash",
-    FolderRole.JUNK: "\\Junk",
-    FolderRole.ARCHIVE: "\\Archive",
-}
 
 
 def _prepare_append(mailbox, name: str, messages: list[p.AppendMessage], max_size: int):
@@ -64,17 +62,6 @@ def append_committer() -> BatchCommitter:
     if committer is None:
         committer = _COMMITTERS[loop] = BatchCommitter(delivery.append_many, max_batch=32)
     return committer
-
-
-def _kib(octets: int) -> int:
-    """RFC 9208 §5.1: STORAGE in units of 1024 octets, rounded up."""
-    return (octets + 1023) // 1024
-
-
-def _count_recent(folder_id: int, above: int) -> int:
-    from mailcore.models import Message
-
-    return Message.objects.filter(folder_id=folder_id, uid__gt=above).count()
 
 
 def _check_new_name(name: str) -> None:
@@ -156,8 +143,14 @@ class AuthenticatedState(Session):
         name = cmd.mailbox.rstrip("/")
         if name.upper() == "INBOX":
             raise exc.FolderExists()
+        # CREATE-SPECIAL-USE (RFC 6154 §3): one folder holds one use here, and only the uses
+        # LIST shows; anything else is NO [USE] and nothing is created.
+        uses = {use.lower() for use in cmd.uses}
+        if len(uses) > 1 or not uses <= ROLE_OF_USE.keys():
+            raise exc.SpecialUseUnavailable()
+        role = ROLE_OF_USE[uses.pop()] if uses else ""
         # RFC 3501 §6.3.3: CREATE does not subscribe (imaptest's subscribe script checks it).
-        await call_service(folders.create_folder, self.mailbox, name, False)
+        await call_service(folders.create_folder, self.mailbox, name, False, role)
         return "CREATE completed"
 
     async def cmd_DELETE(self, cmd: p.OnMailbox) -> str:
@@ -183,99 +176,25 @@ class AuthenticatedState(Session):
     cmd_UNSUBSCRIBE = cmd_SUBSCRIBE
 
     async def cmd_LIST(self, cmd: p.ListFolders) -> str:
-        lsub = cmd.name == "LSUB"
-        if cmd.pattern == "" and not lsub:
-            # §6.3.8: an empty pattern asks for the hierarchy delimiter and root.
-            self.send('* LIST (\\Noselect) "/" ""\r\n')
-            return "LIST completed"
-        select_opts = set(cmd.select_opts)
-        return_opts = set(cmd.return_opts)
-        try:
-            pattern = Pattern(cmd.reference + cmd.pattern)
-        except PatternTooLong:
-            raise Reply("NO", "[LIMIT] Mailbox pattern too long") from None
-        if lsub:
-            return await self._lsub(pattern, "%" in cmd.reference + cmd.pattern)
-        rows = await call_service(imap_read.list_folder_rows, self.mailbox)
-        names = {name for name, _role, _sub in rows}
-        parents = {name.rpartition("/")[0] for name in names if "/" in name}
-        for name, role, subscribed in rows:
-            if not pattern.matches(name):
-                continue
-            if (lsub or "SUBSCRIBED" in select_opts) and not subscribed:
-                continue
-            special = _SPECIAL_USE.get(role)
-            if "SPECIAL-USE" in select_opts and not special:
-                continue
-            attrs = ["\\HasChildren" if name in parents else "\\HasNoChildren"]
-            if special:
-                attrs.append(special)
-            if subscribed and ("SUBSCRIBED" in select_opts or "SUBSCRIBED" in return_opts):
-                attrs.append("\\Subscribed")
-            self.send(
-                f"* {cmd.name} ({' '.join(attrs)}) \"/\" {fmt.string(encode_mailbox(name))}\r\n"
-            )
-        return f"{cmd.name} completed"
+        return await run_list(self, cmd)
 
     cmd_LSUB = cmd_LIST
 
-    async def _lsub(self, pattern: Pattern, percent: bool) -> str:
-        """LSUB (RFC 3501 §6.3.9): the subscribed names matching, existing folders or not;
-        with ``%``, a parent that is not subscribed but has a subscribed child is returned
-        with ``\\Noselect`` in the child's place."""
-        rows = await call_service(imap_read.list_folder_rows, self.mailbox)
-        subscribed = await call_service(imap_read.subscribed_names, self.mailbox)
-        names = {name for name, _role, _sub in rows}
-        parents = {name.rpartition("/")[0] for name in names if "/" in name}
-        subs = set(subscribed)
-        found: dict[str, str] = {}
-        for name in subscribed:
-            if pattern.matches(name):
-                if name not in names:
-                    found[name] = ""
-                else:
-                    found[name] = "\\HasChildren" if name in parents else "\\HasNoChildren"
-            if not percent:
-                continue
-            parts = name.split("/")
-            for depth in range(1, len(parts)):
-                parent = "/".join(parts[:depth])
-                if parent not in subs and pattern.matches(parent):
-                    found.setdefault(parent, "\\Noselect")
-        for name in sorted(found):
-            self.send(f'* LSUB ({found[name]}) "/" {fmt.string(encode_mailbox(name))}\r\n')
-        return "LSUB completed"
-
     async def cmd_STATUS(self, cmd: p.Status) -> str:
-        folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
-        items = []
-        usage = None
         for item in cmd.items:
-            if item == "MESSAGES":
-                items.append(f"MESSAGES {info.messages}")
-            elif item == "RECENT":
-                above = claim_recent(folder.pk, 0)
-                recent = await call_service(_count_recent, folder.pk, above)
-                items.append(f"RECENT {recent}")
-            elif item == "UIDNEXT":
-                items.append(f"UIDNEXT {info.uidnext}")
-            elif item == "UIDVALIDITY":
-                items.append(f"UIDVALIDITY {info.uidvalidity}")
-            elif item == "UNSEEN":
-                items.append(f"UNSEEN {info.unseen}")
-            elif item == "HIGHESTMODSEQ":
-                items.append(f"HIGHESTMODSEQ {info.highestmodseq}")  # RFC 7162 §3.1.6
-                self.enable_condstore()
-            elif item in ("SIZE", "DELETED", "DELETED-STORAGE"):
-                if usage is None:
-                    usage = await call_service(quota.folder_usage, folder.pk)
-                size, deleted, deleted_size = usage
-                # STATUS=SIZE (RFC 8438) in octets; DELETED-STORAGE (RFC 9208 §4.2) in KiB.
-                items.append({"SIZE": f"SIZE {size}", "DELETED": f"DELETED {deleted}",
-                              "DELETED-STORAGE": f"DELETED-STORAGE {_kib(deleted_size)}"}[item])
-            else:
+            if item not in STATUS_ITEMS:
                 raise Reply("BAD", f"Unknown STATUS item {item}")
-        self.send(f"* STATUS {fmt.string(encode_mailbox(folder.name))} ({' '.join(items)})\r\n")
+        folder, info = await call_service(imap_read.folder_status, self.mailbox, cmd.mailbox)
+        usage = recent = None
+        if needs_usage(cmd.items):
+            usage = await call_service(quota.folder_usage, folder.pk)
+        if "RECENT" in cmd.items:
+            above = claim_recent(folder.pk, 0)
+            counts = await call_service(imap_read.count_above, {folder.pk: above})
+            recent = counts.get(folder.pk, 0)
+        if "HIGHESTMODSEQ" in cmd.items:
+            self.enable_condstore()  # RFC 7162 §3.1.6
+        self.send(status_line(folder.name, cmd.items, info, usage, recent))
         return "STATUS completed"
 
     async def cmd_APPEND(self, cmd: p.Append) -> str:
@@ -308,7 +227,7 @@ class AuthenticatedState(Session):
         if not limit:
             self.send(f"* QUOTAROOT {name}\r\n")
             return "GETQUOTAROOT completed"
-        self.send(f'* QUOTAROOT {name} ""\r\n* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        self.send(f'* QUOTAROOT {name} ""\r\n* QUOTA "" (STORAGE {kib(used)} {limit // 1024})\r\n')
         return "GETQUOTAROOT completed"
 
     async def cmd_GETQUOTA(self, cmd: p.QuotaRoot) -> str:
@@ -316,7 +235,7 @@ class AuthenticatedState(Session):
         limit, used = current.limit, current.used
         if cmd.root != "" or not limit:
             raise Reply("NO", "[NONEXISTENT] No such quota root")
-        self.send(f'* QUOTA "" (STORAGE {_kib(used)} {limit // 1024})\r\n')
+        self.send(f'* QUOTA "" (STORAGE {kib(used)} {limit // 1024})\r\n')
         return "GETQUOTA completed"
 
     async def cmd_SETQUOTA(self, cmd: p.QuotaRoot) -> str:

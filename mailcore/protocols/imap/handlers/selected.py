@@ -1,7 +1,7 @@
 """Commands of the selected state (RFC 3501 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE
-and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5; ESEARCH, RFC 4731), SORT
-(RFC 5256, SORT=DISPLAY RFC 5957, ESORT RFC 5267), THREAD (RFC 5256), FETCH (in
-:mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
+and UID EXPUNGE (RFC 4315), SEARCH (with MODSEQ, RFC 7162 §3.1.5; ESEARCH, RFC 4731; SAVE and
+"$", SEARCHRES RFC 5182), SORT (RFC 5256, SORT=DISPLAY RFC 5957, ESORT RFC 5267), THREAD
+(RFC 5256), FETCH (in :mod:`mailcore.protocols.imap.fetch`), STORE (UNCHANGEDSINCE, RFC 7162 §3.1.3), COPY and MOVE
 (RFC 6851), each also as ``UID name`` (§6.4.8)."""
 
 from __future__ import annotations
@@ -34,9 +34,23 @@ def _expunge(folder: Folder, uids):
     return removed, folder.highestmodseq if removed else None
 
 
+def reported_part(found: list[int], returns: list[str], *, in_order: bool) -> list[int]:
+    """The messages that MIN and MAX stand for when they are the only result options besides
+    SAVE, else all found: what SAVE keeps (RFC 5182 §2.1: "the corresponding MIN/MAX is saved";
+    with ALL or COUNT the full result) and whose MODSEQ is reported (RFC 7162 §3.1.5).
+    ``in_order``: MIN and MAX are first and last in the given order (ESORT, RFC 5267 §3.1)."""
+    others = set(returns) - {"SAVE"}
+    if not found or not others or not others <= {"MIN", "MAX"}:
+        return found
+    first, last = (found[0], found[-1]) if in_order else (min(found), max(found))
+    return [first] * ("MIN" in others) + [last] * ("MAX" in others)
+
+
 def session_key(sel: Selected, key: k.SearchKey) -> k.SearchKey:
     """Turn session-relative keys (message numbers, \\Recent) into UID sets."""
     match key:
+        case k.Seq(seqset) if seqset.saved:
+            return k.Uids(sel.uid_ranges(sel.resolve(seqset, False)))  # "$", RFC 5182 §2.1
         case k.Seq(seqset):
             # A search key only selects: numbers past the last message match nothing (as in
             # Dovecot; imaptest's esearch script), where FETCH or STORE would be refused.
@@ -147,8 +161,16 @@ class SelectedState(Session):
 
     async def cmd_SEARCH(self, cmd: p.Search) -> str:
         sel = self.require_selected()
-        key = session_key(sel, cmd.key)
+        key = session_key(sel, cmd.key)  # "$" is the result saved before this command
+        save = cmd.returns is not None and "SAVE" in cmd.returns
+        if save:
+            # RFC 5182 §2.1: a SEARCH with SAVE that answers NO leaves "$" empty.
+            sel.save([])
+        if cmd.bad_charset is not None:
+            raise Reply("NO", f"[BADCHARSET (UTF-8 US-ASCII)] {cmd.bad_charset}")
         found = await call_service(search_service.search, sel.folder.pk, key, list(sel.uids))
+        if save:
+            sel.save(reported_part(found, cmd.returns, in_order=False))
         if cmd.uid:
             numbers = found
         else:
@@ -158,14 +180,13 @@ class SelectedState(Session):
             # RFC 7162 §3.1.5: the highest mod-sequence of the messages found, or of those
             # reported when only MIN and MAX are asked for (RFC 4731).
             self.enable_condstore()
-            reported = found
-            if found and cmd.returns is not None and set(cmd.returns) <= {"MIN", "MAX"}:
-                reported = [found[0]] * ("MIN" in cmd.returns) + [found[-1]] * (
-                    "MAX" in cmd.returns)
+            reported = found if cmd.returns is None else reported_part(
+                found, cmd.returns, in_order=False)
             if reported:
                 highest = await call_service(imap_read.max_modseq, sel.folder.pk, reported)
         if cmd.returns is not None:
-            self.send(esearch(cmd, numbers, cmd.returns, highest))
+            if cmd.returns != ["SAVE"]:  # RFC 5182 §2.1: SAVE alone has no ESEARCH answer
+                self.send(esearch(cmd, numbers, cmd.returns, highest))
             return "SEARCH completed"
         modseq = f" (MODSEQ {highest})" if highest is not None else ""
         self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
@@ -186,12 +207,21 @@ class SelectedState(Session):
 
     async def cmd_SORT(self, cmd: p.Sort) -> str:
         sel = self.require_selected()
-        found = await self._found(sel, cmd.key)
+        save = cmd.returns is not None and "SAVE" in cmd.returns
+        key = cmd.key
+        if save:
+            # SEARCHRES with ESORT (RFC 5267 §3.1 result options, RFC 5182 §2.1 semantics).
+            key = session_key(sel, key)
+            sel.save([])
+        found = await self._found(sel, key)
         ordered = await call_service(sort_service.sort_uids, sel.folder.pk, found, cmd.criteria)
+        if save:
+            sel.save(reported_part(ordered, cmd.returns, in_order=True))
         numbers = self._numbers(sel, ordered, cmd.uid)
         if cmd.returns is not None:
             # ESORT (RFC 5267 §3.1): MIN and MAX are the first and last in sort order.
-            self.send(esearch(cmd, numbers, cmd.returns, None, in_order=True))
+            if cmd.returns != ["SAVE"]:
+                self.send(esearch(cmd, numbers, cmd.returns, None, in_order=True))
         else:
             self.send("* SORT" + "".join(f" {n}" for n in numbers) + "\r\n")
         return "SORT completed"
