@@ -73,7 +73,31 @@
           },
         },
       });
+      // A picture pasted or dropped as HTML (a data: URL) bypasses the uploader above: the
+      // same limits apply here, and what else was pasted is kept. Without this a 30 MB
+      // picture made the whole form too large for the server to read.
+      const Delta = window.Quill.import("delta");
+      const htmlLimit = Number(box.dataset.htmlLimit || 0);
+      let loaded = false;
+      quill.clipboard.addMatcher("IMG", (node, delta) => {
+        const src = node.getAttribute("src") || "";
+        if (!loaded || !src.startsWith("data:")) return delta;
+        const size = Math.floor((src.length - src.indexOf(",") - 1) * 3 / 4);
+        if (size > limit) {
+          showError(`A pasted picture is ${megabytes(size)}; pictures in the text may be up ` +
+                    `to ${megabytes(limit)}. Attach it as a file instead.`);
+          return new Delta();
+        }
+        if (htmlLimit && html.value.length + src.length > htmlLimit) {
+          showError(`The pictures in the text would go over ${megabytes(htmlLimit)} in all. ` +
+                    "Attach this one as a file instead.");
+          return new Delta();
+        }
+        return delta;
+      });
       quill.setContents(quill.clipboard.convert({ html: html.value }), "silent");
+      loaded = true;
+      box.quill = quill;
       const sync = () => {
         // getSemanticHTML writes every space as &nbsp; (Quill 2), which stops mail readers
         // from wrapping lines: plain spaces say the same.
@@ -98,21 +122,63 @@
     });
   }
 
-  // Plain text: choosing another From address swaps the signature under the "-- " line
-  // (RFC 3676 §4.3) when it is still the one the previous address put there.
+  const signatureOf = (address, key) => {
+    const item = [...document.querySelectorAll("#identity-signatures li")]
+      .find((li) => li.dataset.address === address);
+    return item ? item.dataset[key] || "" : "";
+  };
+
+  // Rich text: the same swap in the editor. The signature is found as text after a "-- "
+  // line: Quill keeps no markers, so the old signature's text (as Quill renders its HTML)
+  // must be there unchanged; then it is replaced by the new one's HTML.
+  function swapRichSignature(quill, previousHtml, nextHtml) {
+    const textOf = (signature) => (signature
+      ? quill.clipboard.convert({ html: signature }).ops
+        .map((op) => (typeof op.insert === "string" ? op.insert : "\uFFFC")).join("")
+        .replace(/\n+$/, "")
+      : "");
+    const old = textOf(previousHtml);
+    const text = quill.getText();
+    // Quill drops the space after "--" at the end of a line, so both forms count.
+    const found = /(^|\n)--( )?\n/.exec(text);
+    if (found) {
+      const at = found.index + found[1].length;
+      const start = found.index + found[0].length;
+      if (!old || text.slice(start, start + old.length) !== old) return;
+      if (nextHtml) {
+        quill.deleteText(start, old.length, "user");
+        quill.clipboard.dangerouslyPasteHTML(start, nextHtml, "user");
+      } else {
+        // No signature for the new address: the separator goes too.
+        quill.deleteText(at, start - at + old.length, "user");
+      }
+    } else if (!old && nextHtml) {
+      const end = quill.getLength() - 1;
+      quill.insertText(end, "\n-- \n", "user");
+      quill.clipboard.dangerouslyPasteHTML(end + 5, nextHtml, "user");
+    }
+  }
+
+  // Choosing another From address swaps the signature under the "-- " line (RFC 3676 §4.3)
+  // when it is still the one the previous address put there: in the plain text, or in the
+  // rich-text editor (its HTML signature).
   document.addEventListener("change", (event) => {
     const select = event.target;
-    if (select.id !== "compose-from" || document.getElementById("rich-editor")) return;
+    if (select.id !== "compose-from") return;
+    const initial = (select.querySelector("option[selected]") || select.options[0]).value;
+    const previousAddress = select.dataset.previousAddress ?? initial;
+    select.dataset.previousAddress = select.value;
+    const box = document.getElementById("rich-editor");
+    if (box) {
+      if (box.quill) {
+        swapRichSignature(box.quill, signatureOf(previousAddress, "signatureHtml"),
+                          signatureOf(select.value, "signatureHtml"));
+      }
+      return;
+    }
     const body = document.getElementById("compose-body");
-    const signatureOf = (address) => {
-      const item = [...document.querySelectorAll("#identity-signatures li")]
-        .find((li) => li.dataset.address === address);
-      return item ? item.dataset.signature : "";
-    };
-    const previous = select.dataset.previous
-      ?? signatureOf((select.querySelector("option[selected]") || select.options[0]).value);
-    const next = signatureOf(select.value);
-    select.dataset.previous = next;
+    const previous = signatureOf(previousAddress, "signature");
+    const next = signatureOf(select.value, "signature");
     const old = (previous || "").replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
     const fresh = next.replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
     const text = body.value.replace(/\r\n/g, "\n");
