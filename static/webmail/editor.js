@@ -132,12 +132,26 @@
   // line: Quill keeps no markers, so the old signature's text (as Quill renders its HTML)
   // must be there unchanged; then it is replaced by the new one's HTML.
   function swapRichSignature(quill, previousHtml, nextHtml) {
-    const textOf = (signature) => (signature
-      ? quill.clipboard.convert({ html: signature }).ops
-        .map((op) => (typeof op.insert === "string" ? op.insert : "\uFFFC")).join("")
-        .replace(/\n+$/, "")
-      : "");
-    const old = textOf(previousHtml);
+    const Delta = window.Quill.import("delta");
+    // A signature as editor content without the line ends around it, so swapping one
+    // leaves the lines around it as they were.
+    const contentOf = (signature) => {
+      const ops = signature ? quill.clipboard.convert({ html: signature }).ops.slice() : [];
+      const trim = (i, re) => {
+        if (ops[i] && typeof ops[i].insert === "string") {
+          const insert = ops[i].insert.replace(re, "");
+          if (insert) ops[i] = { ...ops[i], insert }; else ops.splice(i, 1);
+        }
+      };
+      trim(ops.length - 1, /\n+$/);
+      trim(0, /^\n+/);
+      return new Delta(ops);
+    };
+    const textOf = (delta) => delta.ops
+      .map((op) => (typeof op.insert === "string" ? op.insert : "\uFFFC")).join("");
+    const oldContent = contentOf(previousHtml);
+    const old = textOf(oldContent);
+    const fresh = contentOf(nextHtml);
     const text = quill.getText();
     // Quill drops the space after "--" at the end of a line, so both forms count.
     const found = /(^|\n)--( )?\n/.exec(text);
@@ -145,17 +159,14 @@
       const at = found.index + found[1].length;
       const start = found.index + found[0].length;
       if (!old || text.slice(start, start + old.length) !== old) return;
-      if (nextHtml) {
-        quill.deleteText(start, old.length, "user");
-        quill.clipboard.dangerouslyPasteHTML(start, nextHtml, "user");
-      } else {
+      const change = fresh.ops.length
+        ? new Delta().retain(start).delete(old.length).concat(fresh)
         // No signature for the new address: the separator goes too.
-        quill.deleteText(at, start - at + old.length, "user");
-      }
-    } else if (!old && nextHtml) {
+        : new Delta().retain(at).delete(start - at + old.length);
+      quill.updateContents(change, "user");
+    } else if (!old && fresh.ops.length) {
       const end = quill.getLength() - 1;
-      quill.insertText(end, "\n-- \n", "user");
-      quill.clipboard.dangerouslyPasteHTML(end + 5, nextHtml, "user");
+      quill.updateContents(new Delta().retain(end).insert("\n-- \n").concat(fresh), "user");
     }
   }
 
