@@ -137,3 +137,103 @@ def test_a_30_mb_picture_pasted_into_rich_text_is_refused_and_nothing_else_is_lo
     assert watch.outside == []
     # The server's 413 is the only error the console shows (the browser logs a failed load).
     assert all("413" in e for e in watch.console_errors), watch.console_errors
+
+
+AXE_CHECK = """async () => {
+    const r = await axe.run(document, {resultTypes: ['violations']});
+    return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_keyboard_only_errors_in_words_no_sideways_scroll_and_axe_clean_in_error_states(
+    browser, live_server, mailbox, device  # noqa: F811
+):
+    from django.conf import settings as django_settings
+
+    from mailcore.services.delivery import deliver_message
+    from tests.factories import make_message
+    from tests.webmail.test_browser_axe import AXE, AXE_PATH
+
+    deliver_message(make_message(subject="Hello there", sender="Bob <bob@corp.test>"),
+                    [mailbox.address])
+    size = {"width": 1440, "height": 900} if device == "desktop" else {"width": 390, "height": 844}
+    context = browser.new_context(viewport=size, is_mobile=device == "phone",
+                                  has_touch=device == "phone")
+    page = context.new_page()
+    watch = Watch(page, live_server.url)
+    # After the watch's route: the later route answers first.
+    context.route(f"**{AXE_PATH}", lambda route: route.fulfill(
+        status=200, content_type="application/javascript", body=AXE.read_text()))
+    problems = {}
+
+    def check(name):
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        if wide > size["width"]:
+            problems[f"{name}: scrolls sideways"] = wide
+        page.add_script_tag(url=AXE_PATH)
+        found = page.evaluate(AXE_CHECK)
+        if found:
+            problems[f"{name}: axe"] = found
+
+    # Sign in with the keyboard only; an empty form says what is missing, in words.
+    page.goto(f"{live_server.url}/login/")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#id_address_error")
+    assert page.inner_text("#id_address_error") == "Enter your email address."
+    assert page.get_attribute("#id_address", "aria-describedby") == "id_address_error"
+    assert page.get_attribute("#id_password", "aria-invalid") == "true"
+    check("login with errors")
+    page.focus("#id_address")
+    page.keyboard.type(mailbox.address)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#message-list")
+    check("mail")
+
+    # A search of only "from:" finds nothing and says why.
+    page.focus("#search-q")
+    page.keyboard.type("from:")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".search-problem")
+    assert "needs something right after the colon" in page.inner_text(".search-problem")
+    assert page.locator("#rows .row").count() == 0
+    check("search problem")
+
+    # Compose: a bad address keeps what was typed and names it.
+    page.goto(f"{live_server.url}/")
+    page.wait_for_selector("#message-list")
+    page.locator("body").click(position={"x": 2, "y": 600})
+    page.keyboard.press("c")
+    page.wait_for_selector("#compose-form")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'compose-to'")
+    typed = "Ann <ann@remote.test>, carl"
+    page.keyboard.type(typed)
+    page.keyboard.press("Tab")
+    page.keyboard.type("Subject line")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#error-to")
+    assert page.input_value("#compose-to") == typed
+    assert "'carl' is not an email address" in page.inner_text("#error-to")
+    check("compose with errors")
+
+    # Settings: a wrong current password says so.
+    page.goto(f"{live_server.url}/settings/")
+    page.fill("#id_current", "not my password")
+    page.fill("#id_new", "another long passphrase 7")
+    page.fill("#id_confirm", "another long passphrase 7")
+    page.focus("#id_confirm")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#id_current_error")
+    assert page.inner_text("#id_current_error") == "Your current password is wrong."
+    check("settings with errors")
+    for path in ("/outbox/", "/addressbook/", "/rules/", "/settings/security/", "/nowhere/"):
+        page.goto(live_server.url + path)
+        check(path)
+    assert not problems, problems
+    assert watch.outside == []
+    assert not [e for e in watch.console_errors if "Content Security Policy" in e]
+    assert django_settings.DEBUG is False
