@@ -116,9 +116,13 @@ def test_a_compose_post_too_large_to_read_answers_in_the_status_line(web, mailbo
     assert response["HX-Retarget"] == "#save-status" and response["HX-Reswap"] == "outerHTML"
     page = html.unescape(response.content.decode())
     assert 'id="save-status"' in page and "A picture in the text is too large" in page
-    autosave = web.post(f"/compose/{cid}/autosave/", data)
+    autosave = web.post(f"/compose/{cid}/autosave/", data,
+                        HTTP_X_REQUESTED_WITH="XMLHttpRequest")
     assert autosave.status_code == 413 and "attach it as a file" in autosave.content.decode()
     assert OutboundMessage.objects.count() == 0
     assert Composition.objects.get(pk=cid).subject == "Saved before"
+    # Without script (no htmx): the page says it.
+    plain = web.post(f"/compose/{cid}/", data)
+    assert plain.status_code == 413 and "attach it as a file" in plain.content.decode()
     # Elsewhere the same refusal is the plain 400 page.
     assert web.post("/settings/", {"form": "x", "pad": "y" * 70000}).status_code == 400

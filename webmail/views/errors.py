@@ -28,6 +28,9 @@ def bad_request(request, exception=None):
             name = resolve(request.path_info).view_name
         except Resolver404:
             name = ""
+        scripted = request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        if name in COMPOSE_URLS and not scripted:
+            return render(request, "400.html", {"reason": too_big_text()}, status=413)
         if name in COMPOSE_URLS:
             html = render_to_string("webmail/compose.html#save-status",
                                     {"status_text": too_big_text()}, request=request)
