@@ -6,12 +6,16 @@ from webmail.models import Theme
 
 
 class LoginForm(forms.Form):
+    # A missing field is said in words, tied to it by aria-describedby (Django adds that and
+    # aria-invalid; the template gives the message the id), never by colour alone.
     address = forms.CharField(
         label="Email address", max_length=320,
+        error_messages={"required": "Enter your email address."},
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
     password = forms.CharField(
         label="Password", max_length=1024, strip=False,
+        error_messages={"required": "Enter your password."},
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 

@@ -136,7 +136,18 @@ def to_mime(markup: str) -> RichBody:
     html = _DATA_SRC.sub(extract, html)
     if problems:
         raise RichTextError(problems[0])
-    return RichBody(html=html, text=html_to_plain(html), images=images)
+    return RichBody(html=html, text=_signature_separator(html_to_plain(html)), images=images)
+
+
+def _signature_separator(text: str) -> str:
+    """The editor drops the space of "-- " at the end of a line, so the text alternative
+    gets the RFC 3676 §4.3 separator back: the last line that is just "--" becomes "-- "."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].rstrip() in ("--", "-- "):
+            lines[i] = "-- "
+            break
+    return "\n".join(lines)
 
 
 def text_to_html(text: str) -> str:

@@ -99,3 +99,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include((webmail_patterns, "webmail"))),
 ]
+
+# A compose form too large to read gets its own message (webmail/views/errors.py).
+handler400 = "webmail.views.errors.bad_request"

@@ -1,6 +1,12 @@
 """vCard (RFC 6350, version 4.0; 3.0 of RFC 2426 is read too) for the address book: a strict,
 bounded reader and a writer. Only what the address book keeps is interpreted (FN, N, EMAIL,
-TEL, NOTE, CATEGORIES, UID); other properties are checked for syntax and skipped.
+TEL, NOTE, CATEGORIES, UID, and KIND with MEMBER for groups); other properties are checked
+for syntax and skipped.
+
+Groups: a card with ``KIND:group`` (RFC 6350 §6.1.4) is a group whose members are its
+``MEMBER`` URIs (§6.6.5): a member's ``UID`` (often ``urn:uuid:…``) or ``mailto:`` address.
+MEMBER is only meaningful in a group card (§6.6.5 "MUST only be used if the value of the KIND
+property is group"); elsewhere it is skipped, as other unknown properties are.
 
 Strict means: a file that is not a vCard, a card without END or FN, a line without a colon,
 text that is not UTF-8 (RFC 6350 §3.1) or a file beyond the limits is refused as a whole with
@@ -32,6 +38,12 @@ class Card:
     note: str = ""
     categories: list[str] = field(default_factory=list)
     uid: str = ""
+    kind: str = "individual"  # RFC 6350 §6.1.4: individual, group, org, location (or x-name)
+    members: list[str] = field(default_factory=list)  # MEMBER URIs, for a group
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == "group"
 
 
 def _unfold(text: str) -> list[tuple[int, str]]:
@@ -137,6 +149,15 @@ def _card(lines: list[tuple[int, str]], start: int) -> Card:
                     card.categories.append(category)
         elif prop == "UID":
             card.uid = _unescape(value).strip()[:255]
+        elif prop == "KIND":
+            card.kind = _unescape(value).strip().lower()[:40] or "individual"
+        elif prop == "MEMBER":
+            member = _unescape(value).strip()
+            if ":" not in member or len(member) > 512:
+                raise VCardError(f"Line {number}: MEMBER must be a URI (urn:uuid:… or mailto:…).")
+            card.members.append(member)
+    if not card.is_group:
+        card.members = []
     if version not in VERSIONS:
         raise VCardError(f"The card starting on line {start} has no VERSION 4.0 (or 3.0).")
     card.name = (name or structured)[:200]
@@ -197,10 +218,16 @@ def _fold(line: str) -> str:
 
 
 def format_vcard(card: Card) -> str:
-    """One vCard 4.0 (RFC 6350 §6), CRLF line ends, folded."""
-    lines = ["BEGIN:VCARD", "VERSION:4.0", f"FN:{_escape(card.name)}"]
+    """One vCard 4.0 (RFC 6350 §6), CRLF line ends, folded; a group with its KIND and
+    MEMBER lines (§6.1.4, §6.6.5)."""
+    lines = ["BEGIN:VCARD", "VERSION:4.0"]
+    if card.kind != "individual":
+        lines.append(f"KIND:{_escape(card.kind)}")
+    lines.append(f"FN:{_escape(card.name)}")
     if card.uid:
         lines.append(f"UID:{_escape(card.uid)}")
+    # A MEMBER value is a URI: written as it is, never text-escaped (§6.6.5, §3.4).
+    lines += [f"MEMBER:{m}" for m in card.members if card.is_group]
     lines += [f"EMAIL:{_escape(e)}" for e in card.emails]
     lines += [f"TEL;VALUE=text:{_escape(p)}" for p in card.phones]
     if card.note:

@@ -2,14 +2,23 @@
 webmail) so that a later CardDAV door (RFC 6352) serves the same rows; ``uid`` is the vCard UID
 (RFC 6350 §6.7.6) such a door needs."""
 
+import uuid
+
 from django.db import models
 
 from mailcore.models.mailbox import Mailbox
 
 
+def new_uid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
 class ContactGroup(models.Model):
+    """A group; exported as a ``KIND:group`` vCard (RFC 6350 §6.1.4) whose UID is ``uid``."""
+
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="contact_groups")
     name = models.CharField(max_length=100)
+    uid = models.CharField(max_length=255, default=new_uid)
 
     class Meta:
         ordering = ["name"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -184,14 +185,57 @@ def add_correspondents(mailbox: Mailbox, people: list[tuple[str, str]]) -> int:
     return added
 
 
+def _member_contact(mailbox: Mailbox, uri: str) -> Contact | None:
+    """The contact a group card's MEMBER URI names (RFC 6350 §6.6.5): by UID, or by address
+    for ``mailto:`` (a contact is added for an address not yet in the book)."""
+    contact = Contact.objects.filter(mailbox=mailbox, uid=uri).first()
+    if contact is not None or not uri.lower().startswith("mailto:"):
+        return contact
+    address = unquote(uri[len("mailto:"):].split("?", 1)[0])
+    email = ContactEmail.objects.filter(mailbox=mailbox, address__iexact=address.strip()) \
+        .select_related("contact").first()
+    if email is not None:
+        return email.contact
+    return _store(mailbox, check_contact(ContactInput(address, [address])), None)
+
+
+def _import_group(mailbox: Mailbox, card: Card, before: set[int]) -> bool:
+    """A ``KIND:group`` card: the group (found by UID, else by name) gets the card's members
+    added; members the book cannot resolve (a sip: URI, an unknown UID) are skipped. A group
+    new in this import (perhaps made from its members' CATEGORIES) takes the card's UID, one
+    that was there before keeps its own, as a contact does. True when it was there before."""
+    name = " ".join(card.name.split())[:100]
+    group = None
+    if card.uid:
+        group = ContactGroup.objects.filter(mailbox=mailbox, uid=card.uid).first()
+    if group is None:
+        group = ContactGroup.objects.filter(mailbox=mailbox, name=name).first()
+    if group is None:
+        [group] = _groups(mailbox, [name])
+    elif group.name != name and not ContactGroup.objects.filter(mailbox=mailbox, name=name).exists():
+        group.name = name  # renamed elsewhere: the card's name wins, as a contact's does
+        group.save(update_fields=["name"])
+    if card.uid and group.pk not in before and group.uid != card.uid:
+        group.uid = card.uid
+        group.save(update_fields=["uid"])
+    members = [_member_contact(mailbox, uri) for uri in dict.fromkeys(card.members)]
+    group.contacts.add(*[m for m in members if m is not None])
+    return group.pk in before
+
+
 def import_vcards(mailbox: Mailbox, data: bytes) -> ImportResult:
     """Add or update contacts from a .vcf file: a card updates the contact with its UID, else
-    the one with its first address, else is added. The whole file or nothing: raise
-    ``VCardError`` or ``ValidationError`` naming the card at fault."""
+    the one with its first address, else is added. ``KIND:group`` cards become groups with
+    their members, after every person of the file is in (a MEMBER may name a later card).
+    The whole file or nothing: raise ``VCardError`` or ``ValidationError`` naming the card at
+    fault."""
     cards = parse_vcards(data)
     created = updated = 0
     with transaction.atomic():
+        before = set(ContactGroup.objects.filter(mailbox=mailbox).values_list("pk", flat=True))
         for index, card in enumerate(cards, start=1):
+            if card.is_group:
+                continue
             try:
                 clean = check_contact(ContactInput(card.name, card.emails, card.phones,
                                                    card.note, card.categories, card.uid))
@@ -208,14 +252,45 @@ def import_vcards(mailbox: Mailbox, data: bytes) -> ImportResult:
                 clean.uid = contact.uid
             _store(mailbox, clean, contact)
             created, updated = (created, updated + 1) if contact else (created + 1, updated)
+        for index, card in enumerate(cards, start=1):
+            if not card.is_group:
+                continue
+            try:
+                existed = _import_group(mailbox, card, before)
+            except ValidationError as exc:
+                raise ValidationError(f"Card {index} ({card.name[:60]}): {exc.messages[0]}") from None
+            created, updated = (created, updated + 1) if existed else (created + 1, updated)
     return ImportResult(created, updated)
 
 
+def _member_uri(contact: Contact) -> str:
+    """How a group card names a member (RFC 6350 §6.6.5): its UID when that is a URI (ours
+    are ``urn:uuid:``), else its first address as ``mailto:``; "" when it has neither."""
+    uid = contact.uid
+    if ":" in uid and uid.isprintable() and " " not in uid:
+        return uid
+    emails = list(contact.emails.all())
+    return "mailto:" + quote(emails[0].address, safe="@!$&'*+=.-_~") if emails else ""
+
+
 def export_vcards(mailbox: Mailbox) -> str:
-    """The whole address book as vCard 4.0 text."""
-    return "".join(
+    """The whole address book as vCard 4.0 text: each person (with CATEGORIES for their
+    groups), then each group as a ``KIND:group`` card listing its members."""
+    contacts = list(list_contacts(mailbox))
+    people = "".join(
         format_vcard(Card(name=c.name, emails=[e.address for e in c.emails.all()],
                           phones=c.phone_list, note=c.notes,
                           categories=[g.name for g in c.groups.all()], uid=c.uid))
-        for c in list_contacts(mailbox)
+        for c in contacts
     )
+    members: dict[int, list[str]] = {}
+    for contact in contacts:
+        uri = _member_uri(contact)
+        for group in contact.groups.all():
+            if uri:
+                members.setdefault(group.pk, []).append(uri)
+    groups = "".join(
+        format_vcard(Card(name=g.name, uid=g.uid, kind="group", members=members.get(g.pk, [])))
+        for g in ContactGroup.objects.filter(mailbox=mailbox)
+    )
+    return people + groups

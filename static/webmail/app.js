@@ -395,7 +395,7 @@
         method: "POST", body: formFields(form), credentials: "same-origin",
         headers: { "X-Requested-With": "XMLHttpRequest" },
       });
-      if (response.status === 200 || response.status === 400) {
+      if (response.status === 200 || response.status === 400 || response.status === 413) {
         const html = await response.text();
         const box = document.createElement("div");
         box.innerHTML = html;

@@ -73,7 +73,31 @@
           },
         },
       });
+      // A picture pasted or dropped as HTML (a data: URL) bypasses the uploader above: the
+      // same limits apply here, and what else was pasted is kept. Without this a 30 MB
+      // picture made the whole form too large for the server to read.
+      const Delta = window.Quill.import("delta");
+      const htmlLimit = Number(box.dataset.htmlLimit || 0);
+      let loaded = false;
+      quill.clipboard.addMatcher("IMG", (node, delta) => {
+        const src = node.getAttribute("src") || "";
+        if (!loaded || !src.startsWith("data:")) return delta;
+        const size = Math.floor((src.length - src.indexOf(",") - 1) * 3 / 4);
+        if (size > limit) {
+          showError(`A pasted picture is ${megabytes(size)}; pictures in the text may be up ` +
+                    `to ${megabytes(limit)}. Attach it as a file instead.`);
+          return new Delta();
+        }
+        if (htmlLimit && html.value.length + src.length > htmlLimit) {
+          showError(`The pictures in the text would go over ${megabytes(htmlLimit)} in all. ` +
+                    "Attach this one as a file instead.");
+          return new Delta();
+        }
+        return delta;
+      });
       quill.setContents(quill.clipboard.convert({ html: html.value }), "silent");
+      loaded = true;
+      box.quill = quill;
       const sync = () => {
         // getSemanticHTML writes every space as &nbsp; (Quill 2), which stops mail readers
         // from wrapping lines: plain spaces say the same.
@@ -98,21 +122,74 @@
     });
   }
 
-  // Plain text: choosing another From address swaps the signature under the "-- " line
-  // (RFC 3676 §4.3) when it is still the one the previous address put there.
+  const signatureOf = (address, key) => {
+    const item = [...document.querySelectorAll("#identity-signatures li")]
+      .find((li) => li.dataset.address === address);
+    return item ? item.dataset[key] || "" : "";
+  };
+
+  // Rich text: the same swap in the editor. The signature is found as text after a "-- "
+  // line: Quill keeps no markers, so the old signature's text (as Quill renders its HTML)
+  // must be there unchanged; then it is replaced by the new one's HTML.
+  function swapRichSignature(quill, previousHtml, nextHtml) {
+    const Delta = window.Quill.import("delta");
+    // A signature as editor content without the line ends around it, so swapping one
+    // leaves the lines around it as they were.
+    const contentOf = (signature) => {
+      const ops = signature ? quill.clipboard.convert({ html: signature }).ops.slice() : [];
+      const trim = (i, re) => {
+        if (ops[i] && typeof ops[i].insert === "string") {
+          const insert = ops[i].insert.replace(re, "");
+          if (insert) ops[i] = { ...ops[i], insert }; else ops.splice(i, 1);
+        }
+      };
+      trim(ops.length - 1, /\n+$/);
+      trim(0, /^\n+/);
+      return new Delta(ops);
+    };
+    const textOf = (delta) => delta.ops
+      .map((op) => (typeof op.insert === "string" ? op.insert : "\uFFFC")).join("");
+    const oldContent = contentOf(previousHtml);
+    const old = textOf(oldContent);
+    const fresh = contentOf(nextHtml);
+    const text = quill.getText();
+    // Quill drops the space after "--" at the end of a line, so both forms count.
+    const found = /(^|\n)--( )?\n/.exec(text);
+    if (found) {
+      const at = found.index + found[1].length;
+      const start = found.index + found[0].length;
+      if (!old || text.slice(start, start + old.length) !== old) return;
+      const change = fresh.ops.length
+        ? new Delta().retain(start).delete(old.length).concat(fresh)
+        // No signature for the new address: the separator goes too.
+        : new Delta().retain(at).delete(start - at + old.length);
+      quill.updateContents(change, "user");
+    } else if (!old && fresh.ops.length) {
+      const end = quill.getLength() - 1;
+      quill.updateContents(new Delta().retain(end).insert("\n-- \n").concat(fresh), "user");
+    }
+  }
+
+  // Choosing another From address swaps the signature under the "-- " line (RFC 3676 §4.3)
+  // when it is still the one the previous address put there: in the plain text, or in the
+  // rich-text editor (its HTML signature).
   document.addEventListener("change", (event) => {
     const select = event.target;
-    if (select.id !== "compose-from" || document.getElementById("rich-editor")) return;
+    if (select.id !== "compose-from") return;
+    const initial = (select.querySelector("option[selected]") || select.options[0]).value;
+    const previousAddress = select.dataset.previousAddress ?? initial;
+    select.dataset.previousAddress = select.value;
+    const box = document.getElementById("rich-editor");
+    if (box) {
+      if (box.quill) {
+        swapRichSignature(box.quill, signatureOf(previousAddress, "signatureHtml"),
+                          signatureOf(select.value, "signatureHtml"));
+      }
+      return;
+    }
     const body = document.getElementById("compose-body");
-    const signatureOf = (address) => {
-      const item = [...document.querySelectorAll("#identity-signatures li")]
-        .find((li) => li.dataset.address === address);
-      return item ? item.dataset.signature : "";
-    };
-    const previous = select.dataset.previous
-      ?? signatureOf((select.querySelector("option[selected]") || select.options[0]).value);
-    const next = signatureOf(select.value);
-    select.dataset.previous = next;
+    const previous = signatureOf(previousAddress, "signature");
+    const next = signatureOf(select.value, "signature");
     const old = (previous || "").replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
     const fresh = next.replace(/\r\n/g, "\n").replace(/^\n+|\n+$/g, "");
     const text = body.value.replace(/\r\n/g, "\n");

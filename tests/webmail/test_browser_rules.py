@@ -36,8 +36,8 @@ def test_rules_page_in_a_browser(live_server, mailbox):
         page.wait_for_selector("text=Vacation reply saved.")
         page.fill("#id_script", "keep;\nfrobnicate;\n")
         page.click("text=Save script")
-        page.wait_for_selector("#script-error")
-        assert page.inner_text("#script-error").startswith("Line 2: unknown command")
+        page.wait_for_selector("#id_script_error")
+        assert page.inner_text("#id_script_error").startswith("Line 2: unknown command")
         browser.close()
     script = SieveScript.objects.get(mailbox=mailbox, active=True).content
     assert 'fileinto "Receipts"' in script and "Away until Monday." in script

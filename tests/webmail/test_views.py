@@ -582,7 +582,7 @@ def test_settings_page_saves_display_name_images_and_theme(web, mailbox):
 def test_password_change_checks_the_current_password_and_keeps_the_session(web, mailbox):
     response = web.post("/settings/", {"form": "password", "current": "wrong",
                                        "new": "a much better passphrase", "confirm": "a much better passphrase"})
-    assert response.status_code == 400 and b"Wrong address or password" in response.content
+    assert response.status_code == 400 and b"Your current password is wrong." in response.content
     response = web.post("/settings/", {"form": "password", "current": PASSWORD,
                                        "new": "a much better passphrase", "confirm": "a much better passphrase"})
     assert response.status_code == 302

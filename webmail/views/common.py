@@ -230,10 +230,8 @@ def compose_context(request, composition: Composition, *, errors=None, reminder=
         "status_text": status_text,
         "undo_seconds": prefs.undo_seconds,
         "inline_image_limit": rich_text.MAX_INLINE_IMAGE,
-        "identity_labels": {view.address: view.label
-                            for view in identity_views(mailbox, prefs)},
-        "identity_signatures": {view.address: view.signature
-                                for view in identity_views(mailbox, prefs)},
+        "rich_html_limit": rich_text.MAX_HTML,
+        "identity_views": identity_views(mailbox, prefs),
         **extra,
     }
 

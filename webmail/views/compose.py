@@ -136,6 +136,9 @@ def compose_view(request, composition_id: int):
     form = ComposeForm(request.POST)
     if not form.is_valid():
         errors = {name: " ".join(e) for name, e in form.errors.items()}
+        # The form comes back with what was typed (not the last saved copy), unsaved.
+        typed = {name: request.POST.get(name, "") for name in form.fields}
+        composing.fill(composition, {**typed, **form.cleaned_data}, save=False)
         return render_compose(request, composition, errors=errors, status=400)
     composing.fill(composition, form.cleaned_data)
     action = request.POST.get("action", "save")

@@ -28,9 +28,9 @@ def search_view(request):
     if folder_id.isdigit():
         folder = Folder.objects.filter(pk=int(folder_id), mailbox=request.mailbox).first()
     query = parse_query(text)
-    if text.strip():
+    if not query.is_empty:
         results = search_messages(request.mailbox, query, folder if scope == "folder" else None)
-    else:  # an empty search finds nothing (it used to list every message)
+    else:  # an empty search (or only "from:") finds nothing: it used to list every message
         results = Message.objects.none()
     page = page_of(results, request.GET.get("before"))
     params = {"q": text, "scope": scope}
@@ -39,7 +39,7 @@ def search_view(request):
     list_url = reverse("webmail:search") + "?" + urlencode(params)
     context = mail_context(
         request, folder=folder, page=page, list_url=list_url, query=text, scope=scope,
-        searching=True,
+        searching=True, search_problems=query.problems, search_empty=query.is_empty,
     )
     if request.htmx:
         if request.GET.get("rows"):

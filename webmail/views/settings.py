@@ -72,7 +72,10 @@ def settings_view(request):
                         password_form.cleaned_data["new"], client_address(request),
                     )
                 except AuthFailed as exc:
-                    password_form.add_error("current", error_text(exc))
+                    # The address is not in question here: only a plain failure is the
+                    # current password; a throttle keeps its own words.
+                    password_form.add_error("current", error_text(exc) if type(exc) is not AuthFailed
+                                            else "Your current password is wrong.")
                 except ValidationError as exc:
                     password_form.add_error("new", exc)
                 else:

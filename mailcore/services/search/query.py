@@ -36,6 +36,9 @@ class SearchQuery:
     larger: int | None = None
     smaller: int | None = None
     folder: str | None = None  # ``in:`` — a folder name or role; "anywhere" means all folders
+    # What the person should be told: an operator given no value is ignored, not searched as
+    # a word (``from:`` alone used to match nearly every message).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -52,6 +55,16 @@ class SearchQuery:
 
 _FIELD_OPERATORS = {"from": "from_text", "to": "to_text", "cc": "to_text", "subject": "subject",
                     "body": "body"}
+# Every operator with an example value, for the message when one is given no value.
+_EXAMPLES = {"from": "alice", "to": "alice", "cc": "alice", "subject": "invoice", "body": "invoice",
+             "has": "attachment", "is": "unread", "before": "2024-01-31", "older": "2024-01-31",
+             "after": "2024-01-31", "newer": "2024-01-31", "larger": "5M", "size": "5M",
+             "smaller": "100K", "in": "Sent"}
+
+
+def _no_value(operator: str) -> str:
+    return (f"“{operator}:” needs something right after the colon, as in "
+            f"{operator}:{_EXAMPLES[operator]}; it was left out of the search.")
 
 
 def _parse_date(value: str) -> date | None:
@@ -80,7 +93,14 @@ def parse_query(text: str) -> SearchQuery:
         operator = (m.group(2) or "").lower()
         value = m.group(3) if m.group(3) is not None else (m.group(4) or "")
         whole = m.group(0).lstrip("-")
+        if not operator and value.endswith(":") and value[:-1].lower() in _EXAMPLES:
+            # "from:" at the end or followed by a space: the regex read it as a plain word.
+            query.problems.append(_no_value(value[:-1].lower()))
+            continue
         if operator in _FIELD_OPERATORS:
+            if not normalize_words(value):
+                query.problems.append(_no_value(operator))
+                continue
             query.terms.append(TextTerm(normalize_words(value), _FIELD_OPERATORS[operator],
                                         negated))
             continue
