@@ -107,12 +107,19 @@ def _recent_counts(login: str, client: str, start: datetime) -> tuple[int, int]:
     return int(others), int(failed_here)
 
 
-def reserve(login: str, client: str | None, *, max_wait: float | None = None) -> Reservation:
+def reserve(
+    login: str,
+    client: str | None,
+    *,
+    max_wait: float | None = None,
+    account_limit: int | None = None,
+) -> Reservation:
     """Count one attempt of ``login`` from ``client`` before its password is checked.
 
-    Raises ``AuthThrottled`` when the pair has used its attempts or the client address is
-    blocked for spraying, and ``AuthDelayed`` (counting nothing) when the door would have to wait
-    longer than ``max_wait`` seconds."""
+    Raises ``AuthThrottled`` when the pair has used its attempts, the client address is blocked
+    for spraying, or (with ``account_limit``) that many attempts on the login failed in the
+    window from all addresses together; ``AuthDelayed`` (counting nothing) when the door would
+    have to wait longer than ``max_wait`` seconds."""
     login, client = normalize_login(login), _client(client)
     with relaxed_atomic():
         now = timezone.now()
@@ -127,6 +134,8 @@ def reserve(login: str, client: str | None, *, max_wait: float | None = None) ->
             raise AuthThrottled()
         others, failed_here = _recent_counts(login, client, start)
         if attempts == 0 and others >= settings.CORREIO_AUTH_SPRAY_LIMIT:
+            raise AuthThrottled()
+        if account_limit is not None and failed_here >= account_limit:
             raise AuthThrottled()
         wait = 0.0
         if current and attempts:
