@@ -3,9 +3,11 @@ needs (remote images, conversation view, theme, senders whose images always load
 default identity, undo-send window) lives here, with the state of messages being written
 (compositions and their uploaded attachments) and the correspondents offered by autocomplete."""
 
+from django.contrib.auth.models import User
 from django.db import models
 
 from mailcore.models import Mailbox
+from mailcore.services import passwords
 
 
 class Theme(models.TextChoices):
@@ -181,3 +183,16 @@ class Correspondent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+class SessionUser(User):
+    """The user as web sessions see it (the webmail and the admin; webmail/auth_backend.py loads
+    it): its session auth hash is the password *epoch* (mailcore/services/passwords.py), so a
+    re-hash of the same password at a login elsewhere ends no session while a new password
+    still ends them all. Equal to Django's own hash until a re-hash happens."""
+
+    class Meta:
+        proxy = True
+
+    def get_session_auth_hash(self) -> str:
+        return passwords.epoch_for_user(self)

@@ -181,6 +181,8 @@ PASSWORD_HASHERS = [
 ]
 # Every sign-in, the admin's included, goes through the shared throttle.
 AUTHENTICATION_BACKENDS = ["webmail.auth_backend.ThrottledModelBackend"]
+# Django's database sessions with a cheaper sign-in (one row written, no fsync): webmail/sessions.py.
+SESSION_ENGINE = "webmail.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -269,6 +271,10 @@ CORREIO_AUTH_SOFT_DELAY_MS = env_int("CORREIO_AUTH_SOFT_DELAY_MS", 2000)
 # Different logins failed from one client address before it is blocked (password spraying).
 CORREIO_AUTH_SPRAY_LIMIT = env_int("CORREIO_AUTH_SPRAY_LIMIT", 20, minimum=1)
 CORREIO_AUTH_SPRAY_BLOCK = env_int("CORREIO_AUTH_SPRAY_BLOCK", 3600, minimum=1)
+# Failed two-factor codes for one account from all addresses before no code is checked for it
+# until the window has passed (mailcore/services/twofactor.py): only a holder of the password
+# gets there, and a million codes must not be searchable from many addresses.
+CORREIO_AUTH_CODE_LIMIT = env_int("CORREIO_AUTH_CODE_LIMIT", 30, minimum=1)
 # The web (a thread per request) waits at most this long, else answers with a form error.
 CORREIO_AUTH_WEB_MAX_WAIT_MS = env_int("CORREIO_AUTH_WEB_MAX_WAIT_MS", 3000)
 # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.

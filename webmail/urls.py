@@ -9,6 +9,7 @@ from webmail.metrics import metrics_view
 from webmail.views import (
     actions,
     addressbook,
+    admin_security,
     auth,
     compose,
     conversation,
@@ -94,6 +95,8 @@ webmail_patterns = [
 ]
 
 urlpatterns = [
+    # Before the admin's own routes, which would answer 404 for it.
+    path("admin/two-factor/", admin_security.admin_two_factor_view, name="admin-two-factor"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

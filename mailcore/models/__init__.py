@@ -1,6 +1,6 @@
 """The mail store: domains, mailboxes, aliases, folders, messages and stored raw messages."""
 
-from mailcore.models.accounts import AppPassword, LoginThrottle, TwoFactor
+from mailcore.models.accounts import AppPassword, LoginThrottle, PasswordEpoch, TwoFactor
 from mailcore.models.contacts import Contact, ContactEmail, ContactGroup
 from mailcore.models.domain import Alias, Domain
 from mailcore.models.mailbox import Folder, FolderRole, Mailbox, Subscription
@@ -29,6 +29,7 @@ __all__ = [
     "Folder",
     "InboundVerdict",
     "LoginThrottle",
+    "PasswordEpoch",
     "FolderRole",
     "Mailbox",
     "MaildropLock",

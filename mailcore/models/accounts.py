@@ -75,3 +75,23 @@ class TwoFactor(models.Model):
 
     def __str__(self) -> str:
         return f"two-factor for {self.user_id} ({'on' if self.confirmed_at else 'pending'})"
+
+
+class PasswordEpoch(models.Model):
+    """What open sessions compare to notice a password change, kept across re-hashes of the same
+    password (mailcore/services/passwords.py). Without a row, or once the user's stored hash is
+    no longer the one recorded here (a password set by any path: the webmail, the admin, a
+    command), the epoch is derived from the stored hash itself; a re-hash at login (PBKDF2 to
+    Argon2id) records the new hash and carries the old epoch over, so it ends no session."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_epoch"
+    )
+    # Django's session auth hash (HMAC-SHA256 with SECRET_KEY) of the hash the epoch began with:
+    # the value web sessions opened before the re-hash carry; the old hash itself is not kept.
+    epoch = models.CharField(max_length=128)
+    # SHA-256 of the stored hash this epoch holds for.
+    current = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"password epoch of {self.user_id}"

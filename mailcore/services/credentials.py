@@ -28,14 +28,15 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
 from mailcore.exceptions import AuthFailed
-from mailcore.models import AppPassword, Domain, Mailbox, TwoFactor
-from mailcore.services import accounts, apppasswords, throttle, twofactor
+from mailcore.models import AppPassword, Domain, Mailbox, PasswordEpoch, TwoFactor
+from mailcore.services import accounts, apppasswords, passwords, throttle, twofactor
 
 TTL = 300.0
 MAX_ENTRIES = 10_000
 
 _MAILBOXES = Mailbox._meta.db_table
 _TWO_FACTOR = TwoFactor._meta.db_table
+_EPOCHS = PasswordEpoch._meta.db_table
 _DOMAINS = Domain._meta.db_table
 _USERS = get_user_model()._meta.db_table
 _MAILBOX_FIELDS = [f.attname for f in Mailbox._meta.concrete_fields]
@@ -119,7 +120,8 @@ def _verify(address: str, password: str, client: str | None, door: str) -> Verif
     """The password check itself, no throttle: ``AuthFailed`` for an unknown address, a wrong
     password, or a disabled account, user or domain."""
     mailbox = (
-        Mailbox.objects.select_related("user", "domain")
+        # The password epoch too: the web signs the user in with it (webmail/auth_backend.py).
+        Mailbox.objects.select_related("user__password_epoch", "domain")
         .filter(address=accounts.normalize_address(address))
         .first()
     )
@@ -137,9 +139,9 @@ def _verify(address: str, password: str, client: str | None, door: str) -> Verif
         if twofactor.is_enabled(mailbox):
             make_password(password)  # the same time as a password check
             raise AuthFailed()
-    # User.check_password re-hashes a password stored with an older hasher or parameters
-    # (PBKDF2 before Argon2id) once it is known to be right.
-    if not mailbox.user.check_password(password):
+    # A password stored with an older hasher or parameters (PBKDF2 before Argon2id) is re-hashed
+    # once it is known to be right, without ending the user's other sessions.
+    if not passwords.check_password(mailbox.user, password):
         raise AuthFailed()
     return Verified(mailbox, None)
 
@@ -247,12 +249,13 @@ def authenticate(
 @dataclass(frozen=True)
 class AccountState:
     """What a signed-in session depends on. A session ends when the account, its user or its
-    domain is disabled, the password changes, two-factor is turned on (for sessions opened with
+    domain is disabled, the password changes (its epoch: a re-hash of the same password is no
+    change, mailcore/services/passwords.py), two-factor is turned on (for sessions opened with
     the account password, which no longer opens the mail doors) or the app password it signed
     in with is revoked."""
 
     usable: bool
-    password_hash: str
+    password_epoch: str
     two_factor: bool
     app_passwords: frozenset[int]
 
@@ -271,16 +274,19 @@ def account_states(mailbox_ids: list[int]) -> dict[int, AccountState]:
             apps.setdefault(mailbox_id, set()).add(app_id)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT m.id, m.active, u.is_active, d.active, u.password,"
+                f"SELECT m.id, m.active, u.is_active, d.active, u.password, e.epoch, e.current,"
                 f" EXISTS (SELECT 1 FROM {_TWO_FACTOR} t WHERE t.user_id = u.id"
                 "  AND t.confirmed_at IS NOT NULL)"
                 f" FROM {_MAILBOXES} m JOIN {_USERS} u ON u.id = m.user_id"
-                f" JOIN {_DOMAINS} d ON d.id = m.domain_id WHERE m.id IN ({marks})",
+                f" JOIN {_DOMAINS} d ON d.id = m.domain_id"
+                f" LEFT JOIN {_EPOCHS} e ON e.user_id = u.id WHERE m.id IN ({marks})",
                 chunk,
             )
-            for mailbox_id, active, user_active, domain_active, password, two in cursor:
+            for (mailbox_id, active, user_active, domain_active, password, epoch, current,
+                 two) in cursor:
                 states[mailbox_id] = AccountState(
-                    bool(active and user_active and domain_active), password, bool(two),
+                    bool(active and user_active and domain_active),
+                    passwords.epoch_of(password, epoch, current), bool(two),
                     frozenset(apps.get(mailbox_id, ())),
                 )
     return states
@@ -293,7 +299,7 @@ def is_revoked(
     password when None) must end in state ``now`` (None: the account is gone)."""
     if at_login is None or now is None or not now.usable:
         return True
-    if now.password_hash != at_login.password_hash:
+    if now.password_epoch != at_login.password_epoch:
         return True
     if app_password is None:
         return now.two_factor and not at_login.two_factor

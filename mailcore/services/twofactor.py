@@ -6,7 +6,13 @@ With two-factor on, the account password opens only the web and admin (followed 
 mail doors (IMAP, POP3, SMTP) accept app passwords only (mailcore/services/credentials.py). Each
 code is good once: the last accepted time step is kept and moved forward with a conditional
 UPDATE, so a code seen over a shoulder, or sent twice at once, opens one session (RFC 6238 §5.2).
-Code guesses go through the sign-in throttle under the login ``<user>#2fa``."""
+Code guesses go through the sign-in throttle under the login ``<user>#2fa``, with a hard limit
+per account besides the per-address ones: a code has a million values (three are good at any
+time, with the allowed drift), so a guesser who has the password and many addresses would
+otherwise find one within hours, only slowed by the soft limit. After
+``CORREIO_AUTH_CODE_LIMIT`` failed codes in the window from all addresses together, no code is
+checked for that account until the window has passed; only someone who knows the password can
+get there, and the README tells the user to change it."""
 
 import hashlib
 import hmac
@@ -124,7 +130,8 @@ def check_second_factor(user, code: str, client: str | None) -> None:
     """Check a code (TOTP or a recovery code) for a user whose password was right, through the
     throttle. Raises ``AuthFailed``, ``AuthThrottled`` or ``AuthDelayed``."""
     max_wait = settings.CORREIO_AUTH_WEB_MAX_WAIT_MS / 1000
-    reservation = throttle.reserve(f"{user.get_username()}#2fa", client, max_wait=max_wait)
+    reservation = throttle.reserve(f"{user.get_username()}#2fa", client, max_wait=max_wait,
+                                   account_limit=settings.CORREIO_AUTH_CODE_LIMIT)
     if reservation.wait:
         time.sleep(reservation.wait)
     row = TwoFactor.objects.filter(user=user, confirmed_at__isnull=False).first()

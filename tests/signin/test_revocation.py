@@ -151,7 +151,7 @@ def test_a_session_signed_in_while_states_were_read_is_not_taken_for_a_deleted_a
     from mailcore.protocols.common.revocation import _Session, revoked
     from mailcore.services.credentials import AccountState
 
-    state = AccountState(usable=True, password_hash="h", two_factor=False,
+    state = AccountState(usable=True, password_epoch="h", two_factor=False,
                          app_passwords=frozenset())
     sessions = {"old": _Session(1, None, state, lambda: None),
                 "new": _Session(2, None, state, lambda: None),

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from mailcore.exceptions import AuthFailed
 from mailcore.models import LoginThrottle, TwoFactor
 from mailcore.services import apppasswords, twofactor
 from tests.conftest import PASSWORD
@@ -110,3 +111,26 @@ def test_the_admin_asks_a_staff_account_with_two_factor_for_a_code(db):
                                             "code": code_at(secret, 1)})
     assert response.status_code == 302
     assert admin.get("/admin/").status_code == 200
+
+
+def test_codes_guessed_from_many_addresses_hit_a_hard_limit_per_account(mailbox, web, settings):
+    # The guesser has the password and many addresses: each address is under its own limit, yet
+    # after CODE_LIMIT failed codes for the account no code is checked, not even the right one.
+    from mailcore.exceptions import AuthThrottled
+    from mailcore.models import LoginThrottle
+
+    settings.CORREIO_AUTH_DELAY_MS = 0
+    settings.CORREIO_AUTH_CODE_LIMIT = 6
+    secret, codes = enable_through_the_page(web)
+    user = mailbox.user
+    for n in range(6):
+        with pytest.raises(AuthFailed) as failed:
+            twofactor.check_second_factor(user, "000000", f"10.0.0.{n + 1}")
+        assert type(failed.value) is AuthFailed  # checked, and wrong
+    for code in (code_at(secret), codes[0]):
+        with pytest.raises(AuthThrottled):
+            twofactor.check_second_factor(user, code, "10.9.9.9")
+    # The password throttle of that account is untouched: the webmail's first step still works.
+    assert not LoginThrottle.objects.filter(login=ADDRESS).exists()
+    LoginThrottle.objects.filter(login__endswith="#2fa").delete()  # the window has passed
+    twofactor.check_second_factor(user, code_at(secret, 1), "10.9.9.9")

@@ -60,3 +60,55 @@ def test_enrol_and_sign_in_with_a_computed_code(browser, live_server, mailbox):
     page.click("button[type=submit]")
     page.wait_for_selector("#message-list")
     page.close()
+
+
+def test_staff_enrol_in_the_admin_and_the_admin_login_then_asks_for_a_code(browser, live_server):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("boss", "boss@example.test", PASSWORD)
+    page = browser.new_page()
+
+    def admin_login(code=""):
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+        page.fill("#id_username", "boss")
+        page.fill("#id_password", PASSWORD)
+        page.fill("#id_code", code)
+        page.click("input[type=submit]")
+
+    admin_login()
+    page.wait_for_selector("#two-factor-link")
+    page.click("#two-factor-link")
+    assert "Off." in page.inner_text("#two-factor-status")
+    page.click("text=Set up two-factor sign-in")
+    secret = page.inner_text("#totp-secret").strip()
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret)
+    page.fill("#confirm-code", "000000")
+    page.click("text=Turn on")
+    assert "not right" in page.inner_text("#two-factor-confirm")
+    page.fill("#confirm-code", pyotp.TOTP(secret).now())
+    page.click("text=Turn on")
+    codes = page.inner_text("#recovery-codes").split()
+    assert len(codes) == 10
+    assert "On." in page.inner_text("#two-factor-status")
+
+    page.click("#logout-form button")
+    # The password alone, or with a wrong code, no longer opens the admin.
+    admin_login()
+    assert "code from your authenticator app" in page.inner_text(".errornote")
+    assert "/admin/login/" in page.url
+    admin_login("000000")
+    assert "not right" in page.inner_text(".errornote")
+    page.goto(f"{live_server.url}/admin/")
+    assert "/admin/login/" in page.url
+    # A fresh code (the enrolling one's time step is spent) opens it.
+    admin_login(pyotp.TOTP(secret).at(time.time() + 30))
+    page.wait_for_selector("#two-factor-link")
+    assert page.url.endswith("/admin/")
+    page.click("#logout-form button")
+    # So does a recovery code, once.
+    admin_login(codes[0])
+    page.wait_for_selector("#two-factor-link")
+    page.click("#logout-form button")
+    admin_login(codes[0])
+    assert "not right" in page.inner_text(".errornote")
+    page.close()

@@ -7,7 +7,7 @@ only after a second step, a code (mailcore/services/twofactor.py)."""
 import time
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,10 +16,12 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from mailcore.db.relaxed import relaxed_atomic
 from mailcore.exceptions import AuthFailed
 from mailcore.services import twofactor
 from mailcore.services.credentials import WEB, authenticate
 from webmail.auth_backend import PATH as BACKEND
+from webmail.auth_backend import session_user, session_users
 from webmail.clientaddr import client_address
 from webmail.forms import CodeForm, LoginForm
 from webmail.views.common import error_text
@@ -36,6 +38,12 @@ def _next_url(request) -> str:
     ):
         return target
     return reverse("webmail:index")
+
+
+def _sign_in(request, user) -> None:
+    # ``last_login`` is bookkeeping: its commit need not wait for the disk (mailcore/db/relaxed.py).
+    with relaxed_atomic():
+        login(request, user, backend=BACKEND)
 
 
 @sensitive_post_parameters("password")
@@ -60,7 +68,7 @@ def login_view(request):
                 request.session[PENDING] = {"user": mailbox.user_id, "since": time.time()}
                 query = urlencode({"next": _next_url(request)})
                 return redirect(f"{reverse('webmail:login-code')}?{query}")
-            login(request, mailbox.user, backend=BACKEND)
+            _sign_in(request, session_user(mailbox.user))
             return redirect(_next_url(request))
     return render(
         request, "webmail/login.html", {"form": form, "next": _next_url(request)}, status=status
@@ -75,7 +83,7 @@ def code_view(request):
     pending = request.session.get(PENDING) or {}
     user = None
     if time.time() - pending.get("since", 0) < PENDING_SECONDS:
-        user = get_user_model().objects.filter(pk=pending.get("user"), is_active=True).first()
+        user = session_users().filter(pk=pending.get("user"), is_active=True).first()
     if user is None:
         request.session.pop(PENDING, None)
         return redirect("webmail:login")
@@ -90,7 +98,7 @@ def code_view(request):
             status = 403
         else:
             request.session.pop(PENDING, None)
-            login(request, user, backend=BACKEND)
+            _sign_in(request, user)
             return redirect(_next_url(request))
     return render(request, "webmail/login_code.html",
                   {"form": form, "next": _next_url(request)}, status=status)
