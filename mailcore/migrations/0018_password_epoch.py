@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailcore', '0016_address_book'),
+        ('mailcore', '0017_contact_group_uid'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
