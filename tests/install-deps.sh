@@ -30,6 +30,9 @@ command -v rspamd >/dev/null || need+=(rspamd)
 command -v php >/dev/null || need+=(php-cli)
 [ -f /usr/share/php/Net/Sieve.php ] || need+=(php-net-sieve)
 [ -f /usr/share/php/Auth/SASL.php ] || need+=(php-auth-sasl)
+# Roundcube's IMAP library (unpacked by tests/imap/roundcube/fetch.sh) needs mbstring, as
+# Roundcube itself does.
+php -m 2>/dev/null | grep -qx mbstring || need+=(php-mbstring)
 # imaptest is built from third_party/imaptest against Dovecot's library (dovecot-core ships
 # libdovecot.so, dovecot-dev its headers and dovecot-config).
 [ -f /usr/lib/dovecot/dovecot-config ] || need+=(dovecot-dev)

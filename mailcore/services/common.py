@@ -1,4 +1,20 @@
-"""Helpers shared by the mailbox services: UID sets, flag parsing, mod-sequence allocation."""
+"""Helpers shared by the mailbox services: UID sets, flag parsing, mod-sequence allocation, and
+the store's lock order.
+
+Lock order (PostgreSQL, where writers run side by side; SQLite's IMMEDIATE transactions hold the
+database write lock from their first statement, so there writers never interleave). A write
+transaction takes its row locks in this order, each kind in ascending key order:
+
+1. the folders it changes (:func:`lock_folders`, or :func:`bump_folder` for a new message's
+   folder), *before* it reads the messages it will change;
+2. the mailboxes whose quota it charges (``services.quota.charge``);
+3. the message rows it updates or deletes (only ever by the holder of their folder's lock);
+4. the blobs it refers to or deletes (``mailcore.blobstore``).
+
+Reading the messages before the folder's lock acted on a stale read: two sessions expunging the
+same messages both counted them, driving the folder's counters below zero, and two MOVEs both
+copied them (issue 15); taking the folder and mailbox locks in opposite orders (EXPUNGE: folder
+then mailbox; APPEND: mailbox then folder) deadlocked."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,7 +87,9 @@ def bump_folder(
     Returns ``(first_new_uid, modseq)``: ``new`` consecutive UIDs sharing one mod-sequence. The
     UPDATE takes the folder's row lock (PostgreSQL) or runs under the database write lock
     (SQLite, IMMEDIATE transactions), so concurrent deliveries never get the same UID
-    (RFC 3501 §2.3.1.1). Call inside a transaction. Raises ``FolderNotFound``.
+    (RFC 3501 §2.3.1.1). Call inside a transaction, in the lock order above: a writer that
+    counts existing messages (``unseen``, ``expunged``) must have counted them under
+    :func:`lock_folders`. Raises ``FolderNotFound``.
 
     One ``UPDATE ... RETURNING``: it runs on every delivery, where it costs a fraction of two ORM
     queries. There is no fallback: SQLite older than 3.35 (no RETURNING) is refused at start by
@@ -88,6 +106,26 @@ def bump_folder(
         raise FolderNotFound(f"folder {folder_id} no longer exists")
     uidnext, modseq = row
     return uidnext - new, modseq
+
+
+def lock_folders(folder_ids: Iterable[int]) -> set[int]:
+    """Take the row locks of the folders a write transaction is about to change, in ascending id
+    order (step 1 of the lock order above), and return the ids of those that exist. Call it
+    first in the transaction, before reading the messages to change: what is read afterwards
+    stays true until the commit, since every writer of a folder's messages holds its lock.
+
+    On SQLite this is a plain read: the transaction already holds the database write lock."""
+    ids = sorted(set(folder_ids))
+    if not ids:
+        return set()
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {_FOLDER} WHERE id IN ({', '.join(['%s'] * len(ids))})"
+            f" ORDER BY id{lock}",
+            ids,
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def uid_sql(uids: Uids, column: str = "uid") -> tuple[str, list, UidRanges | set | None]:

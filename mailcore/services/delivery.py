@@ -27,7 +27,7 @@ from mailcore.mime.parse import ParsedMessage, parse_message
 from mailcore.models import Folder, FolderRole, Message
 from mailcore.services import pop3
 from mailcore.services.accounts import resolve_recipient
-from mailcore.services.common import FlagSet, bump_folder
+from mailcore.services.common import FlagSet, bump_folder, lock_folders
 from mailcore.services.message_rows import message_fields, thread_id
 from mailcore.services.quota import charge
 from mailcore.services.search.index import document_fields, insert_documents
@@ -79,16 +79,24 @@ def _store(
     """Store each message in its target folders, given as ``(mailbox_id, folder_id)`` pairs;
     return the rows made, per message. Call inside a transaction.
 
-    Raises ``QuotaExceeded`` (before anything is written) when ``enforce_quota`` and a mailbox
-    would go over its quota. Bytes no folder refers to are not kept."""
+    Raises ``QuotaExceeded`` when ``enforce_quota`` and a mailbox would go over its quota (the
+    caller's transaction then stores nothing). Bytes no folder refers to are not kept.
+
+    Locks are taken in the store's order (``services.common``): the folders by id (their UIDs),
+    then the mailboxes by id (their quota), then the blobs."""
     per_folder: dict[tuple[int, int], list[int]] = defaultdict(list)
     sizes: dict[int, int] = defaultdict(int)
     for index, (message, places) in enumerate(zip(messages, targets, strict=True)):
         for place in dict.fromkeys(places):
             per_folder[place].append(index)
             sizes[place[0]] += len(message.raw)
-    for mailbox_id, size in sizes.items():
-        charge(mailbox_id, size, enforce=enforce_quota)
+    allocated: dict[tuple[int, int], tuple[int, int]] = {}
+    for place in sorted(per_folder, key=lambda place: place[1]):
+        indexes = per_folder[place]
+        unseen = sum(1 for i in indexes if not messages[i].flags.system.get("seen"))
+        allocated[place] = bump_folder(place[1], new=len(indexes), unseen=unseen)
+    for mailbox_id in sorted(sizes):
+        charge(mailbox_id, sizes[mailbox_id], enforce=enforce_quota)
     blobs = {m.sha: m for i, m in enumerate(messages) if targets[i]}
     if blobs:
         blobstore.store_blobs((sha, m.raw) for sha, m in blobs.items())
@@ -96,8 +104,7 @@ def _store(
         insert_documents([(sha, m.document) for sha, m in blobs.items()])
     rows: list[tuple[int, Message]] = []
     for (mailbox_id, folder_id), indexes in per_folder.items():
-        unseen = sum(1 for i in indexes if not messages[i].flags.system.get("seen"))
-        first_uid, modseq = bump_folder(folder_id, new=len(indexes), unseen=unseen)
+        first_uid, modseq = allocated[(mailbox_id, folder_id)]
         for offset, index in enumerate(indexes):
             message = messages[index]
             rows.append((index, Message(
@@ -290,9 +297,6 @@ def prepare_append(raw: bytes, flags: Iterable[str] = (), internal_date: datetim
     return _Incoming.of(raw, FlagSet.parse(flags), internal_date)
 
 
-_FOLDERS_SQL = f"SELECT id FROM {Folder._meta.db_table} WHERE id IN "
-
-
 def append_many(requests: Sequence[AppendRequest]) -> list[list[Message] | Exception]:
     """Store several APPEND commands in ONE transaction: the group commit of IMAP APPEND, as
     :func:`deliver_to_inboxes` is SMTP's (``BatchCommitter`` calls it with the commands that
@@ -304,10 +308,7 @@ def append_many(requests: Sequence[AppendRequest]) -> list[list[Message] | Excep
     if not requests:
         return []
     with transaction.atomic():
-        ids = list({r.folder_id for r in requests})
-        with connection.cursor() as cursor:
-            cursor.execute(_FOLDERS_SQL + f"({', '.join(['%s'] * len(ids))})", ids)
-            existing = {row[0] for row in cursor.fetchall()}
+        existing = lock_folders(r.folder_id for r in requests)
         messages: list[_Incoming] = []
         targets: list[list[tuple[int, int]]] = []
         for request in requests:

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from mailcore.events import ChangeEvent, publish_on_commit
 from mailcore.models import Folder, Message
 from mailcore.models.message import FLAG_FIELDS, SYSTEM_FLAGS
-from mailcore.services.common import FlagSet, Uids, bump_folder, uid_sql
+from mailcore.services.common import FlagSet, Uids, bump_folder, lock_folders, uid_sql
 
 MODES = ("replace", "add", "remove")
 _FIELDS = tuple(FLAG_FIELDS.values())
@@ -109,7 +109,9 @@ def set_flags(
 
     The rows are read first without a transaction: when nothing would change (a client
     re-setting \\Seen), the call takes no write lock and commits nothing, as if it had run at
-    the moment of that read. Otherwise they are read again inside the write transaction."""
+    the moment of that read. Otherwise they are read again inside the write transaction, under
+    the folder's lock, so that two sessions changing the same messages never both count the
+    same change of \\Seen (issue 15)."""
     if mode not in MODES:
         raise ValueError(f"unknown flag mode {mode!r}")
     wanted = FlagSet.parse(flags)
@@ -117,6 +119,7 @@ def set_flags(
     to_save, modified, unseen_delta = _plan(rows, wanted, mode, unchanged_since)
     if to_save:
         with transaction.atomic():
+            lock_folders([folder.pk])
             rows = _read(folder.pk, uids)
             to_save, modified, unseen_delta = _plan(rows, wanted, mode, unchanged_since)
             if to_save:

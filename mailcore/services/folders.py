@@ -26,7 +26,7 @@ from mailcore.exceptions import (
     SpecialUseUnavailable,
 )
 from mailcore.models import ExpungedMessage, Folder, FolderRole, Mailbox, Message, Subscription
-from mailcore.services.common import Uids, bump_folder, uid_q, uid_sql
+from mailcore.services.common import Uids, bump_folder, lock_folders, uid_q, uid_sql
 from mailcore.services.message_rows import release_references
 from mailcore.services.quota import charge
 from mailcore.services.training import train_after_commit
@@ -163,6 +163,7 @@ def rename_folder(mailbox: Mailbox, old: str, new: str) -> Folder:
             raise InvalidFolderName("cannot rename a folder into itself")
         _create_parents(mailbox, new_name)
         children = list(Folder.objects.filter(mailbox=mailbox, name__startswith=prefix))
+        lock_folders([folder.pk, *(child.pk for child in children)])
         old_names = [child.name for child in children]
         for child in children:
             child.name = new_name + Folder.DELIMITER + child.name[len(prefix) :]
@@ -183,6 +184,8 @@ def delete_folder(mailbox: Mailbox, name: str) -> None:
         folder = get_folder(mailbox, name)
         if folder.role:
             raise FolderProtected(folder.name)
+        if folder.pk not in lock_folders([folder.pk]):
+            raise FolderNotFound(name)
         if Folder.objects.filter(
             mailbox=mailbox, name__startswith=folder.name + Folder.DELIMITER
         ).exists():
@@ -274,54 +277,11 @@ def copy_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
     Returns the map old UID → new UID in ascending order (COPYUID, RFC 4315). The raw bytes are
     shared, but copies count against the quota. Raises ``QuotaExceeded``."""
     with transaction.atomic():
+        lock_folders([source.pk, target.pk])
         rows = _rows(source, uids)
+        copies = _copy_rows(rows, target)
         charge(target.mailbox_id, sum(row.size for row in rows), enforce=True)
-        copies = _copy_rows(rows, target)
         train_after_commit(None, target, (row.blob_id for row in rows))
-    return _uid_map(rows, copies)
-
-
-def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) -> list[int]:
-    """Delete the rows (``Message`` or ``_ExpungeRow``), leaving tombstones for QRESYNC; what
-    refers to them follows ``moved_to`` (old pk -> new pk) or is released."""
-    if not rows:
-        return []
-    unseen = sum(1 for row in rows if not row.seen)
-    _, modseq = bump_folder(folder.pk, unseen=-unseen, expunged=len(rows))
-    # Hand-written statements: EXPUNGE is on every IMAP client's hot path, where the ORM's
-    # per-statement cost was most of its time. The ORM's on_delete is applied first, by hand.
-    release_references([row.pk for row in rows], moved_to)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            batch = rows[start : start + 500]
-            cursor.execute(
-                f"DELETE FROM {Message._meta.db_table} WHERE id IN"
-                f" ({', '.join(['%s'] * len(batch))})",
-                [row.pk for row in batch],
-            )
-            cursor.execute(
-                f"INSERT INTO {ExpungedMessage._meta.db_table} (folder_id, uid, modseq) VALUES "
-                + ", ".join(["(%s, %s, %s)"] * len(batch)),
-                [value for row in batch for value in (folder.pk, row.uid, modseq)],
-            )
-    charge(folder.mailbox_id, -sum(row.size for row in rows))
-    blobstore.delete_unreferenced(row.blob_id for row in rows)
-    publish_on_commit(ChangeEvent(folder.mailbox_id, folder.pk, modseq, "expunge"))
-    folder.highestmodseq = modseq
-    return [row.uid for row in rows]
-
-
-def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
-    """Move messages atomically: each gets a new UID in the target and is expunged from the
-    source (RFC 6851 §3.1). Returns old UID → new UID. Moving into the source folder itself is
-    allowed (RFC 6851 does not forbid it; Dovecot does it): the messages get new UIDs there."""
-    with transaction.atomic():
-        rows = _rows(source, uids)
-        copies = _copy_rows(rows, target)
-        charge(target.mailbox_id, sum(row.size for row in rows))
-        moved_to = {row.pk: copy.pk for row, copy in zip(rows, copies, strict=True)}
-        _expunge_rows(source, rows, moved_to)
-        train_after_commit(source, target, (row.blob_id for row in rows))
     return _uid_map(rows, copies)
 
 
@@ -331,6 +291,66 @@ class _ExpungeRow(NamedTuple):
     seen: bool
     size: int
     blob_id: str
+
+
+_DELETE_BATCH = 500
+
+
+def _expunge_rows(folder: Folder, rows, moved_to: dict[int, int] | None = None) -> list[int]:
+    """Delete the rows (``Message`` or ``_ExpungeRow``), leaving tombstones for QRESYNC; what
+    refers to them follows ``moved_to`` (old pk -> new pk) or is released. The caller holds the
+    folder's lock (:func:`lock_folders`) and read the rows under it.
+
+    The counters, tombstones and quota follow the rows this statement really deleted
+    (``DELETE ... RETURNING``), not the list given: a row someone else deleted first is never
+    counted twice (issue 15)."""
+    if not rows:
+        return []
+    # Hand-written statements: EXPUNGE is on every IMAP client's hot path, where the ORM's
+    # per-statement cost was most of its time. The ORM's on_delete is applied first, by hand.
+    release_references([row.pk for row in rows], moved_to)
+    deleted: list[_ExpungeRow] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _DELETE_BATCH):
+            batch = [row.pk for row in rows[start : start + _DELETE_BATCH]]
+            cursor.execute(
+                f"DELETE FROM {Message._meta.db_table} WHERE folder_id = %s AND id IN"
+                f" ({', '.join(['%s'] * len(batch))}) RETURNING id, uid, seen, size, blob_id",
+                [folder.pk, *batch],
+            )
+            deleted.extend(_ExpungeRow(*row) for row in cursor.fetchall())
+        if not deleted:
+            return []
+        deleted.sort(key=lambda row: row.uid)
+        unseen = sum(1 for row in deleted if not row.seen)
+        _, modseq = bump_folder(folder.pk, unseen=-unseen, expunged=len(deleted))
+        for start in range(0, len(deleted), _DELETE_BATCH):
+            batch = deleted[start : start + _DELETE_BATCH]
+            cursor.execute(
+                f"INSERT INTO {ExpungedMessage._meta.db_table} (folder_id, uid, modseq) VALUES "
+                + ", ".join(["(%s, %s, %s)"] * len(batch)),
+                [value for row in batch for value in (folder.pk, row.uid, modseq)],
+            )
+    charge(folder.mailbox_id, -sum(row.size for row in deleted))
+    blobstore.delete_unreferenced(row.blob_id for row in deleted)
+    publish_on_commit(ChangeEvent(folder.mailbox_id, folder.pk, modseq, "expunge"))
+    folder.highestmodseq = modseq
+    return [row.uid for row in deleted]
+
+
+def move_messages(source: Folder, uids: Uids, target: Folder) -> dict[int, int]:
+    """Move messages atomically: each gets a new UID in the target and is expunged from the
+    source (RFC 6851 §3.1). Returns old UID → new UID. Moving into the source folder itself is
+    allowed (RFC 6851 does not forbid it; Dovecot does it): the messages get new UIDs there."""
+    with transaction.atomic():
+        lock_folders([source.pk, target.pk])
+        rows = _rows(source, uids)
+        copies = _copy_rows(rows, target)
+        charge(target.mailbox_id, sum(row.size for row in rows))
+        moved_to = {row.pk: copy.pk for row, copy in zip(rows, copies, strict=True)}
+        _expunge_rows(source, rows, moved_to)
+        train_after_commit(source, target, (row.blob_id for row in rows))
+    return _uid_map(rows, copies)
 
 
 # Messages removed per transaction by :func:`empty_folder`.
@@ -362,6 +382,7 @@ def expunge(folder: Folder, uids: Uids = None, *, only_deleted: bool = True) -> 
     if not _expunge_candidates(folder, uids, only_deleted):
         return []
     with transaction.atomic():
+        lock_folders([folder.pk])
         return _expunge_rows(folder, _expunge_candidates(folder, uids, only_deleted))
 
 
@@ -373,6 +394,7 @@ def empty_folder(folder: Folder) -> int:
     last_uid = Folder.objects.values_list("uidnext", flat=True).get(pk=folder.pk) - 1
     while True:
         with transaction.atomic():
+            lock_folders([folder.pk])
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT id, uid, seen, size, blob_id FROM {Message._meta.db_table}"

@@ -25,6 +25,10 @@ def purge_expunged(keep: int | None = None) -> int:
     deleted = 0
     for folder_id in list(crowded):
         with transaction.atomic():
+            # The folder's lock first, as every writer of the store takes it (services.common).
+            folder = Folder.objects.select_for_update().filter(pk=folder_id).first()
+            if folder is None:
+                continue
             cutoff = (ExpungedMessage.objects.filter(folder_id=folder_id)
                       .order_by("-modseq", "-id").values_list("modseq", flat=True)[keep:keep + 1]
                       .first())
@@ -34,7 +38,6 @@ def purge_expunged(keep: int | None = None) -> int:
             count, _ = ExpungedMessage.objects.filter(folder_id=folder_id,
                                                       modseq__lte=cutoff).delete()
             deleted += count
-            folder = Folder.objects.select_for_update().get(pk=folder_id)
             if cutoff > folder.expunged_purged_modseq:
                 Folder.objects.filter(pk=folder_id).update(expunged_purged_modseq=cutoff)
     return deleted

@@ -5,7 +5,6 @@ RFC 3501 and the extensions a server announces. It is built from third_party/ima
 tests/imaptest/build.sh (installed by `make test`); a missing toolchain fails loudly here, so CI
 cannot pass without running it."""
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -55,12 +54,6 @@ def test_imaptest_compliance_scripts_all_pass(imaptest_binary, make_mailbox, sta
     assert "Error:" not in out, out[-6000:]
 
 
-@pytest.mark.skipif(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="known defect, left open in issue 15: on PostgreSQL two sessions expunging the same "
-    "messages at once can drive the folder's counters below zero (check constraint, the "
-    "EXPUNGE answers NO [UNAVAILABLE], nothing is lost); the SQLite pass runs this test",
-)
 def test_imaptest_stress_mix_reports_no_protocol_error(imaptest_binary, make_mailbox, start_imap,
                                                        tmp_path):
     # The stress mix of imaptest's README: 10 clients over 100 users for a fixed time, with
