@@ -147,6 +147,10 @@ class SelectedState(Session):
 
     async def cmd_SEARCH(self, cmd: p.Search) -> str:
         sel = self.require_selected()
+        if cmd.charset is not None and self.utf8_accept:
+            # RFC 6855 §3: after ENABLE UTF8=ACCEPT a SEARCH carries no charset; the server
+            # SHOULD answer BAD (the labels conflict).
+            raise Reply("BAD", "No CHARSET after ENABLE UTF8=ACCEPT (RFC 6855)")
         key = session_key(sel, cmd.key)
         found = await call_service(search_service.search, sel.folder.pk, key, list(sel.uids))
         if cmd.uid:
@@ -164,8 +168,13 @@ class SelectedState(Session):
                     "MAX" in cmd.returns)
             if reported:
                 highest = await call_service(imap_read.max_modseq, sel.folder.pk, reported)
-        if cmd.returns is not None:
-            self.send(esearch(cmd, numbers, cmd.returns, highest))
+        returns = cmd.returns
+        if returns is None and self.rev2:
+            # RFC 9051 §6.4.4, §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH; no RETURN
+            # means RETURN (ALL).
+            returns = ["ALL"]
+        if returns is not None:
+            self.send(esearch(cmd, numbers, returns, highest))
             return "SEARCH completed"
         modseq = f" (MODSEQ {highest})" if highest is not None else ""
         self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
