@@ -11,7 +11,7 @@ import pytest
 
 from mailcore.models import Message
 from mailcore.services import delivery
-from tests.imap.test_hostile import login, logged_in, open_raw, until_tag
+from tests.imap.test_hostile import logged_in, login, open_raw, until_tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +28,6 @@ MULTIPART = (
     b"begin 644 x\r\n`\r\nend\r\n"
     b"--zz--\r\n"
 )
-
-
-def _literal(lines: list[bytes], start: int) -> tuple[bytes, int]:
-    """Octets of the literal announced at the end of lines[start]; returns (data, next index)."""
-    head = lines[start]
-    size = int(head[head.rindex(b"{") + 1 : head.rindex(b"}")])
-    data = b"".join(lines[start + 1 :])[:size]
-    return data, start
 
 
 def _raw_fetch(sock, reader, tag: bytes, command: bytes) -> bytes:
