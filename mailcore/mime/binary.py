@@ -6,7 +6,7 @@ Decoding follows RFC 2045: base64 tolerantly (§6.8, :func:`decode_base64`), quo
 with the rules a strict codec skips (§6.7: trailing white space on a line was added in transport
 and is deleted, so ``=`` followed by white space is still a soft line break). An encoding other
 than 7bit, 8bit, binary, base64 and quoted-printable cannot be undone: :class:`UnknownEncoding`,
-which IMAP answers with ``NO [UNKNOWN-CTE]`` (RFC 3516 §4.3).
+which IMAP answers with ``NO [UNKNOWN-CTE]`` (RFC 3516 §4.2, §4.3).
 
 A message appended as a literal8 may hold NUL octets, which an ordinary literal may not carry
 (RFC 3501 §4.3, CHAR8), so ``BODY[]`` could not serve it. RFC 3516 §4.4 lets the server change

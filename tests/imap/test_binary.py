@@ -114,7 +114,7 @@ def test_append_literal8_with_nuls_stores_base64_and_fetches_back_unchanged(imap
 
 def test_literal8_outside_append_is_bad_before_and_after_login(imap, mailbox):
     sock, reader = open_raw(imap.port)
-    # Before login: LOGIN's arguments are strings, never literal8 (RFC 3516 §6).
+    # Before login: LOGIN's arguments are strings, never literal8 (RFC 3516 §7).
     sock.sendall(b"a LOGIN ~{4+}\r\nu\x00er ~{2+}\r\npw\r\n")
     assert until_tag(reader, b"a")[-1].startswith(b"a BAD")
     # APPEND before login: refused before any "+" is sent (issue 12's order of checks).

@@ -185,7 +185,7 @@ def _fetch_att(r: Reader) -> FetchAtt:
 
 
 def _binary_att(r: Reader, word: str) -> FetchAtt:
-    """RFC 3516 §6: "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary,
+    """RFC 3516 §7: "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary,
     where section-binary = "[" [section-part] "]": part numbers only, no HEADER, TEXT or MIME.
     BINARY.SIZE does not set \\Seen, so it is a peek."""
     r.expect(b"[", "[ after " + word)

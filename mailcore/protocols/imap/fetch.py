@@ -297,9 +297,9 @@ async def _write_with_bodies(session, plan: FetchPlan, rows, blobs: dict[str, by
                 session.send(item)
                 continue
             label, data = item
-            # RFC 3516 §6: BINARY data holding NULs goes as a literal8.
-            marker = b" ~{%d}\r\n" if b"\0" in data and label.startswith(b"BINARY") else b" {%d}\r\n"
-            session.send(label + marker % len(data))
+            # RFC 3516 §7: BINARY data holding NULs goes as a literal8.
+            literal8 = b"\0" in data and label.startswith(b"BINARY")
+            session.send(label + (b" ~{%d}\r\n" if literal8 else b" {%d}\r\n") % len(data))
             if len(data) >= STREAM_THRESHOLD:
                 await session.write_large(data)
             else:

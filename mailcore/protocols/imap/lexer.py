@@ -2,10 +2,11 @@
 commands carry. Pure (no I/O, no Django); :mod:`parser` builds typed commands with it.
 
 Implements the RFC 3501 §9 building blocks: atoms, quoted strings, literals (and LITERAL+,
-RFC 7888; literal8, RFC 3516 §6, where a command allows it), astrings, parenthesised lists, sequence sets (``*``, ranges in either order, §6.4.8 /
-§9 ``seq-range``), dates, flags, fetch attributes with section specs and partials (§6.4.5), and
-modified UTF-7 mailbox names (§5.1.3), or UTF-8 ones once the session enabled UTF8=ACCEPT or
-IMAP4rev2 (RFC 6855 §3, RFC 9051 §5.1): the reader's ``utf8`` switch.
+RFC 7888; literal8, RFC 3516 §7, where a command allows it), astrings, parenthesised lists,
+sequence sets (``*``, ranges in either order, §6.4.8 / §9 ``seq-range``), dates, flags, fetch
+attributes with section specs and partials (§6.4.5), and modified UTF-7 mailbox names (§5.1.3),
+or UTF-8 ones once the session enabled UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3, RFC 9051 §5.1):
+the reader's ``utf8`` switch.
 """
 
 from __future__ import annotations
@@ -343,7 +344,7 @@ class Reader:
         return value
 
     def literal(self, binary: bool = False) -> bytes:
-        """A literal; with ``binary``, a literal8 (``~{n}``, RFC 3516 §6) is taken too. A
+        """A literal; with ``binary``, a literal8 (``~{n}``, RFC 3516 §7) is taken too. A
         literal8 anywhere else is refused: RFC 3516 and RFC 9051 allow it only for APPEND's
         message, the one place where NUL octets may travel."""
         if self.maybe(b"~"):
