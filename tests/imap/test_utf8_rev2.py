@@ -161,6 +161,10 @@ def test_imap4rev2_session_gets_rev2_responses(imap, mailbox):
             assert until_tag(reader, tag)[-1].startswith(b"i OK")
             continue
         assert _command(sock, reader, tag, command)[-1].startswith(b"i OK"), command
+    # RFC 9051 §7.1: a DELETE refused for subfolders says HASCHILDREN.
+    assert _command(sock, reader, b"k", 'CREATE "Ärchiv/2024"'.encode())[-1].startswith(b"k OK")
+    lines = _command(sock, reader, b"r", 'DELETE "Ärchiv"'.encode())
+    assert lines[-1].startswith(b"r NO [HASCHILDREN]")
     sock.close()
     # An IMAP4rev1 session alongside keeps SEARCH and RECENT.
     client = logged_in(imap.port)

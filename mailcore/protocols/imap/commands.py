@@ -41,7 +41,8 @@ ERRORS: dict[type[Exception], tuple[str, str]] = {
     exc.FolderNotFound: ("NO", "[NONEXISTENT] No such folder"),
     exc.FolderExists: ("NO", "[ALREADYEXISTS] Folder already exists"),
     exc.FolderProtected: ("NO", "[CANNOT] Special folders cannot be deleted or renamed"),
-    exc.FolderHasChildren: ("NO", "[CANNOT] Folder has subfolders; delete them first"),
+    # RFC 9051 §7.1: HASCHILDREN names this refusal (RFC 3501 clients read it as any NO).
+    exc.FolderHasChildren: ("NO", "[HASCHILDREN] Folder has subfolders; delete them first"),
     exc.InvalidFolderName: ("NO", "[CANNOT] Invalid folder name"),
     exc.QuotaExceeded: ("NO", "[OVERQUOTA] Mailbox is over quota"),
     exc.MessageTooLarge: ("NO", "[TOOBIG] Message exceeds the size limit"),
