@@ -6,12 +6,13 @@ carries a NUL), within the same limits as any literal, before and after login.""
 import base64
 import imaplib
 import socket
+import tracemalloc
 
 import pytest
 
 from mailcore.models import Message
 from mailcore.services import delivery
-from tests.imap.test_hostile import logged_in, login, open_raw, until_tag
+from tests.imap.test_hostile import _fetch_raw, logged_in, login, open_raw, until_tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,3 +174,26 @@ def test_a_24_mib_literal8_message_within_the_limit_is_stored(start_imap, mailbo
     sock.close()
     stored = Message.objects.get()
     assert stored.structure["encoding"] == "base64"
+
+
+def test_binary_fetch_output_is_streamed_too(imap, mailbox):
+    # A 1.4 MB base64 attachment: 30 decoded slices of 1 MB must not all be held at once.
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    raw = (b"Subject: att\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(payload).replace(b"\n", b"\r\n"))
+    delivery.deliver_to_mailboxes(raw, [mailbox.pk])
+    sock, reader = open_raw(imap.port)
+    login(sock, reader)
+    _raw_fetch(sock, reader, b"s", b"SELECT INBOX")
+    atts = b" ".join(b"BINARY.PEEK[1]<%d.1000000>" % i for i in range(30))
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        lines, total = _fetch_raw(sock, reader, b"f FETCH 1 (" + atts + b")\r\n", b"f")
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert lines[-1].startswith(b"f OK") and total > 29_000_000
+    assert peak < 12 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for 30 MB of output"
+    sock.close()

@@ -13,6 +13,7 @@ import asyncio
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+from mailcore.mime.binary import KNOWN as KNOWN_ENCODINGS
 from mailcore.mime.binary import UnknownEncoding, decode_transfer
 from mailcore.mime.structure import find_part
 from mailcore.protocols.common.services import call_service
@@ -281,18 +282,20 @@ async def _write_with_bodies(session, plan: FetchPlan, rows, blobs: dict[str, by
             continue
         raw = blobs.get(row[index["blob_id"]], b"")
         structure = row[index["structure"]]
-        # Every item is made before the response starts: a part that cannot be decoded
-        # (UNKNOWN-CTE) ends the command without half a response on the wire.
-        items: list[str | tuple[bytes, bytes]] = []
+        # An encoding BINARY cannot undo ends the command before this response starts, so no
+        # half response is left on the wire (RFC 3516 §4.2: NO [UNKNOWN-CTE]).
         for att in plan.atts:
-            text = _item(session, plan, att, row)
-            if text is None:
-                text = await _binary_item(att, raw, structure) if att.binary else None
-            items.append(text if text is not None else _body_item(att, raw, structure))
+            if att.binary:
+                _check_encoding(att, structure)
         session.send(f"* {seq} FETCH (")
-        for k, item in enumerate(items):
+        for k, att in enumerate(plan.atts):
             if k:
                 session.send(b" ")
+            item = _item(session, plan, att, row)
+            if item is None:
+                item = await _binary_item(att, raw, structure) if att.binary else None
+            if item is None:
+                item = _body_item(att, raw, structure)
             if isinstance(item, str):
                 session.send(item)
                 continue
@@ -304,11 +307,17 @@ async def _write_with_bodies(session, plan: FetchPlan, rows, blobs: dict[str, by
                 await session.write_large(data)
             else:
                 session.send(data)
-            del data
-        del items
+            del data, item
         session.send(b")\r\n")
         if session.pending_bytes >= FLUSH_THRESHOLD:
             await session.flush()
+
+
+def _check_encoding(att: FetchAtt, structure: dict) -> None:
+    parts = att.section.parts
+    part = find_part(structure, list(parts)) if parts else None
+    if part is not None and (part["encoding"] or "").lower() not in KNOWN_ENCODINGS:
+        raise Reply("NO", f"[UNKNOWN-CTE] Cannot decode part {att.section.wire()}")
 
 
 async def _binary_item(att: FetchAtt, raw: bytes, structure: dict) -> str | tuple[bytes, bytes]:
@@ -321,9 +330,8 @@ async def _binary_item(att: FetchAtt, raw: bytes, structure: dict) -> str | tupl
             data = await asyncio.to_thread(binary_bytes, raw, structure, parts)
         else:
             data = binary_bytes(raw, structure, parts)
-    except UnknownEncoding as error:
-        raise Reply("NO", f"[UNKNOWN-CTE] Cannot decode the content-transfer-encoding "
-                    f"{str(error)[:40]!r} of part {att.section.wire() or 'TEXT'}") from None
+    except UnknownEncoding:  # checked before the response started (_check_encoding)
+        raise Reply("NO", "[UNKNOWN-CTE] Cannot decode the content-transfer-encoding") from None
     label = att.response_name()
     if att.name == "BINARY.SIZE":
         return f"{label} {len(data) if data is not None else 0}"
