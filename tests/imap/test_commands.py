@@ -187,7 +187,7 @@ def test_create_list_rename_delete_and_subscriptions(connect, mailbox):
     assert not any(line.endswith(b'"Work/2024"') for line in lsub)
     assert any(line.endswith(b'"Work"') for line in lsub)  # the subscription followed RENAME
     assert client.subscribe("Work/2024")[0] == "OK"
-    refused(lambda: client.delete("Work"), "CANNOT")
+    refused(lambda: client.delete("Work"), "HASCHILDREN")  # RFC 9051 §7.1
     assert client.delete("Work/2024")[0] == "OK"
     refused(lambda: client.delete("Work/2024"), "NONEXISTENT")
     refused(lambda: client.create("Work"), "ALREADYEXISTS")

@@ -70,3 +70,19 @@ def test_imaptest_stress_mix_reports_no_protocol_error(imaptest_binary, make_mai
     assert "Totals:" in out, out[-3000:]
     errors = [line for line in out.splitlines() if line.startswith("Error:")]
     assert errors == [], "\n".join(errors[:40])
+
+
+def test_imaptest_binary_scripts_run_and_pass(imaptest_binary, make_mailbox, start_imap):
+    # imaptest skips a script whose capabilities the server does not announce: these four need
+    # BINARY (RFC 3516), so each must run (none skipped) and pass every command.
+    make_mailbox("testuser@example.test")
+    listener = start_imap()
+    for script in ("append-binary", "fetch-binary-mime", "fetch-binary-mime-base64",
+                   "fetch-binary-mime-qp"):
+        out = run_imaptest(
+            imaptest_binary, listener.port, "user=testuser@example.test",
+            f"test={SCRIPTS / script}", timeout=120,
+        )
+        assert "1 test groups: 0 failed, 0 skipped" in out, out[-3000:]
+        commands = re.findall(r"extensions: (\d+)/(\d+) individual commands failed", out)
+        assert commands and commands[0][0] == "0" and int(commands[0][1]) > 0, out[-3000:]

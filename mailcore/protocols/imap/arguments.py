@@ -1,13 +1,22 @@
-"""The two argument grammars of IMAP larger than a few tokens: search keys (RFC 3501 §6.4.4,
-RFC 7162 §3.1.5) as the typed keys of :mod:`mailcore.services.imap_keys`, and fetch attributes
-with sections and partials (§6.4.5) as :class:`~mailcore.protocols.imap.lexer.FetchAtt`.
-Pure (no I/O, no Django); used by :mod:`parser`."""
+"""The argument grammars of IMAP larger than a few tokens: search keys (RFC 3501 §6.4.4,
+RFC 7162 §3.1.5) as the typed keys of :mod:`mailcore.services.imap_keys`, fetch attributes
+with sections and partials (§6.4.5; BINARY, RFC 3516 §4.2) as
+:class:`~mailcore.protocols.imap.lexer.FetchAtt`, SELECT's parameters (CONDSTORE, QRESYNC) and
+ID's. Pure (no I/O, no Django); used by :mod:`parser`."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from mailcore.protocols.imap.lexer import MAX_DEPTH, FetchAtt, ParseError, Reader, Section
+from mailcore.protocols.imap.lexer import (
+    MAX_DEPTH,
+    FetchAtt,
+    ParseError,
+    Reader,
+    Section,
+    SequenceSet,
+)
 from mailcore.services import imap_keys as k
 
 # --- search keys (§6.4.4) ----------------------------------------------------------------------
@@ -170,7 +179,31 @@ def _fetch_att(r: Reader) -> FetchAtt:
         return FetchAtt("BODY[]", section, partial, word == "BODY.PEEK")
     if word in _FETCH_SIMPLE or word == "BODY":
         return FetchAtt(word)
+    if word in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
+        return _binary_att(r, word)
     raise ParseError(f"unknown fetch attribute {word}")
+
+
+def _binary_att(r: Reader, word: str) -> FetchAtt:
+    """RFC 3516 §7: "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary,
+    where section-binary = "[" [section-part] "]": part numbers only, no HEADER, TEXT or MIME.
+    BINARY.SIZE does not set \\Seen, so it is a peek."""
+    r.expect(b"[", "[ after " + word)
+    parts: list[int] = []
+    if r.peek() != b"]":
+        parts.append(r.number(nonzero=True))
+        while r.maybe(b"."):
+            parts.append(r.number(nonzero=True))
+    r.expect(b"]", "] closing a binary section (part numbers only)")
+    partial = None
+    if word != "BINARY.SIZE" and r.maybe(b"<"):
+        start = r.number()
+        r.expect(b".")
+        length = r.number(nonzero=True)
+        r.expect(b">")
+        partial = (start, length)
+    name = "BINARY.SIZE" if word == "BINARY.SIZE" else "BINARY[]"
+    return FetchAtt(name, Section(tuple(parts)), partial, word != "BINARY", binary=True)
 
 
 def _section(r: Reader) -> Section:
@@ -203,3 +236,75 @@ def _section(r: Reader) -> Section:
             fields = tuple(names)
     r.expect(b"]")
     return Section(tuple(parts), spec, fields)
+
+
+@dataclass(frozen=True)
+class QResync:
+    """SELECT's QRESYNC parameter (RFC 7162 §3.2.5)."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None
+    match: tuple[SequenceSet, SequenceSet] | None  # (known sequence set, known uid set)
+
+
+# --- SELECT parameters (RFC 4466 §2.1, RFC 7162) and ID's (RFC 2971) -----------------------
+
+
+def select_params(r: Reader, command) -> None:
+    """select-params (RFC 4466 §2.1): CONDSTORE, and QRESYNC (uidvalidity modseq [known-uids
+    [(known-sequence-set known-uid-set)]]) (RFC 7162 §3.2.5). Other parameters are ignored."""
+    r.open_paren()
+    if r.maybe(b")"):
+        r.depth -= 1
+        return
+    while True:
+        word = r.atom().upper()
+        command.params.append(word)
+        if word == "QRESYNC":
+            r.sp()
+            r.open_paren()
+            uidvalidity = r.number(nonzero=True)
+            r.sp()
+            modseq = r.modseq(nonzero=True)
+            known = None
+            match = None
+            if r.maybe(b" "):
+                if r.peek() != b"(":
+                    known = r.sequence_set()
+                    r.maybe(b" ")
+                if r.peek() == b"(":
+                    r.open_paren()
+                    seqs = r.sequence_set()
+                    r.sp()
+                    uids = r.sequence_set()
+                    r.close_paren()
+                    match = (seqs, uids)
+            r.close_paren()
+            if any(s.saved for s in (known, *(match or ())) if s is not None):
+                raise ParseError("$ names no messages outside the selected folder")
+            command.qresync = QResync(uidvalidity, modseq, known, match)
+        elif r.peek() == b" " and r.data[r.pos + 1 : r.pos + 2] == b"(":
+            r.sp()
+            r.skip_list()  # the value of a parameter not known here
+        if not r.maybe(b" "):
+            break
+    r.close_paren()
+
+
+def id_params(r: Reader) -> dict[str, str | None] | None:
+    """RFC 2971: "(" string SP nstring *(SP string SP nstring) ")" / NIL."""
+    if r.maybe_ci(b"NIL"):
+        return None
+    r.open_paren()
+    params: dict[str, str | None] = {}
+    while not r.maybe(b")"):
+        if params:
+            r.sp()
+        key = r.string().decode("utf-8", "replace")
+        r.sp()
+        value = None if r.maybe_ci(b"NIL") else r.string().decode("utf-8", "replace")
+        if len(params) < 30:
+            params[key[:30]] = None if value is None else value[:1024]
+    r.depth -= 1
+    return params

@@ -17,6 +17,7 @@ from mailcore import exceptions as exc
 from mailcore.models import Folder
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
+from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.parser import State
 from mailcore.protocols.imap.state import BadSequence, Selected, claim_recent
 from mailcore.services import imap_read
@@ -42,7 +43,8 @@ ERRORS: dict[type[Exception], tuple[str, str]] = {
     exc.FolderProtected: ("NO", "[CANNOT] Special folders cannot be deleted or renamed"),
     # RFC 6154 §3: the special use is not supported, or another folder has it.
     exc.SpecialUseUnavailable: ("NO", "[USE] That special use cannot be given to this folder"),
-    exc.FolderHasChildren: ("NO", "[CANNOT] Folder has subfolders; delete them first"),
+    # RFC 9051 §7.1: HASCHILDREN names this refusal (RFC 3501 clients read it as any NO).
+    exc.FolderHasChildren: ("NO", "[HASCHILDREN] Folder has subfolders; delete them first"),
     exc.InvalidFolderName: ("NO", "[CANNOT] Invalid folder name"),
     exc.QuotaExceeded: ("NO", "[OVERQUOTA] Mailbox is over quota"),
     exc.MessageTooLarge: ("NO", "[TOOBIG] Message exceeds the size limit"),
@@ -94,7 +96,7 @@ class Session:
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE", "QRESYNC",
                 "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
                 "ESEARCH", "ESORT", "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE",
-                "COMPRESS=DEFLATE", "WITHIN"]
+                "COMPRESS=DEFLATE", "WITHIN", "BINARY", "UTF8=ACCEPT", "IMAP4rev2"]
         caps += ["SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.tls_context is not None and not self.tls_active:
@@ -120,9 +122,24 @@ class Session:
             raise Reply("NO", "[READ-ONLY] The folder was opened with EXAMINE")
         return selected
 
+    @property
+    def utf8_names(self) -> bool:
+        """Mailbox names travel as UTF-8, not modified UTF-7: after ENABLE UTF8=ACCEPT (RFC 6855
+        §3) or ENABLE IMAP4rev2 (RFC 9051 §5.1: modified UTF-7 is for IMAP4rev1 only)."""
+        return self.utf8_accept or self.rev2
+
+    def mailbox_text(self, name: str) -> str:
+        """A mailbox name as this session's client reads it: modified UTF-7 for IMAP4rev1, else
+        a UTF-8 quoted string (RFC 6855 §3 allows UTF-8 in quoted strings once enabled)."""
+        if self.utf8_names:
+            return fmt.utf8_string(name)
+        return fmt.string(encode_mailbox(name))
+
     def flags_text(self, row: FlagRow) -> str:
-        """FLAGS of a message, with \\Recent when this session holds it (RFC 3501 §2.3.2)."""
-        recent = self.selected is not None and self.selected.is_recent(row.uid)
+        """FLAGS of a message, with \\Recent when this session holds it (RFC 3501 §2.3.2); an
+        IMAP4rev2 session is never shown \\Recent (RFC 9051 Appendix E: removed)."""
+        recent = (self.selected is not None and not self.rev2
+                  and self.selected.is_recent(row.uid))
         return fmt.flags(row.seen, row.answered, row.flagged, row.deleted, row.draft,
                          row.keywords, recent)
 
@@ -224,7 +241,9 @@ class Session:
             if not sel.readonly:
                 previous = claim_recent(sel.folder.pk, new[-1])
                 sel.add_recent(max(previous + 1, new[0]), new[-1])
-            self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
+            self.send(f"* {sel.exists} EXISTS\r\n")
+            if not self.rev2:  # RFC 9051 Appendix E: no RECENT response in IMAP4rev2
+                self.send(f"* {sel.recent_count()} RECENT\r\n")
         self.announce_keywords(row.keywords for row in flag_rows)
         for row in flag_rows:
             seq = sel.seq_of(row.uid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailcore.protocols.imap.arguments import search_key
-from mailcore.protocols.imap.lexer import BadCharset, ParseError, Reader, decode_mailbox
+from mailcore.protocols.imap.lexer import BadCharset, ParseError, Reader
 from mailcore.services import imap_keys as k
 
 _CHARSETS = ("UTF-8", "US-ASCII", "UTF8")
@@ -117,7 +117,7 @@ def list_arguments(r: Reader, extended_allowed: bool) -> ListArguments:
         if "RECURSIVEMATCH" in select and not select & _SELECT_BASE:
             raise ParseError("RECURSIVEMATCH needs SUBSCRIBED (RFC 5258 3.1)")
         r.sp()
-    reference = r.list_mailbox() if r.peek() != b'"' else decode_mailbox(r.string())
+    reference = r.list_mailbox() if r.peek() != b'"' else r.mailbox_name(r.string())
     r.sp()
     if extended_allowed and r.peek() == b"(":
         extended = True

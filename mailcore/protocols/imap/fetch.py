@@ -1,16 +1,20 @@
-"""FETCH (RFC 3501 §6.4.5, §7.4.2; CONDSTORE/QRESYNC modifiers, RFC 7162 §3.1.4.1, §3.2.6):
-planning (which columns to read, whether the stored bytes are needed, \\Seen to set) and
-formatting of the untagged FETCH responses, BODY[section] octets sliced from the stored message
-with the offsets cached at delivery.
+"""FETCH (RFC 3501 §6.4.5, §7.4.2; CONDSTORE/QRESYNC modifiers, RFC 7162 §3.1.4.1, §3.2.6;
+BINARY, RFC 3516 §4.2): planning (which columns to read, whether the stored bytes are needed,
+\\Seen to set) and formatting of the untagged FETCH responses, BODY[section] octets sliced from
+the stored message with the offsets cached at delivery, BINARY[section] the same octets with
+their content-transfer-encoding undone (off the event loop when large).
 
 :func:`run_fetch` is the handler body; ``cmd_FETCH`` in
 :mod:`mailcore.protocols.imap.handlers.selected` calls it."""
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+from mailcore.mime.binary import KNOWN as KNOWN_ENCODINGS
+from mailcore.mime.binary import UnknownEncoding, decode_transfer
 from mailcore.mime.structure import find_part
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import response as fmt
@@ -76,6 +80,18 @@ def section_bytes(raw: bytes, structure: dict, section: Section) -> bytes | None
     if spec == "HEADER":
         return header
     return _header_fields(header, section.fields, spec == "HEADER.FIELDS.NOT")
+
+
+def binary_bytes(raw: bytes, structure: dict, parts: tuple[int, ...]) -> bytes | None:
+    """The octets of BINARY[parts] (RFC 3516 §4.2): the part's body with its content-transfer-
+    encoding undone; ``[]`` is the whole message as stored (a header has no encoding to undo).
+    None when there is no such part; raises UnknownEncoding."""
+    if not parts:
+        return raw
+    part = find_part(structure, list(parts))
+    if part is None:
+        return None
+    return decode_transfer(raw[part["body_start"] : part["body_end"]], part["encoding"])
 
 
 @dataclass
@@ -266,24 +282,65 @@ async def _write_with_bodies(session, plan: FetchPlan, rows, blobs: dict[str, by
             continue
         raw = blobs.get(row[index["blob_id"]], b"")
         structure = row[index["structure"]]
+        # An encoding BINARY cannot undo ends the command before this response starts, so no
+        # half response is left on the wire (RFC 3516 §4.2: NO [UNKNOWN-CTE]).
+        for att in plan.atts:
+            if att.binary:
+                _check_encoding(att, structure)
         session.send(f"* {seq} FETCH (")
         for k, att in enumerate(plan.atts):
             if k:
                 session.send(b" ")
-            text = _item(session, plan, att, row)
-            if text is not None:
-                session.send(text)
+            item = _item(session, plan, att, row)
+            if item is None:
+                item = await _binary_item(att, raw, structure) if att.binary else None
+            if item is None:
+                item = _body_item(att, raw, structure)
+            if isinstance(item, str):
+                session.send(item)
                 continue
-            label, data = _body_item(att, raw, structure)
-            session.send(label + b" {%d}\r\n" % len(data))
+            label, data = item
+            # RFC 3516 §7: BINARY data holding NULs goes as a literal8.
+            literal8 = b"\0" in data and label.startswith(b"BINARY")
+            session.send(label + (b" ~{%d}\r\n" if literal8 else b" {%d}\r\n") % len(data))
             if len(data) >= STREAM_THRESHOLD:
                 await session.write_large(data)
             else:
                 session.send(data)
-            del data
+            del data, item
         session.send(b")\r\n")
         if session.pending_bytes >= FLUSH_THRESHOLD:
             await session.flush()
+
+
+def _check_encoding(att: FetchAtt, structure: dict) -> None:
+    parts = att.section.parts
+    part = find_part(structure, list(parts)) if parts else None
+    if part is not None and (part["encoding"] or "").lower() not in KNOWN_ENCODINGS:
+        raise Reply("NO", f"[UNKNOWN-CTE] Cannot decode part {att.section.wire()}")
+
+
+async def _binary_item(att: FetchAtt, raw: bytes, structure: dict) -> str | tuple[bytes, bytes]:
+    """BINARY[...] (label and decoded octets) or BINARY.SIZE[...] (RFC 3516 §4.2, §4.3); a part
+    that does not exist is NIL (size 0). Decoding a large part runs in a thread, not on the
+    event loop. Raises Reply NO [UNKNOWN-CTE] for an encoding that cannot be undone."""
+    parts = att.section.parts
+    try:
+        if len(raw) >= STREAM_THRESHOLD:
+            data = await asyncio.to_thread(binary_bytes, raw, structure, parts)
+        else:
+            data = binary_bytes(raw, structure, parts)
+    except UnknownEncoding:  # checked before the response started (_check_encoding)
+        raise Reply("NO", "[UNKNOWN-CTE] Cannot decode the content-transfer-encoding") from None
+    label = att.response_name()
+    if att.name == "BINARY.SIZE":
+        return f"{label} {len(data) if data is not None else 0}"
+    if data is None:
+        return f"{label} NIL"
+    if att.partial is not None:
+        start, length = att.partial
+        data = data[start : start + length]
+    return label.encode("ascii"), data
 
 
 def _body_item(att: FetchAtt, raw: bytes, structure: dict) -> tuple[bytes, bytes]:

@@ -2,15 +2,18 @@
 commands carry. Pure (no I/O, no Django); :mod:`parser` builds typed commands with it.
 
 Implements the RFC 3501 §9 building blocks: atoms, quoted strings, literals (and LITERAL+,
-RFC 7888), astrings, parenthesised lists, sequence sets (``*``, ranges in either order, §6.4.8 /
-§9 ``seq-range``), dates, flags, fetch attributes with section specs and partials (§6.4.5), and
-modified UTF-7 mailbox names (§5.1.3).
+RFC 7888; literal8, RFC 3516 §7, where a command allows it), astrings, parenthesised lists,
+sequence sets (``*``, ranges in either order, §6.4.8 / §9 ``seq-range``), dates, flags, fetch
+attributes with section specs and partials (§6.4.5), and modified UTF-7 mailbox names (§5.1.3),
+or UTF-8 ones once the session enabled UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3, RFC 9051 §5.1):
+the reader's ``utf8`` switch.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -117,6 +120,7 @@ class FetchAtt:
     section: Section | None = None
     partial: tuple[int, int] | None = None
     peek: bool = False
+    binary: bool = False  # BINARY[...] or BINARY.SIZE[...] (RFC 3516 §4.2): name says which
 
     @property
     def needs_blob(self) -> bool:
@@ -133,7 +137,11 @@ class FetchAtt:
     def response_name(self) -> str:
         if self.section is None:
             return self.name
-        text = f"BODY[{self.section.wire()}]"
+        if self.binary:
+            label = "BINARY.SIZE" if self.name == "BINARY.SIZE" else "BINARY"
+            text = f"{label}[{self.section.wire()}]"
+        else:
+            text = f"BODY[{self.section.wire()}]"
         if self.partial is not None:
             text += f"<{self.partial[0]}>"
         return text
@@ -197,6 +205,23 @@ def decode_mailbox(raw: bytes) -> MailboxName:
     return _named(decoded, encode_mailbox(decoded) == text)
 
 
+# RFC 6855 §3: UTF-8 mailbox names are Net-Unicode (RFC 5198 §2, so NFC) without controls, DEL,
+# or the line and paragraph separators.
+_NAME_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def decode_mailbox_utf8(raw: bytes) -> MailboxName:
+    """A mailbox name as sent by a UTF-8 session (RFC 6855 §3, RFC 9051 §5.1): UTF-8 as written,
+    ``&`` being just a character. Octets that are not UTF-8 are a syntax error (BAD, RFC 6855
+    §3); a name not in NFC, or with control characters, is marked not canonical."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("mailbox name is not UTF-8") from None
+    canonical = unicodedata.is_normalized("NFC", text) and not _NAME_CONTROLS.search(text)
+    return _named(text, canonical)
+
+
 def encode_mailbox(name: str) -> str:
     """Encode a mailbox name in modified UTF-7 (printable ASCII stays, ``&`` becomes ``&-``)."""
     if name.isascii() and "&" not in name:
@@ -224,12 +249,13 @@ def encode_mailbox(name: str) -> str:
 
 
 class Reader:
-    __slots__ = ("data", "pos", "depth")
+    __slots__ = ("data", "pos", "depth", "utf8")
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, utf8: bool = False):
         self.data = data
         self.pos = 0
         self.depth = 0
+        self.utf8 = utf8  # UTF8=ACCEPT or IMAP4rev2 enabled: UTF-8 names and quoted strings
 
     def at_end(self) -> bool:
         return self.pos >= len(self.data)
@@ -313,7 +339,23 @@ class Reader:
             i += 1
         raise ParseError("unterminated quoted string")
 
-    def literal(self) -> bytes:
+    def _checked_quoted(self) -> bytes:
+        value = self.quoted()
+        if self.utf8 and not value.isascii():
+            # RFC 6855 §3: 8-bit octets in a quoted string must be UTF-8, else BAD.
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ParseError("quoted string is not UTF-8") from None
+        return value
+
+    def literal(self, binary: bool = False) -> bytes:
+        """A literal; with ``binary``, a literal8 (``~{n}``, RFC 3516 §7) is taken too. A
+        literal8 anywhere else is refused: RFC 3516 and RFC 9051 allow it only for APPEND's
+        message, the one place where NUL octets may travel."""
+        if self.maybe(b"~"):
+            if not binary:
+                raise ParseError("literal8 is only allowed for APPEND's message (RFC 3516)")
         self.expect(b"{")
         size = int(self.regex(_NUMBER_RE, "a literal size"))
         self.maybe(b"+")
@@ -330,28 +372,31 @@ class Reader:
     def string(self) -> bytes:
         c = self.peek()
         if c == b'"':
-            return self.quoted()
-        if c == b"{":
+            return self._checked_quoted()
+        if c in (b"{", b"~"):
             return self.literal()
         raise ParseError("expected a string")
 
     def astring(self) -> bytes:
         c = self.peek()
-        if c in (b'"', b"{"):
+        if c in (b'"', b"{") or self.peek(2) == b"~{":
             return self.string()
         return self.regex(_ASTRING_RE, "an astring")
+
+    def mailbox_name(self, raw: bytes) -> str:
+        return decode_mailbox_utf8(raw) if self.utf8 else decode_mailbox(raw)
 
     def astring_text(self) -> str:
         return self.astring().decode("utf-8", "surrogateescape")
 
     def mailbox(self) -> str:
-        return decode_mailbox(self.astring())
+        return self.mailbox_name(self.astring())
 
     def list_mailbox(self) -> str:
         c = self.peek()
-        if c in (b'"', b"{"):
-            return decode_mailbox(self.string())
-        return decode_mailbox(self.regex(_LIST_RE, "a mailbox pattern"))
+        if c in (b'"', b"{") or self.peek(2) == b"~{":
+            return self.mailbox_name(self.string())
+        return self.mailbox_name(self.regex(_LIST_RE, "a mailbox pattern"))
 
     def open_paren(self) -> None:
         self.expect(b"(")

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 
 from mailcore.models import FolderRole
 from mailcore.protocols.common.services import call_service
-from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import Reply
 from mailcore.protocols.imap.extended import ListArguments
-from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.parser import ListFolders
 from mailcore.protocols.imap.patterns import Pattern, PatternTooLong
 from mailcore.protocols.imap.state import claim_recent
@@ -44,19 +42,15 @@ ROLE_OF_USE = {use.lower(): role for role, use in SPECIAL_USE.items()}
 _USAGE_ITEMS = frozenset({"SIZE", "DELETED", "DELETED-STORAGE"})
 
 
-def mailbox_text(name: str) -> str:
-    """A folder name as LIST and STATUS write it (modified UTF-7, RFC 3501 §5.1.3)."""
-    return fmt.string(encode_mailbox(name))
-
-
 def kib(octets: int) -> int:
     """RFC 9208 §5.1: STORAGE in units of 1024 octets, rounded up."""
     return (octets + 1023) // 1024
 
 
-def status_line(name: str, items: list[str] | tuple[str, ...], info: StatusInfo,
+def status_line(name_text: str, items: list[str] | tuple[str, ...], info: StatusInfo,
                 usage: tuple[int, int, int] | None, recent: int | None) -> str:
-    """``* STATUS name (...)`` (RFC 3501 §7.2.4) of known items, in the order asked."""
+    """``* STATUS name (...)`` (RFC 3501 §7.2.4) of known items, in the order asked;
+    ``name_text`` is the name as the session writes names (``Session.mailbox_text``)."""
     out = []
     for item in items:
         if item == "MESSAGES":
@@ -76,7 +70,7 @@ def status_line(name: str, items: list[str] | tuple[str, ...], info: StatusInfo,
             # STATUS=SIZE (RFC 8438) in octets; DELETED-STORAGE (RFC 9208 §4.2) in KiB.
             out.append({"SIZE": f"SIZE {size}", "DELETED": f"DELETED {deleted}",
                         "DELETED-STORAGE": f"DELETED-STORAGE {kib(deleted_size)}"}[item])
-    return f"* STATUS {mailbox_text(name)} ({' '.join(out)})\r\n"
+    return f"* STATUS {name_text} ({' '.join(out)})\r\n"
 
 
 def needs_usage(items) -> bool:
@@ -169,7 +163,7 @@ async def run_list(session, cmd: ListFolders) -> str:
             attrs.append(SPECIAL_USE[row.role])
         if "SUBSCRIBED" in args.returns and item.subscribed:
             attrs.append("\\Subscribed")
-        line = f"* LIST ({' '.join(attrs)}) \"{DELIMITER}\" {mailbox_text(item.name)}"
+        line = f"* LIST ({' '.join(attrs)}) \"{DELIMITER}\" {session.mailbox_text(item.name)}"
         if item.childinfo:
             line += ' ("CHILDINFO" ("SUBSCRIBED"))'
         out.append(line + "\r\n")
@@ -198,7 +192,7 @@ async def _statuses(session, items, rows) -> dict[str, str]:
         if above:
             recent.update(await call_service(imap_read.count_above, above))
     return {
-        row.name: status_line(row.name, items, row.status, usage.get(row.id),
+        row.name: status_line(session.mailbox_text(row.name), items, row.status, usage.get(row.id),
                               recent.get(row.id, 0))
         for row in rows
     }
@@ -229,6 +223,6 @@ async def _lsub(session, reference: str, pattern_text: str) -> str:
             parent = DELIMITER.join(parts[:depth])
             if parent not in subs and pattern.matches(parent):
                 found.setdefault(parent, "\\Noselect")
-    session.send("".join(f'* LSUB ({found[name]}) "{DELIMITER}" {mailbox_text(name)}\r\n'
+    session.send("".join(f'* LSUB ({found[name]}) "{DELIMITER}" {session.mailbox_text(name)}\r\n'
                          for name in sorted(found)))
     return "LSUB completed"

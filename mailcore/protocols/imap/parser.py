@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from mailcore.protocols.imap.arguments import fetch_atts
+from mailcore.protocols.imap.arguments import QResync, fetch_atts, id_params, select_params
 from mailcore.protocols.imap.extended import (
     ListArguments,
     create_uses,
@@ -141,7 +141,7 @@ class Id(Command):
     @classmethod
     def parse(cls, r, tag, name, uid):
         r.sp()
-        return cls(tag, name, uid, _id_params(r))
+        return cls(tag, name, uid, id_params(r))
 
 
 # --- not authenticated (§6.2) ------------------------------------------------------------------
@@ -183,16 +183,6 @@ _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 # --- authenticated (§6.3) ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QResync:
-    """SELECT's QRESYNC parameter (RFC 7162 §3.2.5)."""
-
-    uidvalidity: int
-    modseq: int
-    known_uids: SequenceSet | None
-    match: tuple[SequenceSet, SequenceSet] | None  # (known sequence set, known uid set)
-
-
 @command("SELECT", "EXAMINE", states=AUTHENTICATED)
 @dataclass
 class Select(Command):
@@ -209,7 +199,7 @@ class Select(Command):
         r.sp()
         command = cls(tag, name, uid, r.mailbox(), [], None)
         if r.maybe(b" "):
-            _select_params(r, command)
+            select_params(r, command)
         return command
 
 
@@ -305,12 +295,15 @@ class Status(Command):
 @dataclass
 class AppendMessage:
     """One message of an APPEND: its flags, internal date and literal (or the spooled file the
-    server read a large one into, framing.py)."""
+    server read a large one into, framing.py); ``binary`` when it came as a literal8 (RFC 3516
+    §4.4), ``utf8`` when in RFC 6855 §4's ``UTF8 (literal8)`` data extension."""
 
     flags: list[str]
     date: datetime | None
     message: bytes | IO[bytes]
     message_size: int
+    binary: bool = False
+    utf8: bool = False
 
 
 # RFC 3502 §6: a MULTIAPPEND is all or none, so all its messages wait until the last one is
@@ -344,10 +337,20 @@ class Append(Command):
             if r.peek() == b'"':
                 date = r.date_time()
                 r.sp()
-            if r.peek() != b"{":
+            utf8 = r.maybe_ci(b"UTF8")
+            if utf8:
+                # RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
+                r.sp()
+                r.open_paren()
+                if r.peek(2) != b"~{":
+                    raise ParseError("UTF8 needs the message as a literal8")
+            binary = r.peek(2) == b"~{"
+            if not binary and r.peek() != b"{":
                 raise ParseError("APPEND needs the message as a literal")
-            message = r.literal()
-            messages.append(AppendMessage(flags, date, message, len(message)))
+            message = r.literal(binary=True)
+            if utf8:
+                r.close_paren()
+            messages.append(AppendMessage(flags, date, message, len(message), binary, utf8))
             if not r.maybe(b" "):
                 break
         return cls(tag, name, uid, mailbox, messages)
@@ -570,13 +573,14 @@ def command_name(data: bytes) -> tuple[str, str, bool] | None:
     return tag, name, uid
 
 
-def parse_command(data: bytes) -> Command:
-    """Parse one complete command (without its final CRLF). Raises ParseError (with the tag
-    when one could be read)."""
+def parse_command(data: bytes, utf8: bool = False) -> Command:
+    """Parse one complete command (without its final CRLF). ``utf8``: the session enabled
+    UTF8=ACCEPT or IMAP4rev2, so mailbox names are UTF-8, not modified UTF-7 (RFC 6855 §3).
+    Raises ParseError (with the tag when one could be read)."""
     tag = parse_tag(data)
     if tag is None:
         raise ParseError("missing or invalid tag")
-    r = Reader(data)
+    r = Reader(data, utf8)
     r.pos = len(tag) + 1
     try:
         name = r.atom().upper()
@@ -602,63 +606,6 @@ def parse_command(data: bytes) -> Command:
         raise ParseError(f"malformed command: {exc}", tag) from None
 
 
-def _select_params(r: Reader, command: Select) -> None:
-    """select-params (RFC 4466 §2.1): CONDSTORE, and QRESYNC (uidvalidity modseq [known-uids
-    [(known-sequence-set known-uid-set)]]) (RFC 7162 §3.2.5). Other parameters are ignored."""
-    r.open_paren()
-    if r.maybe(b")"):
-        r.depth -= 1
-        return
-    while True:
-        word = r.atom().upper()
-        command.params.append(word)
-        if word == "QRESYNC":
-            r.sp()
-            r.open_paren()
-            uidvalidity = r.number(nonzero=True)
-            r.sp()
-            modseq = r.modseq(nonzero=True)
-            known = None
-            match = None
-            if r.maybe(b" "):
-                if r.peek() != b"(":
-                    known = r.sequence_set()
-                    r.maybe(b" ")
-                if r.peek() == b"(":
-                    r.open_paren()
-                    seqs = r.sequence_set()
-                    r.sp()
-                    uids = r.sequence_set()
-                    r.close_paren()
-                    match = (seqs, uids)
-            r.close_paren()
-            if any(s.saved for s in (known, *(match or ())) if s is not None):
-                raise ParseError("$ names no messages outside the selected folder")
-            command.qresync = QResync(uidvalidity, modseq, known, match)
-        elif r.peek() == b" " and r.data[r.pos + 1 : r.pos + 2] == b"(":
-            r.sp()
-            r.skip_list()  # the value of a parameter not known here
-        if not r.maybe(b" "):
-            break
-    r.close_paren()
-
-
-def _id_params(r: Reader) -> dict[str, str | None] | None:
-    """RFC 2971: "(" string SP nstring *(SP string SP nstring) ")" / NIL."""
-    if r.maybe_ci(b"NIL"):
-        return None
-    r.open_paren()
-    params: dict[str, str | None] = {}
-    while not r.maybe(b")"):
-        if params:
-            r.sp()
-        key = r.string().decode("utf-8", "replace")
-        r.sp()
-        value = None if r.maybe_ci(b"NIL") else r.string().decode("utf-8", "replace")
-        if len(params) < 30:
-            params[key[:30]] = None if value is None else value[:1024]
-    r.depth -= 1
-    return params
 
 
 __all__ = [

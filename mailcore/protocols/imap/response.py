@@ -25,6 +25,14 @@ def string(value: str) -> str:
     return f"{{{len(value.encode('utf-8', 'replace'))}}}\r\n{value}"
 
 
+def utf8_string(value: str) -> str:
+    """A string for a client that enabled UTF-8 (RFC 6855 §3, RFC 9051 §4.3): quoted, UTF-8
+    included; a literal only for what no quoted string may hold (CR, LF, NUL)."""
+    if "\r" in value or "\n" in value or "\0" in value:
+        return string(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def nstring(value: str | None) -> str:
     return "NIL" if value is None else string(value)
 

@@ -85,6 +85,8 @@ class ImapConnection(Framing, Commands):
         self.client_id = None
         self.condstore = False  # RFC 7162 §3.1: once enabled, for the connection's life
         self.qresync = False
+        self.utf8_accept = False  # RFC 6855 §3: ENABLE UTF8=ACCEPT, for the connection's life
+        self.rev2 = False  # RFC 9051 §6.3.1: ENABLE IMAP4rev2, likewise
         self._out: list[bytes] = []
         self.pending_bytes = 0  # in _out, not yet written
         self._unsubscribe = None
@@ -230,7 +232,7 @@ class ImapConnection(Framing, Commands):
         data = framed.data
         tag = parse_tag(data) or "*"
         try:
-            cmd = parse_command(data)
+            cmd = parse_command(data, self.utf8_names)
         except BadCharset as error:
             self.send(f"{error.tag or tag} NO [BADCHARSET (UTF-8 US-ASCII)] {error}\r\n")
             return

@@ -1,9 +1,15 @@
 """Commands of the authenticated state, valid in the selected state too (RFC 3501 §6.3):
 SELECT/EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE (CREATE-SPECIAL-USE, RFC 6154 §3), LIST/LSUB (in :mod:`..listing`: LIST-EXTENDED,
-RFC 5258; LIST-STATUS, RFC 5819; SPECIAL-USE, RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed), GETQUOTA,
-GETQUOTAROOT and SETQUOTA (RFC 9208), COMPRESS (RFC 4978), NAMESPACE (RFC 2342), ENABLE
-(RFC 5161) and IDLE (RFC 2177)."""
+RFC 5258; LIST-STATUS, RFC 5819; SPECIAL-USE, RFC 6154; CHILDREN, RFC 3348), STATUS, APPEND
+(UIDPLUS, RFC 4315; MULTIAPPEND, RFC 3502, group-committed; literal8, RFC 3516 §4.4; UTF8 data,
+RFC 6855 §4), GETQUOTA, GETQUOTAROOT and SETQUOTA (RFC 9208), COMPRESS (RFC 4978), NAMESPACE
+(RFC 2342), ENABLE (RFC 5161: CONDSTORE, QRESYNC, UTF8=ACCEPT of RFC 6855, IMAP4rev2 of RFC
+9051) and IDLE (RFC 2177).
+
+An IMAP4rev2 session (RFC 9051 Appendix E) is told no \\Recent, RECENT or UNSEEN code at
+SELECT, gets the selected mailbox's LIST response and ``OK [CLOSED]`` (§6.3.2), and reads and
+writes mailbox names in UTF-8, as a UTF8=ACCEPT session does (RFC 6855 §3)."""
 
 from __future__ import annotations
 
@@ -11,13 +17,12 @@ import asyncio
 import weakref
 
 from mailcore import exceptions as exc
+from mailcore.mime.binary import NotStorable, storable
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.imap import parser as p
-from mailcore.protocols.imap import response as fmt
 from mailcore.protocols.imap.commands import Reply, Session, format_uid_set
 from mailcore.protocols.imap.compress import DeflatingWriter, InflatingReader
 from mailcore.protocols.imap.extended import STATUS_ITEMS
-from mailcore.protocols.imap.lexer import encode_mailbox
 from mailcore.protocols.imap.listing import (
     ROLE_OF_USE,
     kib,
@@ -43,8 +48,17 @@ def _prepare_append(mailbox, name: str, messages: list[p.AppendMessage], max_siz
         # A spooled message is read here only for the time of the store.
         raw = message.message
         raw = raw if isinstance(raw, bytes) else raw.read()
+        limit = max_size
+        if message.binary:
+            # The limit is on what the client sends (APPENDLIMIT); base64 then adds a third.
+            if len(raw) > max_size:
+                raise exc.MessageTooLarge()
+            try:
+                raw, limit = storable(raw), None
+            except NotStorable:
+                raise Reply("NO", "[PARSE] NUL octets are only allowed in body parts") from None
         prepared.append(delivery.prepare_append(raw, message.flags, message.date,
-                                                max_size=max_size))
+                                                max_size=limit))
     return folder, delivery.AppendRequest(mailbox.pk, folder.pk, prepared)
 
 
@@ -80,8 +94,8 @@ class AuthenticatedState(Session):
         if cmd.qresync is not None and not self.qresync:
             # RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
             raise Reply("BAD", "ENABLE QRESYNC first")
-        if self.selected is not None and self.qresync:
-            # RFC 7162 §3.2.11: the end of the previous folder's responses.
+        if self.selected is not None and (self.qresync or self.rev2):
+            # RFC 7162 §3.2.11, RFC 9051 §6.3.2: the end of the previous folder's responses.
             self.send("* OK [CLOSED] Previous folder closed\r\n")
         self.deselect()
         if "CONDSTORE" in cmd.params:
@@ -99,8 +113,13 @@ class AuthenticatedState(Session):
             sel.keywords[keyword] = keyword
         self.selected = sel
         self.send_flag_lists()
-        self.send(f"* {sel.exists} EXISTS\r\n* {sel.recent_count()} RECENT\r\n")
-        if snapshot.first_unseen_uid is not None:
+        self.send(f"* {sel.exists} EXISTS\r\n")
+        if self.rev2:
+            # RFC 9051 §6.3.2: the mailbox's LIST response; no RECENT, no UNSEEN code.
+            self.send(f'* LIST () "/" {self.mailbox_text(folder.name)}\r\n')
+        else:
+            self.send(f"* {sel.recent_count()} RECENT\r\n")
+        if snapshot.first_unseen_uid is not None and not self.rev2:
             seq = sel.seq_of(snapshot.first_unseen_uid)
             if seq is not None:
                 self.send(f"* OK [UNSEEN {seq}] First unseen\r\n")
@@ -194,12 +213,15 @@ class AuthenticatedState(Session):
             recent = counts.get(folder.pk, 0)
         if "HIGHESTMODSEQ" in cmd.items:
             self.enable_condstore()  # RFC 7162 §3.1.6
-        self.send(status_line(folder.name, cmd.items, info, usage, recent))
+        self.send(status_line(self.mailbox_text(folder.name), cmd.items, info, usage, recent))
         return "STATUS completed"
 
     async def cmd_APPEND(self, cmd: p.Append) -> str:
         if not all(message.message_size for message in cmd.messages):
             raise Reply("NO", "Cannot append an empty message")
+        if any(message.utf8 for message in cmd.messages) and not self.utf8_accept:
+            # RFC 6855 §4: the UTF8 data extension belongs to UTF8=ACCEPT, enabled first (§3).
+            raise Reply("BAD", "ENABLE UTF8=ACCEPT before APPEND UTF8 (RFC 6855)")
         folder, request = await call_service(
             _prepare_append, self.mailbox, cmd.mailbox, cmd.messages,
             self.config.max_message_size,
@@ -223,7 +245,7 @@ class AuthenticatedState(Session):
         folder = await call_service(folders.get_folder, self.mailbox, cmd.mailbox)
         current = await call_service(quota.usage, self.mailbox.pk)
         limit, used = current.limit, current.used
-        name = fmt.string(encode_mailbox(folder.name))
+        name = self.mailbox_text(folder.name)
         if not limit:
             self.send(f"* QUOTAROOT {name}\r\n")
             return "GETQUOTAROOT completed"
@@ -263,8 +285,14 @@ class AuthenticatedState(Session):
         # RFC 5161 §3.1: ENABLED lists what this command newly enabled; unknown names are
         # ignored. QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
         enabled = []
-        for cap in cmd.caps:
-            if cap == "CONDSTORE" and not self.condstore:
+        for cap in dict.fromkeys(cmd.caps):
+            if cap == "UTF8=ACCEPT" and not self.utf8_accept:
+                self.utf8_accept = True  # RFC 6855 §3
+                enabled.append(cap)
+            elif cap == "IMAP4REV2" and not self.rev2:
+                self.rev2 = True  # RFC 9051 §6.3.1
+                enabled.append("IMAP4rev2")
+            elif cap == "CONDSTORE" and not self.condstore:
                 self.enable_condstore()
                 enabled.append(cap)
             elif cap == "QRESYNC" and not self.qresync:

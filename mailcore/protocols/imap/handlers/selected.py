@@ -161,6 +161,10 @@ class SelectedState(Session):
 
     async def cmd_SEARCH(self, cmd: p.Search) -> str:
         sel = self.require_selected()
+        if self.utf8_accept and (cmd.charset is not None or cmd.bad_charset is not None):
+            # RFC 6855 §3: after ENABLE UTF8=ACCEPT a SEARCH carries no charset; the server
+            # SHOULD answer BAD (the labels conflict). A BAD leaves "$" as it was (RFC 5182).
+            raise Reply("BAD", "No CHARSET after ENABLE UTF8=ACCEPT (RFC 6855)")
         key = session_key(sel, cmd.key)  # "$" is the result saved before this command
         save = cmd.returns is not None and "SAVE" in cmd.returns
         if save:
@@ -184,9 +188,14 @@ class SelectedState(Session):
                 found, cmd.returns, in_order=False)
             if reported:
                 highest = await call_service(imap_read.max_modseq, sel.folder.pk, reported)
-        if cmd.returns is not None:
-            if cmd.returns != ["SAVE"]:  # RFC 5182 §2.1: SAVE alone has no ESEARCH answer
-                self.send(esearch(cmd, numbers, cmd.returns, highest))
+        returns = cmd.returns
+        if returns is None and self.rev2:
+            # RFC 9051 §6.4.4, §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH; no RETURN
+            # means RETURN (ALL).
+            returns = ["ALL"]
+        if returns is not None:
+            if returns != ["SAVE"]:  # RFC 5182 §2.1: SAVE alone has no ESEARCH answer
+                self.send(esearch(cmd, numbers, returns, highest))
             return "SEARCH completed"
         modseq = f" (MODSEQ {highest})" if highest is not None else ""
         self.send("* SEARCH" + "".join(f" {n}" for n in numbers) + modseq + "\r\n")
