@@ -1,6 +1,7 @@
 """Webmail benchmark: fills one mailbox with BENCH_MESSAGES messages (default 100,000) through
 the real delivery path (so the search index is built as in production), then starts gunicorn
-(as `make run` and compose do) on a loopback port and reports p50/p95 as a browser sees them,
+with `make run`'s configuration (webmail/gunicorn_conf.py: gthread workers, keep-alive, access
+log) on a loopback port and reports p50/p95 as a browser sees them,
 through a real HTTP client (keep-alive, the whole response read), for the inbox page, the next
 page, opening a message (the reading pane, then its body frame, as the browser asks for them),
 searches and the live-update poll. A second column gives the p95 of the same request through
@@ -16,7 +17,7 @@ cached thread ids), switches the list to conversations and measures its pages an
 
 Usage: python bench/web.py [--postgres URL] [--only search|conversations] [--reuse DIR]
 (BENCH_MESSAGES=20000 for a quicker run; ``--reuse DIR`` keeps the filled data between runs;
-BENCH_GUNICORN="--workers 2" sets gunicorn's options)."""
+BENCH_GUNICORN="--workers 4" adds gunicorn options to webmail/gunicorn_conf.py's)."""
 
 import re
 import shutil
@@ -163,14 +164,16 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_server():
-    """gunicorn serving this data folder and database on a loopback port."""
+    """gunicorn as `make run` starts it (the Procfile's configuration), serving this data folder
+    and database on a loopback port; its access log (stdout) is written, to nowhere."""
     port = free_port()
-    env = dict(os.environ, DEBUG="false", ALLOWED_HOSTS="127.0.0.1,testserver")
-    options = shlex.split(os.environ.get("BENCH_GUNICORN", "--workers 2"))
+    env = dict(os.environ, DEBUG="false", ALLOWED_HOSTS="127.0.0.1",
+               CORREIO_WEB_ADDR=f"127.0.0.1:{port}")
+    options = shlex.split(os.environ.get("BENCH_GUNICORN", ""))
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "webmail.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning", *options],
-        cwd=str(Path(__file__).resolve().parent.parent), env=env)
+        [sys.executable, "-m", "gunicorn", "-c", "python:webmail.gunicorn_conf",
+         "webmail.wsgi:application", "--log-level", "warning", *options],
+        cwd=str(Path(__file__).resolve().parent.parent), env=env, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -239,7 +242,7 @@ def run(client: Client, mailbox) -> None:
                                                      "subject:budget -invoice"]
     reset_queries()
     print(f"webmail benchmark on {LABEL}, {COUNT} messages, {RUNS} runs each; HTTP through "
-          f"gunicorn {os.environ.get('BENCH_GUNICORN', '--workers 2')}")
+          f"gunicorn -c python:webmail.gunicorn_conf {os.environ.get('BENCH_GUNICORN', '')}")
     if ARGS.only == "conversations":
         conversations(client, mailbox, inbox, hx)
         return

@@ -1,6 +1,10 @@
 """The authentication backend of the Django admin (and of anything else calling
 ``django.contrib.auth.authenticate``): Django's ``ModelBackend`` behind the shared failed-login
-throttle (mailcore/services/throttle.py), so staff accounts get no unlimited guesses."""
+throttle (mailcore/services/throttle.py), so staff accounts get no unlimited guesses.
+
+It also loads the signed-in user of each request together with their mailbox, its domain and
+their webmail settings (one query rather than three: every webmail request needs all four,
+``webmail.views.common.mailbox_required``)."""
 
 import time
 
@@ -17,6 +21,15 @@ PATH = "webmail.auth_backend.ThrottledModelBackend"
 
 
 class ThrottledModelBackend(ModelBackend):
+    def get_user(self, user_id):
+        model = get_user_model()
+        try:
+            user = model._default_manager.select_related(
+                "mailbox__domain", "mailbox__webmail").get(pk=user_id)
+        except model.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
