@@ -80,7 +80,10 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["folder", "uid"], name="message_unique_uid"),
         ]
         indexes = [
-            models.Index(fields=["folder", "-internal_date", "-id"], name="message_newest"),
+            # The message list, newest first (keyset pages); with the thread id, the
+            # conversation list walks it without reading the rows (webmail.conversations).
+            models.Index(fields=["folder", "-internal_date", "-id", "thread_id"],
+                         name="message_newest"),
             models.Index(fields=["folder", "modseq"], name="message_modseq"),
             models.Index(fields=["mailbox", "thread_id"], name="message_thread"),
             models.Index(fields=["mailbox", "message_id"], name="message_msgid"),

@@ -141,7 +141,11 @@ class Page:
 
 
 def encode_cursor(message) -> str:
-    return f"{message.internal_date.isoformat()}_{message.pk}"
+    return cursor_of(message.internal_date, message.pk)
+
+
+def cursor_of(when: datetime, pk: int) -> str:
+    return f"{when.isoformat()}_{pk}"
 
 
 def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
