@@ -4,18 +4,19 @@ They are the bulk of every list page (50 rows, a dozen fields each) and of the l
 by Django's template engine, a row cost about as much as everything else on the page together
 (each ``{{ }}`` is a context lookup, a filter chain and an escape), which alone kept the list over
 its time budget at 100,000 messages (issue 16). Here each row is one f-string with every
-mail-derived value escaped by :func:`django.utils.html.escape`, exactly as the template's
-autoescaping did; the templates call :func:`message_row` and :func:`conversation_row` through
-the ``{% message_rows %}`` tag (``webmail_tags``), so this module is the one place a row is drawn.
+mail-derived value escaped by :func:`html.escape` (what the template's autoescaping calls);
+the templates call :func:`rows_html` and :func:`message_row` through the ``{% message_rows %}``
+and ``{% message_row %}`` tags (``webmail_tags``), so this module is the one place a row is
+drawn.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape  # what django.utils.html.escape does, without its lazy-string wrapper
 
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.html import escape
 
 ATTACH_MARK = (
     '<span class="mark attach" title="Has attachments"><svg class="icon" viewBox="0 0 24 24" '

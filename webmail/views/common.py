@@ -38,6 +38,7 @@ from mailcore.services.quota import usage, usage_of
 from webmail import composing, rich_text
 from webmail.identities import identity_views
 from webmail.models import Composition, WebmailSettings
+from webmail.rows import id_url, url_pattern
 
 TEMPLATE = "webmail/mail.html"
 # Columns the message list shows: never the JSON envelope and structure, never the blob.
@@ -181,6 +182,11 @@ class FolderItem:
     folder: Folder
     depth: int
     label: str
+
+    @property
+    def url(self) -> str:
+        """The folder's page (the URL resolver once, not twice per folder and page)."""
+        return id_url(url_pattern("webmail:folder"), self.folder.pk)
 
 
 def folder_items(mailbox: Mailbox) -> list[FolderItem]:
