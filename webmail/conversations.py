@@ -21,7 +21,7 @@ from django.db.models import CharField, Exists, OuterRef, Q
 from django.db.models.functions import Cast
 
 from mailcore.models import Folder, FolderRole, Mailbox, Message
-from webmail.views.common import LIST_COLUMNS, Page, cursor_of, decode_cursor
+from webmail.views.common import LIST_COLUMNS, Page, cursor_of, decode_cursor, older_than
 
 # Rows walked per query: the page's 50 conversations of up to ten messages in one query
 # (reading only the list's index, some 1 ms).
@@ -77,7 +77,7 @@ def conversation_page(folder: Folder, cursor_text: str | None) -> Page:
         qs = Message.objects.filter(folder=folder).order_by("-internal_date", "-id")
         if cursor is not None:
             when, pk = cursor
-            qs = qs.filter(Q(internal_date__lt=when) | Q(internal_date=when, id__lt=pk))
+            qs = qs.filter(older_than(when, pk))
         # No date per candidate: converting 200 dates cost more than the query.
         rows = list(qs.values_list("id", "thread_id")[:BATCH])
         shadowed = set()
@@ -119,8 +119,7 @@ def conversation_page(folder: Folder, cursor_text: str | None) -> Page:
     if end is None:
         more = False
     elif more is None:
-        more = Message.objects.filter(folder=folder).filter(
-            Q(internal_date__lt=end[0]) | Q(internal_date=end[0], id__lt=end[1])).exists()
+        more = Message.objects.filter(folder=folder).filter(older_than(*end)).exists()
     next_cursor = cursor_of(*end) if more else None
     return Page(messages, next_cursor, cursor_text if start_cursor else None)
 

@@ -159,6 +159,14 @@ def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
     return when, int(pk)
 
 
+def older_than(when: datetime, pk: int) -> Q:
+    """Messages after ``(when, pk)`` in newest-first order. The leading ``internal_date <=``
+    is what lets SQLite and PostgreSQL start the index scan at the cursor: with the OR alone
+    they scanned the folder from its newest message and filtered (a page at 90% of 100,000
+    messages took 200 ms on SQLite rather than 0.5)."""
+    return Q(internal_date__lte=when) & (Q(internal_date__lt=when) | Q(id__lt=pk))
+
+
 def page_of(queryset, cursor_text: str | None) -> Page:
     """One page of a newest-first message queryset after the cursor: a single indexed query
     whatever the folder's size (keyset pagination on internal date, then id)."""
@@ -167,7 +175,7 @@ def page_of(queryset, cursor_text: str | None) -> Page:
     qs = queryset.only(*LIST_COLUMNS).order_by("-internal_date", "-id")
     if cursor is not None:
         when, pk = cursor
-        qs = qs.filter(Q(internal_date__lt=when) | Q(internal_date=when, id__lt=pk))
+        qs = qs.filter(older_than(when, pk))
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
