@@ -1,7 +1,7 @@
 """Shared set-up for benchmarks: a throw-away data folder and database, Django configured.
 
 ``--postgres URL`` runs on a fresh PostgreSQL database made next to the one in URL (it is created
-and dropped); otherwise SQLite in a temporary folder, as `make run` uses."""
+and dropped; ``<name in URL>_bench_<bench>``, or ``correio_bench_<bench>`` when URL names none); otherwise SQLite in a temporary folder, as `make run` uses."""
 
 import argparse
 import os
@@ -38,7 +38,12 @@ def setup_django(args: argparse.Namespace, name: str, reuse: str | None = None) 
     if args.postgres:
         import psycopg
 
-        db_name = f"correio_bench_{name}"
+        # Named after the database in URL, if any, so that two people benchmarking on one
+        # server (each with a database of their own) do not drop each other's.
+        given = args.postgres.rsplit("/", 1)[1].split("?", 1)[0] if "//" in args.postgres \
+            and args.postgres.count("/") >= 3 else ""
+        prefix = given if given and given not in ("postgres", "template1") else "correio"
+        db_name = f"{prefix}_bench_{name}"
         with psycopg.connect(args.postgres, autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [db_name]

@@ -3,7 +3,11 @@
 behind the shared failed-login throttle (mailcore/services/throttle.py), so staff accounts get no
 unlimited guesses. Users are loaded as ``SessionUser`` (webmail/models.py), whose sessions
 compare the password epoch, and a right password stored with an older hasher is re-hashed by
-``mailcore.services.passwords``, which ends no session."""
+``mailcore.services.passwords``, which ends no session.
+
+The signed-in user of each request is loaded together with their mailbox, its domain and
+their webmail settings (one query rather than three: every webmail request needs all four,
+``webmail.views.common.mailbox_required``)."""
 
 import time
 
@@ -21,7 +25,8 @@ PATH = "webmail.auth_backend.ThrottledModelBackend"
 
 
 def session_users():
-    return SessionUser._default_manager.select_related("password_epoch")
+    return SessionUser._default_manager.select_related(
+        "password_epoch", "mailbox__domain", "mailbox__webmail")
 
 
 def session_user(user) -> SessionUser:

@@ -80,10 +80,17 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["folder", "uid"], name="message_unique_uid"),
         ]
         indexes = [
-            models.Index(fields=["folder", "-internal_date", "-id"], name="message_newest"),
+            # The message list, newest first (keyset pages); with the thread id, the
+            # conversation list walks it without reading the rows (webmail.conversations).
+            models.Index(fields=["folder", "-internal_date", "-id", "thread_id"],
+                         name="message_newest"),
             models.Index(fields=["folder", "modseq"], name="message_modseq"),
             models.Index(fields=["mailbox", "thread_id"], name="message_thread"),
             models.Index(fields=["mailbox", "message_id"], name="message_msgid"),
+            # A mailbox's messages after an id, in id order: the webmail learns correspondents
+            # from where it last stopped as a message opens (without it SQLite walked the
+            # whole mailbox by date to find none: 50 ms at 100,000 messages).
+            models.Index(fields=["mailbox", "id"], name="message_mailbox_id"),
             # Webmail search across all folders, newest first (keyset pagination).
             models.Index(fields=["mailbox", "-internal_date", "-id"], name="message_mailbox_newest"),
             # Searches for has:attachment and is:flagged alone, newest first: without these

@@ -120,6 +120,12 @@ class Usage:
         return self.limit * 95 // 100
 
 
+def usage_of(mailbox: Mailbox) -> Usage:
+    """:func:`usage` from a mailbox row read earlier in the same unit of work that has changed
+    nothing since (a web page's GET): no query."""
+    return Usage(mailbox.used_bytes, mailbox.quota)
+
+
 def usage(mailbox_id: int) -> Usage:
     """The mailbox's usage as :func:`charge` keeps it (one indexed read), ``Usage(0, 0)`` when it
     does not exist: the webmail's meter, IMAP GETQUOTA (RFC 9208 §4.2), and checking several

@@ -67,6 +67,27 @@ def test_pages_hold_each_conversation_once(web, mailbox, deliver, grouped, setti
     assert len(seen) == 5 and len(set(seen)) == 5
 
 
+def test_a_conversation_ending_a_page_does_not_start_the_next_one_again(
+        web, mailbox, deliver, grouped, settings):
+    # The next page begins with older messages of the page's last conversation: the first of
+    # them is found shadowed by a newer one, and so must be the rest.
+    settings.CORREIO_WEBMAIL_PAGE_SIZE = 2
+    for k in range(5):
+        thread(deliver, mailbox, 4, f"t{k}", hour=10 + k, sent_reply=False)
+    inbox = get_folder_by_role(mailbox, FolderRole.INBOX)
+    seen, cursor, pages = [], None, 0
+    while pages < 10:
+        page = conversation_page(inbox, cursor)
+        pages += 1
+        seen += [m.thread_id for m in page.messages]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+    last = web.get(f"/f/{inbox.pk}/", {"before": page.cursor, "rows": "1"}, **HX)
+    assert last.content.decode().count('class="row conversation') == len(page.messages)
+
+
 def test_opening_a_conversation_stacks_it_newest_open_and_marks_it_read(
         web, mailbox, deliver, grouped):
     rows = thread(deliver, mailbox, 3, "c")

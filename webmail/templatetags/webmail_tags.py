@@ -1,8 +1,10 @@
 """Small display helpers for the webmail templates."""
 
 from django import template
-from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from webmail import rows
 
 register = template.Library()
 
@@ -10,29 +12,20 @@ register = template.Library()
 @register.filter
 def short_date(value):
     """Time for today's mail, day and month for this year's, else the full date."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    now = timezone.localtime()
-    if local.date() == now.date():
-        return local.strftime("%H:%M")
-    if local.year == now.year:
-        return local.strftime("%d %b").lstrip("0")
-    return local.strftime("%Y-%m-%d")
+    return rows.DateLabels().short(value)
 
 
-_prefixes: dict[str, str] = {}
+@register.simple_tag(takes_context=True)
+def message_rows(context, messages):
+    """The list's rows of ``messages`` (webmail/rows.py): conversations when the page shows
+    them, else single messages."""
+    return mark_safe(rows.rows_html(messages, context))  # noqa: S308 (escaped in rows.py)
 
 
-@register.simple_tag
-def message_url(pk):
-    """``{% url 'webmail:message' pk %}`` for the rows of the message list: the URL resolver
-    once per script prefix rather than once per row (it was a sixth of a list page's time)."""
-    script = get_script_prefix()
-    prefix = _prefixes.get(script)
-    if prefix is None:
-        prefix = _prefixes[script] = reverse("webmail:message", args=[1]).removesuffix("1/")
-    return f"{prefix}{int(pk)}/"
+@register.simple_tag(takes_context=True)
+def message_row(context, message):
+    """One single message's row, wherever the list shows conversations or not."""
+    return mark_safe(rows.message_row(message, rows.RowContext(context)))  # noqa: S308
 
 
 @register.filter
@@ -40,13 +33,6 @@ def long_date(value):
     if not value:
         return ""
     return timezone.localtime(value).strftime("%a, %d %b %Y %H:%M")
-
-
-@register.simple_tag
-def sender_label(message, sent_view=False):
-    if sent_view:
-        return "To: " + (message.to_addrs or "(no recipient)")
-    return message.from_name or message.from_addr or "(unknown sender)"
 
 
 @register.filter

@@ -11,7 +11,7 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -34,10 +34,11 @@ from mailcore.exceptions import (
 )
 from mailcore.models import Folder, FolderRole, Mailbox, Message
 from mailcore.services.folders import get_folder_by_role, list_folders
-from mailcore.services.quota import usage
+from mailcore.services.quota import usage, usage_of
 from webmail import composing, rich_text
 from webmail.identities import identity_views
 from webmail.models import Composition, WebmailSettings
+from webmail.rows import id_url, url_pattern
 
 TEMPLATE = "webmail/mail.html"
 # Columns the message list shows: never the JSON envelope and structure, never the blob.
@@ -76,7 +77,12 @@ def mailbox_required(view):
     def wrapper(request, *args, **kwargs):
         mailbox = None
         if request.user.is_authenticated:
-            mailbox = Mailbox.objects.select_related("domain").filter(user=request.user).first()
+            # Loaded with the user by our auth backend; a query only for another backend's.
+            if get_user_model().mailbox.is_cached(request.user):
+                mailbox = getattr(request.user, "mailbox", None)
+            else:
+                mailbox = Mailbox.objects.select_related("domain", "webmail").filter(
+                    user=request.user).first()
             if mailbox is not None and not (mailbox.active and mailbox.domain.active):
                 # Revoked: the mailbox or its domain was disabled while signed in. (A changed
                 # password already ends the session: Django checks its session hash.)
@@ -117,7 +123,10 @@ def user_settings(mailbox: Mailbox) -> WebmailSettings:
     """The user's webmail preferences (defaults until first saved), read once per request."""
     cached = getattr(mailbox, "_webmail_prefs", None)
     if cached is None:
-        found = WebmailSettings.objects.filter(mailbox=mailbox).first()
+        try:
+            found = mailbox.webmail  # usually read with the mailbox (mailbox_required)
+        except WebmailSettings.DoesNotExist:
+            found = None
         cached = mailbox._webmail_prefs = found or WebmailSettings(mailbox=mailbox)
     return cached
 
@@ -133,7 +142,11 @@ class Page:
 
 
 def encode_cursor(message) -> str:
-    return f"{message.internal_date.isoformat()}_{message.pk}"
+    return cursor_of(message.internal_date, message.pk)
+
+
+def cursor_of(when: datetime, pk: int) -> str:
+    return f"{when.isoformat()}_{pk}"
 
 
 def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
@@ -146,6 +159,14 @@ def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
     return when, int(pk)
 
 
+def older_than(when: datetime, pk: int) -> Q:
+    """Messages after ``(when, pk)`` in newest-first order. The leading ``internal_date <=``
+    is what lets SQLite and PostgreSQL start the index scan at the cursor: with the OR alone
+    they scanned the folder from its newest message and filtered (a page at 90% of 100,000
+    messages took 200 ms on SQLite rather than 0.5)."""
+    return Q(internal_date__lte=when) & (Q(internal_date__lt=when) | Q(id__lt=pk))
+
+
 def page_of(queryset, cursor_text: str | None) -> Page:
     """One page of a newest-first message queryset after the cursor: a single indexed query
     whatever the folder's size (keyset pagination on internal date, then id)."""
@@ -154,7 +175,7 @@ def page_of(queryset, cursor_text: str | None) -> Page:
     qs = queryset.only(*LIST_COLUMNS).order_by("-internal_date", "-id")
     if cursor is not None:
         when, pk = cursor
-        qs = qs.filter(Q(internal_date__lt=when) | Q(internal_date=when, id__lt=pk))
+        qs = qs.filter(older_than(when, pk))
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
@@ -169,6 +190,11 @@ class FolderItem:
     folder: Folder
     depth: int
     label: str
+
+    @property
+    def url(self) -> str:
+        """The folder's page (the URL resolver once, not twice per folder and page)."""
+        return id_url(url_pattern("webmail:folder"), self.folder.pk)
 
 
 def folder_items(mailbox: Mailbox) -> list[FolderItem]:
@@ -251,12 +277,36 @@ def render_compose(request, composition, *, status=200, page=False, **kwargs):
     return render(request, TEMPLATE, context, status=status)
 
 
+def read_only(request) -> bool:
+    """A GET changes nothing (STYLE.md): what the request read as it began is still current."""
+    return request.method in ("GET", "HEAD")
+
+
+def request_folder_items(request) -> list[FolderItem]:
+    """The folder list for this request: read once by a GET; read afresh each time after a
+    POST's action, whose counts it must show."""
+    if not read_only(request):
+        return folder_items(request.mailbox)
+    items = getattr(request, "_folder_items", None)
+    if items is None:
+        items = request._folder_items = folder_items(request.mailbox)
+    return items
+
+
+def listed_folder(request, folder_id: int) -> Folder:
+    """``owned_folder`` from the request's folder list (no query of its own)."""
+    for item in request_folder_items(request):
+        if item.folder.pk == folder_id:
+            return item.folder
+    raise Http404("No such folder")
+
+
 def mail_context(request, *, folder=None, page=None, list_url="", query="", scope="folder",
                  **extra) -> dict:
     """The context of the mail page (folders, the list, the reading pane), which every view
     rendering the page or one of its partials starts from."""
     mailbox = request.mailbox
-    folders = folder_items(mailbox)
+    folders = request_folder_items(request)
     if folder is not None:
         # The folder list was just read: take the folder's counters from it (an action may
         # have changed them since the view loaded the folder) rather than query again.
@@ -277,7 +327,7 @@ def mail_context(request, *, folder=None, page=None, list_url="", query="", scop
         "sent_view": folder is not None and folder.role in (FolderRole.SENT, FolderRole.DRAFTS),
         "live_sig": live_signature(mailbox.pk, [item.folder for item in folders]),
         "poll_seconds": settings.CORREIO_WEBMAIL_POLL_SECONDS,
-        "quota": usage(mailbox.pk),
+        "quota": usage_of(mailbox) if read_only(request) else usage(mailbox.pk),
     }
     context["notify"] = notify_state(mailbox, context["folders"], context["prefs"])
     context.update(extra)

@@ -12,9 +12,9 @@ from mailcore.services.sending import delivery_status
 from webmail.conversations import conversation_page, summarise
 from webmail.views.common import (
     TEMPLATE,
+    listed_folder,
     mail_context,
     mailbox_required,
-    owned_folder,
     page_of,
     render_partials,
     user_settings,
@@ -34,7 +34,7 @@ def folder_page(request, folder, cursor):
 
 @mailbox_required
 def folder_view(request, folder_id: int):
-    folder = owned_folder(request, folder_id)
+    folder = listed_folder(request, folder_id)
     cursor = request.GET.get("before")
     list_url = reverse("webmail:folder", args=[folder.pk])
     conversations = None

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.shortcuts import render
 from django.urls import reverse
 
-from mailcore.models import Folder, Message
+from mailcore.models import Message
 from mailcore.services.search.messages import search_messages
 from mailcore.services.search.query import parse_query
 from webmail.views.common import (
@@ -16,6 +16,7 @@ from webmail.views.common import (
     mailbox_required,
     page_of,
     render_partials,
+    request_folder_items,
 )
 
 
@@ -26,7 +27,8 @@ def search_view(request):
     folder_id = request.GET.get("folder", "")
     folder = None
     if folder_id.isdigit():
-        folder = Folder.objects.filter(pk=int(folder_id), mailbox=request.mailbox).first()
+        folder = next((item.folder for item in request_folder_items(request)
+                       if item.folder.pk == int(folder_id)), None)
     query = parse_query(text)
     if not query.is_empty:
         results = search_messages(request.mailbox, query, folder if scope == "folder" else None)
