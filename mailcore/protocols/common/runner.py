@@ -67,7 +67,7 @@ async def serve(protocols: list[str], config: ListenerConfig) -> None:
             logger.info("listening on %s", sock.getsockname()[:2])
     # Started once the listeners are bound: importing and binding them holds the loop, and
     # that start-up time is no lag to shed connections for.
-    watchdog_task = watchdog.start(watchdog.LoopWatchdog(threshold=config.loop_lag_threshold))
+    watchdog_task = watchdog.start(watchdog.for_config(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
