@@ -165,3 +165,18 @@ def test_submission_on_465_still_serves_a_whole_session(start_doors, client_cont
                                       f"From: {ADDRESS}\r\nSubject: over 465\r\n\r\nhello\r\n".encode())
             assert refused == {}
     assert OutboundMessage.objects.count() == 3
+
+
+def test_a_flood_of_aborted_handshakes_logs_a_burst_then_a_count(start_doors, caplog):
+    import logging
+
+    port = start_doors(max_tls_handshakes_per_ip=100)["submissions"]
+    with caplog.at_level(logging.INFO, logger="correio.smtp"):
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"\x16\x03\x01\x00\x05hello")  # a broken ClientHello
+                sock.recv(100)
+        settle()
+    lines = [r.getMessage() for r in caplog.records if r.name == "correio.smtp"]
+    assert len(lines) == 20 and all("ended" in line for line in lines)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]

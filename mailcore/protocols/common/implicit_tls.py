@@ -17,15 +17,44 @@ handshake is done."""
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable
 
 from mailcore.protocols.common.limits import ConnectionLimiter, HandshakeLimiter
 
-logger = logging.getLogger("correio.listeners")
-
 # Bytes a client may send after its handshake before the protocol takes the connection over
 # (a server-first protocol's client should send none).
 _EARLY_DATA_LIMIT = 64 * 1024
+
+
+class QuietLog:
+    """One INFO line per connection a client ended badly (a TLS abort, a reset), at most
+    ``burst`` lines per ``period`` seconds per listener, then one line with how many were left
+    out. A flood of aborted handshakes would otherwise write hundreds of lines at once, and
+    formatting and writing them is work on the loop."""
+
+    def __init__(self, log: logging.Logger, what: str, burst: int = 20, period: float = 10.0):
+        self.log = log
+        self.what = what
+        self.burst = burst
+        self.period = period
+        self._window_start = float("-inf")
+        self._lines = 0
+        self._left_out = 0
+
+    def ended(self, ip: str, error: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._window_start >= self.period:
+            if self._left_out:
+                self.log.info("%s: %d more connections ended badly in %.0f s (not logged)",
+                              self.what, self._left_out, self.period)
+            self._window_start, self._lines, self._left_out = now, 0, 0
+        if self._lines < self.burst:
+            self._lines += 1
+            self.log.info("%s connection from %s ended: %s", self.what, ip,
+                          error or type(error).__name__)
+        else:
+            self._left_out += 1
 
 
 def handshake_limiter(config, listener: str) -> HandshakeLimiter:
@@ -55,13 +84,13 @@ class ImplicitTLSGate(asyncio.Protocol):
 
     def __init__(self, *, make_protocol: Callable[[str], asyncio.Protocol],
                  limiter: ConnectionLimiter, handshakes: HandshakeLimiter,
-                 context: ssl.SSLContext, timeout: float, name: str = "TLS"):
+                 context: ssl.SSLContext, timeout: float, quiet_log: QuietLog):
         self._make_protocol = make_protocol
         self._limiter = limiter
         self._handshakes = handshakes
         self._context = context
         self._timeout = timeout
-        self._name = name
+        self._quiet_log = quiet_log
         self._ip = ""
         self._transport: asyncio.Transport | None = None
         self._inner: asyncio.Protocol | None = None
@@ -98,8 +127,7 @@ class ImplicitTLSGate(asyncio.Protocol):
         except (OSError, EOFError) as error:
             # A client that aborts or stalls its handshake: its business, one quiet line
             # (ssl.SSLError and the deadline's ConnectionAbortedError are OSErrors).
-            logger.info("%s connection from %s ended in the handshake: %s", self._name,
-                        self._ip, error or type(error).__name__)
+            self._quiet_log.ended(self._ip, error)
             tls = None
         except asyncio.CancelledError:
             transport.close()

@@ -315,7 +315,7 @@ def _options(config: ListenerConfig) -> ImapOptions:
 
 
 async def _serve_client(reader, writer, config, options, tls_context, implicit, limiter,
-                        handshakes):
+                        handshakes, quiet_log):
     peer = writer.get_extra_info("peername")
     ip = peer[0] if peer else "?"
     refusal = limiter.admit(ip)
@@ -343,7 +343,7 @@ async def _serve_client(reader, writer, config, options, tls_context, implicit, 
         pass
     except (ssl.SSLError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as error:
         # The client ended TLS (or the connection) badly: its business, one quiet line.
-        logger.info("IMAP connection from %s ended: %s", ip, error or type(error).__name__)
+        quiet_log.ended(ip, error)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -376,11 +376,12 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
                                     "imaps" if implicit else "imap")
 
         handshakes = implicit_tls.handshake_limiter(config, "imaps") if implicit else None
+        quiet_log = implicit_tls.QuietLog(logger, "IMAPS" if implicit else "IMAP")
 
-        def handler(reader, writer, implicit=implicit, limiter=limiter, handshakes=handshakes):
-            return _serve_client(
-                reader, writer, config, options, tls_context, implicit, limiter, handshakes
-            )
+        def handler(reader, writer, implicit=implicit, limiter=limiter, handshakes=handshakes,
+                    quiet_log=quiet_log):
+            return _serve_client(reader, writer, config, options, tls_context, implicit,
+                                 limiter, handshakes, quiet_log)
 
         # The implicit-TLS port, too, accepts plain TCP: the handshake starts once the
         # connection is counted and has a handshake slot (common/implicit_tls.py).

@@ -475,6 +475,7 @@ async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls_
     limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
                                 "pop3s" if implicit_tls_port else "pop3")
     handshakes = implicit_tls.handshake_limiter(config, "pop3s") if implicit_tls_port else None
+    quiet_log = implicit_tls.QuietLog(logger, "POP3S" if implicit_tls_port else "POP3")
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -496,7 +497,7 @@ async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls_
             await Pop3Session(reader, writer, config, tls=implicit_tls_port).run()
         except (ssl.SSLError, ConnectionError, TimeoutError) as error:
             # A client-side TLS abort is the client's business: one quiet line, no traceback.
-            logger.info("POP3 connection from %s ended: %s", ip, error or type(error).__name__)
+            quiet_log.ended(ip, error)
             writer.close()
         finally:
             limiter.release(ip)

@@ -77,12 +77,14 @@ async def create_smtp_server(
     # 465: plain TCP first, so the connection is counted and given a handshake slot before
     # any TLS work; the gate hands the TLS transport to the SMTP protocol (implicit_tls.py).
     handshakes = implicit_tls.handshake_limiter(config, policy.name)
+    quiet_log = implicit_tls.QuietLog(logger, "SMTP (465)")
 
     def gate() -> implicit_tls.ImplicitTLSGate:
         return implicit_tls.ImplicitTLSGate(
             make_protocol=factory, limiter=limiter, handshakes=handshakes,
             context=config.server_tls_context,
-            timeout=min(config.tls_handshake_timeout, config.preauth_timeout), name="SMTP",
+            timeout=min(config.tls_handshake_timeout, config.preauth_timeout),
+            quiet_log=quiet_log,
         )
 
     return await loop.create_server(gate, host, port, reuse_address=True)
