@@ -151,8 +151,10 @@ def test_twenty_concurrent_smtp_sessions_are_all_served_beside_cpu_bound_threads
     failures: list[str] = []
 
     def session(port: int, n: int) -> None:
+        # Two sending hosts: one address may have 10 messages in DATA at once.
+        source = ("127.0.0.1" if n % 2 else "127.0.0.2", 0)
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            with smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=source) as client:
                 for i in range(5):
                     body = (f"From: a@remote.test\r\nSubject: {n}.{i}\r\n\r\n"
                             + ("x" * 76 + "\r\n") * 64)
