@@ -73,7 +73,8 @@ SESSIONS = Gauge(
 )
 CONNECTIONS = Counter(
     "correio_connections",
-    "Client connections by listener and result (accepted, or refused over a connection limit).",
+    "Client connections by listener and result (accepted; refused over a connection limit; shed "
+    "while the event loop was stalled; handshake_refused over the TLS handshake bounds).",
     ["listener", "result"],
 )
 COMMAND_SECONDS = Histogram(

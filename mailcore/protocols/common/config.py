@@ -28,9 +28,17 @@ class ListenerConfig:
     # Seconds a client has, from connecting, to log in (RFC 3501 §5.4 autologout; one minute
     # before login is usual); commands before login do not extend it.
     preauth_timeout: float = 60.0
-    # Seconds of event-loop lag past which the mail process logs and sheds new connections
-    # (protocols/common/watchdog.py; issue 12).
+    # TLS handshakes in progress on each implicit-TLS listener (993, 995, 465), in total and
+    # from one IP, and the seconds a client has to finish its handshake
+    # (protocols/common/implicit_tls.py; issue 12).
+    max_tls_handshakes: int = 200
+    max_tls_handshakes_per_ip: int = 10
+    tls_handshake_timeout: float = 10.0
+    # Seconds of event-loop lag past which the mail process logs a warning, and the lag that
+    # means the loop is stalled, when new connections are shed (protocols/common/watchdog.py;
+    # issue 12).
     loop_lag_threshold: float = 0.1
+    loop_stall: float = 2.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod

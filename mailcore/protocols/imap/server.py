@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError
 
 from mailcore import events, metrics
+from mailcore.protocols.common import implicit_tls
 from mailcore.protocols.common.config import ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.common.limits import ConnectionLimiter, Refusal, is_loopback
 from mailcore.protocols.imap.commands import Reply, error_reply
 from mailcore.protocols.imap.framing import Closed as _Closed
 from mailcore.protocols.imap.framing import Framed, Framing
@@ -64,6 +65,13 @@ class ImapOptions:
 
 
 TLS_HANDSHAKE_TIMEOUT = 30.0
+
+# The greeting of a connection that is not served (RFC 3501 §7.1.5: BYE as the greeting). A
+# stalled loop is a temporary lack of resources (RFC 5530 §3 UNAVAILABLE), not the client's.
+REFUSALS = {
+    Refusal.TOO_MANY: b"* BYE Too many connections\r\n",
+    Refusal.BUSY: b"* BYE [UNAVAILABLE] Server busy, try again later\r\n",
+}
 
 
 class ImapConnection(Framing, Commands):
@@ -308,14 +316,16 @@ def _options(config: ListenerConfig) -> ImapOptions:
     return config.extra.get("imap") or ImapOptions()
 
 
-async def _serve_client(reader, writer, config, options, tls_context, implicit, limiter):
+async def _serve_client(reader, writer, config, options, tls_context, implicit, limiter,
+                        handshakes, quiet_log):
     peer = writer.get_extra_info("peername")
     ip = peer[0] if peer else "?"
-    if not limiter.acquire(ip):
+    refusal = limiter.admit(ip)
+    if refusal is not None:
         # Counted before any TLS handshake: a flood of half-open handshakes on the implicit
         # port is refused like any other (no plaintext BYE there: the client expects TLS).
         if not implicit:
-            writer.write(b"* BYE Too many connections\r\n")
+            writer.write(REFUSALS[refusal])
             try:
                 await writer.drain()
             except ConnectionError:
@@ -324,18 +334,18 @@ async def _serve_client(reader, writer, config, options, tls_context, implicit, 
         return
     connection = None
     try:
-        if implicit:
-            await writer.start_tls(
-                tls_context,
-                ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, config.preauth_timeout),
-            )
+        if implicit and not await implicit_tls.start_tls(
+            writer, tls_context, handshakes, ip,
+            min(config.tls_handshake_timeout, config.preauth_timeout),
+        ):
+            return
         connection = ImapConnection(reader, writer, config, options, tls_context, implicit)
         await connection.run()
     except _Closed:
         pass
     except (ssl.SSLError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as error:
         # The client ended TLS (or the connection) badly: its business, one quiet line.
-        logger.info("IMAP connection from %s ended: %s", ip, error or type(error).__name__)
+        quiet_log.ended(ip, error)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -367,13 +377,16 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
         limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
                                     "imaps" if implicit else "imap")
 
-        def handler(reader, writer, implicit=implicit, limiter=limiter):
-            return _serve_client(
-                reader, writer, config, options, tls_context, implicit, limiter
-            )
+        handshakes = implicit_tls.handshake_limiter(config, "imaps") if implicit else None
+        quiet_log = implicit_tls.QuietLog(logger, "IMAPS" if implicit else "IMAP")
+
+        def handler(reader, writer, implicit=implicit, limiter=limiter, handshakes=handshakes,
+                    quiet_log=quiet_log):
+            return _serve_client(reader, writer, config, options, tls_context, implicit,
+                                 limiter, handshakes, quiet_log)
 
         # The implicit-TLS port, too, accepts plain TCP: the handshake starts once the
-        # connection is counted (see _serve_client).
+        # connection is counted and has a handshake slot (common/implicit_tls.py).
         server = await asyncio.start_server(handler, addr[0], addr[1], limit=limit)
         servers.append(server)
     return servers

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mailcore.exceptions import AuthFailed, AuthThrottled
 from mailcore.protocols.common import auth, revocation
 from mailcore.protocols.common.config import ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.common.limits import ConnectionLimiter, Refusal, is_loopback
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.managesieve.parser import (
     Command,
@@ -383,8 +383,11 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         ip = peer[0] if peer else ""
-        if not limiter.acquire(ip):
-            writer.write(response("BYE", "TRYLATER", "too many connections"))
+        refusal = limiter.admit(ip)
+        if refusal is not None:
+            # RFC 5804 §1.3 TRYLATER: a temporary failure, worth a retry.
+            text = "server busy, try again later" if refusal is Refusal.BUSY else refusal.value
+            writer.write(response("BYE", "TRYLATER", text))
             writer.close()
             return
         try:

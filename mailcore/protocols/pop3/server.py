@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from mailcore import metrics
 from mailcore.exceptions import AuthFailed, AuthThrottled, MaildropLocked, MessageGone
-from mailcore.protocols.common import auth, revocation
+from mailcore.protocols.common import auth, implicit_tls, revocation
 from mailcore.protocols.common.config import ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, is_loopback
+from mailcore.protocols.common.limits import ConnectionLimiter, Refusal, is_loopback
 from mailcore.protocols.common.services import call_service
 from mailcore.protocols.pop3.state import (
     COMMANDS,
@@ -50,8 +50,12 @@ READ_AHEAD_OCTETS = 2 * 1024 * 1024
 # Line-end conversion and byte-stuffing of a message larger than this run in a worker thread:
 # on a 25 MiB message with bare LFs they take long enough to stall every door (issue 12).
 OFF_LOOP_OCTETS = 256 * 1024
-# A client on the implicit-TLS port has this long to finish its handshake.
-TLS_HANDSHAKE_TIMEOUT = 30.0
+# The greeting of a connection that is not served (RFC 3206 §4 SYS/TEMP: a temporary problem
+# of the server's, worth a retry).
+REFUSALS = {
+    Refusal.TOO_MANY: err("too many connections; try again later", "SYS/TEMP"),
+    Refusal.BUSY: err("server busy; try again later", "SYS/TEMP"),
+}
 
 
 def tls_or_loopback(peer_ip: str | None, tls: bool) -> bool:
@@ -458,39 +462,42 @@ async def start_servers(config: ListenerConfig) -> list[asyncio.Server]:
     """Bind the POP3 (STLS) and POP3S (implicit TLS) listeners the config asks for."""
     servers = []
     if config.pop3_addr:
-        servers.append(await _start(config, config.pop3_addr, implicit_tls=False))
+        servers.append(await _start(config, config.pop3_addr, implicit_tls_port=False))
     if config.pop3s_addr:
         if config.server_tls_context is None:
             logger.warning("POP3S not started: no TLS certificate configured")
         else:
-            servers.append(await _start(config, config.pop3s_addr, implicit_tls=True))
+            servers.append(await _start(config, config.pop3s_addr, implicit_tls_port=True))
     return servers
 
 
-async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls: bool):
+async def _start(config: ListenerConfig, addr: tuple[str, int], *, implicit_tls_port: bool):
     limiter = ConnectionLimiter(config.max_connections, config.max_connections_per_ip,
-                                "pop3s" if implicit_tls else "pop3")
+                                "pop3s" if implicit_tls_port else "pop3")
+    handshakes = implicit_tls.handshake_limiter(config, "pop3s") if implicit_tls_port else None
+    quiet_log = implicit_tls.QuietLog(logger, "POP3S" if implicit_tls_port else "POP3")
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         ip = peer[0] if peer else ""
-        if not limiter.acquire(ip):
+        refusal = limiter.admit(ip)
+        if refusal is not None:
             # Counted before any TLS handshake: half-open handshakes on the implicit-TLS port
             # are refused like other connections (no plaintext reply there).
-            if not implicit_tls:
-                writer.write(err("too many connections; try again later", "SYS/TEMP"))
+            if not implicit_tls_port:
+                writer.write(REFUSALS[refusal])
             writer.close()
             return
         try:
-            if implicit_tls:
-                await writer.start_tls(
-                    config.server_tls_context,
-                    ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, config.preauth_timeout),
-                )
-            await Pop3Session(reader, writer, config, tls=implicit_tls).run()
+            if implicit_tls_port and not await implicit_tls.start_tls(
+                writer, config.server_tls_context, handshakes, ip,
+                min(config.tls_handshake_timeout, config.preauth_timeout),
+            ):
+                return
+            await Pop3Session(reader, writer, config, tls=implicit_tls_port).run()
         except (ssl.SSLError, ConnectionError, TimeoutError) as error:
             # A client-side TLS abort is the client's business: one quiet line, no traceback.
-            logger.info("POP3 connection from %s ended: %s", ip, error or type(error).__name__)
+            quiet_log.ended(ip, error)
             writer.close()
         finally:
             limiter.release(ip)

@@ -28,7 +28,7 @@ from enum import Enum
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
 from mailcore.protocols.common.config import ListenerConfig
-from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter
+from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter, Refusal
 from mailcore.protocols.smtp.policy import ListenerPolicy, SMTPLimits
 from mailcore.protocols.smtp.replies import reply_for
 from mailcore.protocols.smtp.spool import DataSpool, delivery_budget
@@ -50,6 +50,13 @@ _BUILTIN_REPLIES = {
     "503 Already authenticated": "503 5.5.1 Error: already authenticated",
     "501 Not enough value": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
     "501 Too many values": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
+}
+# The greeting of a connection that is not served (RFC 5321 §3.1: 421 and close). Over a
+# connection limit is the client's doing, as Postfix words it (4.7.0, a policy refusal); a
+# stalled event loop is ours (RFC 3463 §3.4: X.3.2 "system not accepting network messages").
+REFUSALS = {
+    Refusal.TOO_MANY: "421 4.7.0 {} Error: too many connections, try again later",
+    Refusal.BUSY: "421 4.3.2 {} Service busy, try again later",
 }
 _UNRECOGNISED = re.compile(r'500 Error: command ".*" not recognized\Z', re.S)
 UNRECOGNISED_REPLY = "500 5.5.2 Error: command not recognized"
@@ -110,6 +117,7 @@ class CorreioSMTP(SMTP):
         limits: SMTPLimits,
         limiter: ConnectionLimiter,
         data_limiter: PerKeyLimiter | None = None,
+        counted_ip: str | None = None,
         **kwargs,
     ):
         tls_context = config.server_tls_context if policy.starttls else None
@@ -136,6 +144,9 @@ class CorreioSMTP(SMTP):
         self.command_size_limit = limits.command_line
         self.command_size_limits = collections.defaultdict(lambda: limits.command_line)
         self.command_size_limits["MAIL"] = limits.command_line + MAIL_EXTRA_LENGTH
+        # Set when the connection was counted before this protocol met it (implicit TLS:
+        # common/implicit_tls.py counts it before the handshake); it is released here.
+        self._counted_ip = counted_ip
         self.peer_ip: str | None = None
         self.errors = 0
         self._rejected = False
@@ -149,14 +160,12 @@ class CorreioSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.peer_ip is None:
             peer = transport.get_extra_info("peername")
-            ip = str(peer[0]) if peer else "unknown"
-            if not self.limiter.acquire(ip):
+            ip = self._counted_ip or (str(peer[0]) if peer else "unknown")
+            refusal = None if self._counted_ip else self.limiter.admit(ip)
+            if refusal is not None:
                 # RFC 5321 §3.1: a server that cannot serve now answers 421 and closes.
                 self._rejected = True
-                transport.write(
-                    f"421 4.7.0 {self.hostname} Error: too many connections, try again later"
-                    "\r\n".encode()
-                )
+                transport.write(REFUSALS[refusal].format(self.hostname).encode() + b"\r\n")
                 transport.close()
                 return
             self.peer_ip = ip

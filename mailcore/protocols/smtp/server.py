@@ -9,6 +9,7 @@ listeners another (:mod:`mailcore.protocols.smtp.commit`)."""
 import asyncio
 import logging
 
+from mailcore.protocols.common import implicit_tls
 from mailcore.protocols.common.config import Addr, ListenerConfig
 from mailcore.protocols.common.limits import ConnectionLimiter, PerKeyLimiter, is_loopback
 from mailcore.protocols.smtp.commit import (
@@ -57,7 +58,7 @@ async def create_smtp_server(
                                 "smtp" if policy.name == "mx" else policy.name)
     data_limiter = PerKeyLimiter(limits.max_data_per_ip)
 
-    def factory() -> CorreioSMTP:
+    def factory(counted_ip: str | None = None) -> CorreioSMTP:
         return protocol_class(
             handler,
             config=config,
@@ -65,17 +66,28 @@ async def create_smtp_server(
             limits=limits,
             limiter=limiter,
             data_limiter=data_limiter,
+            counted_ip=counted_ip,
             loop=loop,
             **protocol_kwargs,
         )
 
     host, port = addr
-    ssl_context = config.server_tls_context if policy.implicit_tls else None
-    # On 465 asyncio completes the handshake before the protocol (and its connection count)
-    # sees the client; a short handshake deadline bounds what a stalled handshake holds.
-    handshake = {"ssl_handshake_timeout": min(30.0, config.preauth_timeout)} if ssl_context else {}
-    return await loop.create_server(factory, host, port, ssl=ssl_context, reuse_address=True,
-                                    **handshake)
+    if not policy.implicit_tls:
+        return await loop.create_server(factory, host, port, reuse_address=True)
+    # 465: plain TCP first, so the connection is counted and given a handshake slot before
+    # any TLS work; the gate hands the TLS transport to the SMTP protocol (implicit_tls.py).
+    handshakes = implicit_tls.handshake_limiter(config, policy.name)
+    quiet_log = implicit_tls.QuietLog(logger, "SMTP (465)")
+
+    def gate() -> implicit_tls.ImplicitTLSGate:
+        return implicit_tls.ImplicitTLSGate(
+            make_protocol=factory, limiter=limiter, handshakes=handshakes,
+            context=config.server_tls_context,
+            timeout=min(config.tls_handshake_timeout, config.preauth_timeout),
+            quiet_log=quiet_log,
+        )
+
+    return await loop.create_server(gate, host, port, reuse_address=True)
 
 
 async def start_submission_servers(config: ListenerConfig) -> list[asyncio.Server]:
