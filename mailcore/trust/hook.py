@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from mailcore.mime.headers import split_header_block
 from mailcore.protocols.common.services import call_service
 from mailcore.services.quarantine import VerdictRecord, record_verdict
 from mailcore.trust import rspamd, spamheader
@@ -61,9 +62,9 @@ class Screened:
     record: VerdictRecord | None = None
 
 
-def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-           helo_result: SpfResult | None) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
-    auth = verify_inbound(facts, raw, config, helo_result)
+def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig, helo_result: SpfResult | None,
+           headers: list) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
+    auth = verify_inbound(facts, raw, config, helo_result, headers=headers)
     screened = auth.header + spamheader.strip(strip_ours(raw, facts.hostname))
     spam = None
     if config.rspamd_url:
@@ -83,21 +84,22 @@ def forget_cached() -> None:
 
 
 def _checked_inline(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-                    helo_result: SpfResult | None):
+                    helo_result: SpfResult | None, headers: list):
     """The checks from cached DNS, on the loop; None when they need the pool (see
     ``INLINE_MAX_BYTES``)."""
     if config.rspamd_url or len(raw) > INLINE_MAX_BYTES:
         return None
-    auth = verify_inbound(facts, raw, config, helo_result, cache_only=True)
+    auth = verify_inbound(facts, raw, config, helo_result, cache_only=True, headers=headers)
     if auth.cache_missed:
         return None
     return auth, auth.header + strip_ours(raw, facts.hostname), None
 
 
 async def _checked(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-                   helo_result: SpfResult | None):
+                   helo_result: SpfResult | None, headers: list):
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, _check, facts, raw, config, helo_result)
+    return await loop.run_in_executor(_executor, _check, facts, raw, config, helo_result,
+                                      headers)
 
 
 def _lookup_cached(key: tuple) -> tuple | None:
@@ -140,19 +142,20 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
     budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
     # What the database knows (our domains, the recipients' sender lists) is asked while DNS
     # works, for every domain the decision might need (a header parse, cheap on the loop).
-    _, domains, authors = author_domains(raw)
+    headers, _ = split_header_block(raw)
+    _, domains, authors = author_domains(raw, headers)
     mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
     senders = tuple(dict.fromkeys(a for a in (facts.mail_from.lower(), *authors) if a))
     candidates = tuple(dict.fromkeys(
         d for d in (facts.mail_from.rpartition("@")[2].lower(), *domains) if d))
     # Both from caches when they can be: then the message is screened without yielding the
     # loop (every await there queues it behind all the other sessions' work).
-    checked = _checked_inline(facts, raw, config, helo_result)
+    checked = _checked_inline(facts, raw, config, helo_result, headers)
     known = _lookup_cached((candidates, mailbox_ids, senders))
     try:
         if checked is None or known is None:
             checked, known = await asyncio.wait_for(asyncio.gather(
-                _no_wait(checked) if checked else _checked(facts, raw, config, helo_result),
+                _no_wait(checked) if checked else _checked(facts, raw, config, helo_result, headers),
                 _no_wait(known) if known else _lookup(candidates, mailbox_ids, senders)),
                 budget)
     except TimeoutError:
