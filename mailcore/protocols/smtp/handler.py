@@ -97,7 +97,8 @@ async def accept_data(
 
 class MXHandler:
     def __init__(self, committer: BatchCommitter):
-        # commit.intake_committer(): items (raw, mailbox_ids), shared by the MX listeners.
+        # commit.intake_committer(): items (raw, mailbox_ids, verdict record or None), shared
+        # by the MX listeners.
         self.committer = committer
 
     @metrics.smtp_hook("mx", "RCPT")
@@ -150,5 +151,5 @@ class MXHandler:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
             return
-        await self.committer.submit((message, tuple(envelope.mailbox_ids)))
-        await record_screened(message, screened)
+        # The verdict commits with the message (``quarantine.deliver_recorded``).
+        await self.committer.submit((message, tuple(envelope.mailbox_ids), record))
