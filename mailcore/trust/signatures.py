@@ -2,8 +2,9 @@
 with dkimpy, its keys looked up through the message's resolver.
 
 Each signature gets a result of RFC 8601 §2.7.1: ``pass``, ``fail`` (a bad signature or body
-hash, a missing or revoked key), ``permerror`` (a malformed signature or key) or ``temperror``
-(DNS gave no answer in time). At most ``MAX_SIGNATURES`` are checked: each costs DNS and RSA
+hash, a missing or revoked key), ``permerror`` (a malformed signature or key, or one that does
+not sign From), ``policy`` (valid, but for only part of the body: l=) or ``temperror`` (DNS
+gave no answer in time). At most ``MAX_SIGNATURES`` are checked: each costs DNS and RSA
 work, and a message stacked with signatures would otherwise buy unbounded CPU."""
 
 import logging
@@ -16,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailcore.mime.headers import split_header_block
@@ -138,6 +140,8 @@ def verify_dkim(resolver: Resolver, raw: bytes, headers: list | None = None) -> 
             ok = checker.verify(idx=index, dnsfunc=_dnsfunc(resolver))
             domain, selector = checker.domain, checker.selector
             result = "pass" if ok else "fail"
+            if ok:
+                result = _signed_enough(checker)
         except DnsTempError:
             result = "temperror"
         except dkim.ValidationError as error:
@@ -154,6 +158,23 @@ def verify_dkim(resolver: Resolver, raw: bytes, headers: list | None = None) -> 
             domain, selector = tags.get(b"d"), tags.get(b"s")
         results.append(DkimResult(result, _text(domain).lower(), _text(selector)))
     return results
+
+
+def _signed_enough(checker: dkim.DKIM) -> str:
+    """What a cryptographically valid signature is worth (dkimpy checks neither):
+    - RFC 6376 §5.4, §6.1.1: a signature whose h= leaves out From is ignored with PERMFAIL;
+      otherwise whoever holds any mail signed so could put any address of that domain in
+      From and pass DMARC with it;
+    - §8.2: with l= shorter than the body, whatever follows was added by someone else (the
+      reader would see it as the signer's): ``policy`` (RFC 8601 §2.7.1), not pass."""
+    fields = checker.signature_fields
+    if b"from" not in checker.include_headers:
+        return "permerror"
+    if b"l" in fields:
+        policy = CanonicalizationPolicy.from_c_value(fields.get(b"c", b"simple/simple"))
+        if int(fields[b"l"]) < len(policy.canonicalize_body(checker.body)):
+            return "policy"
+    return "pass"
 
 
 def verify_arc(resolver: Resolver, raw: bytes, headers: list | None = None) -> ArcResult:
