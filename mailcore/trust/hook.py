@@ -149,9 +149,9 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
         else None,
     )
     # The HELO identity is the session's: checked once for all its messages (RFC 7208 §2.3).
-    key = (facts.peer_ip, facts.helo)
+    helo_key = (facts.peer_ip, facts.helo)
     cached = getattr(session, "trust_helo", None)
-    helo_result = cached[1] if cached and cached[0] == key else None
+    helo_result = cached[1] if cached and cached[0] == helo_key else None
     budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
     # What the database knows (our domains, the recipients' sender lists) is asked while DNS
     # works, for every domain the decision might need (a header parse, cheap on the loop).
@@ -179,7 +179,7 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
     (auth, screened, spam) = checked
     ours, rules = known.ours, known.rules
     if auth.spf_helo.result != "temperror":
-        session.trust_helo = (key, auth.spf_helo)
+        session.trust_helo = (helo_key, auth.spf_helo)
     verdict = decide(facts, auth, config, spam, ours)
     junk_ids = None if verdict.reply else junk_mailboxes(verdict, auth, mailbox_ids, rules)
     if junk_ids is None and not verdict.reply:

@@ -150,6 +150,7 @@ class MXHandler:
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
+            await record_screened(message, screened)  # for the local copies
             return
         # The verdict commits with the message (``quarantine.deliver_recorded``).
         await self.committer.submit((message, tuple(envelope.mailbox_ids), record))
