@@ -1,8 +1,10 @@
 """SMTP intake benchmark: 5,000 messages of ~5 KB over 10 concurrent connections into a real
 ``manage.py runsmtp`` process, storing durably.
 
-Prints messages/s and the p50/p99 latency from the end of DATA (the final ``.``) to the 250
-reply. Runs on SQLite in a temporary CORREIO_VAR_DIR by default; ``--postgres URL`` runs it on a
+Prints messages/s, the p50/p95/p99 latency from the end of DATA (the final ``.``) to the 250
+reply, and the server's CPU time per message (user + system of the runsmtp process, from
+``/proc``): on a shared machine the latency swings with the load, the CPU per message much
+less, and at 10 connections into one process the latency is about ten times it. Runs on SQLite in a temporary CORREIO_VAR_DIR by default; ``--postgres URL`` runs it on a
 fresh temporary database created on that PostgreSQL server (and dropped afterwards).
 
     .venv/bin/python bench/smtp_in.py [--messages 5000] [--connections 10] [--postgres URL]
@@ -146,6 +148,15 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("runsmtp did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def create_pg_database(url: str) -> tuple[str, str]:
     import psycopg
 
@@ -211,9 +222,11 @@ def main() -> None:
         accounts.create_mailbox(RECIPIENT, None, quota=0)
         connections.close_all()
         server, port = start_server(env)
+        cpu_before = cpu_seconds(server.pid)
         elapsed, latencies = asyncio.run(
             send_all(port, args.messages, args.connections, args.size)
         )
+        cpu_after = cpu_seconds(server.pid)
         stored = Message.objects.filter(mailbox__address=RECIPIENT).count()
         latencies.sort()
         version = connection.pg_version if pg_name else 0
@@ -226,6 +239,8 @@ def main() -> None:
         print(f"  end of DATA -> 250: p50 {1000 * statistics.median(latencies):.1f} ms, "
               f"p95 {1000 * latencies[int(0.95 * (len(latencies) - 1))]:.1f} ms, "
               f"p99 {1000 * latencies[int(0.99 * (len(latencies) - 1))]:.1f} ms")
+        if cpu_before is not None and cpu_after is not None:
+            print(f"  server CPU per message: {1000 * (cpu_after - cpu_before) / args.messages:.2f} ms")
         print(f"  stored: {stored}")
         if stored != args.messages:
             raise SystemExit(f"expected {args.messages} stored messages, found {stored}")

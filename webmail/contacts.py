@@ -12,14 +12,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from mailcore.mime.addresses import parse_address_list
-from mailcore.models import FolderRole, Mailbox, Message
+from mailcore.models import Correspondent, FolderRole, Mailbox, Message
 from mailcore.services import contacts as address_book
-from mailcore.trust.lookalike import MAX_KNOWN, find_lookalike
-from webmail.models import Correspondent, WebmailSettings
+from mailcore.services.correspondents import KNOWN_SCORE
+from webmail.models import WebmailSettings
 
 LEARN_BATCH = 5000
 MAX_SUGGESTIONS = 8
-SENT_WEIGHT = 5
+# Mail sent to someone makes them known at once (the MX's lookalike check counts from it).
+SENT_WEIGHT = KNOWN_SCORE
 _NOBODY = ("mailer-daemon@", "postmaster@", "no-reply@", "noreply@", "do-not-reply@")
 
 
@@ -112,24 +113,3 @@ def top_correspondents(mailbox: Mailbox, prefs: WebmailSettings,
     learn(mailbox, prefs)
     return list(Correspondent.objects.filter(mailbox=mailbox).order_by("-score", "-last_seen")
                 .values_list("name", "address")[:limit])
-
-
-def lookalike_warning(mailbox: Mailbox, prefs: WebmailSettings, from_name: str,
-                      from_addr: str) -> str | None:
-    """The reader's warning for a sender imitating someone the user knows (see
-    ``mailcore.trust.lookalike``). "Known" is a correspondent written to, or heard from
-    ``SENT_WEIGHT`` times: one message from a stranger does not make the stranger known. Costs
-    the incremental learning step and one indexed read of at most ``MAX_KNOWN`` rows."""
-    from_addr = from_addr.strip().lower()
-    own = mailbox.address.lower()
-    if not from_addr or from_addr == own:
-        return None
-    learn(mailbox, prefs)
-    known = list(
-        Correspondent.objects.filter(mailbox=mailbox, score__gte=SENT_WEIGHT)
-        .order_by("-score", "-last_seen").values_list("address", "name")[:MAX_KNOWN]
-    )
-    if from_addr not in {a for a, _ in known} and Correspondent.objects.filter(
-            mailbox=mailbox, address=from_addr, score__gte=SENT_WEIGHT).exists():
-        return None  # known, beyond the first MAX_KNOWN
-    return find_lookalike(from_name, from_addr, known, [own.rpartition("@")[2]])

@@ -165,26 +165,6 @@ class Upload(models.Model):
         return self.filename
 
 
-class Correspondent(models.Model):
-    """Someone the user has written to or received mail from, for address autocomplete."""
-
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE,
-                                related_name="correspondents")
-    address = models.CharField(max_length=320)
-    name = models.CharField(max_length=200, blank=True)
-    # Mail sent to them counts more than mail received from them.
-    score = models.PositiveIntegerField(default=0)
-    last_seen = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["mailbox", "address"], name="correspondent_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} <{self.address}>" if self.name else self.address
-
-
 class SessionUser(User):
     """The user as web sessions see it (the webmail and the admin; webmail/auth_backend.py loads
     it): its session auth hash is the password *epoch* (mailcore/services/passwords.py), so a

@@ -69,3 +69,27 @@ class ContactEmail(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class Correspondent(models.Model):
+    """Someone the user has written to or received mail from: address autocomplete in the
+    webmail, and who counts as "known" when the MX judges whether a sender imitates someone
+    the user knows (``mailcore.trust.lookalike``). Learnt by the webmail from the message rows
+    and its own sends; the table keeps its first name (it was the webmail's)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE,
+                                related_name="correspondents")
+    address = models.CharField(max_length=320)
+    name = models.CharField(max_length=200, blank=True)
+    # Mail sent to them counts more than mail received from them.
+    score = models.PositiveIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        db_table = "webmail_correspondent"
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "address"], name="correspondent_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address

@@ -29,6 +29,37 @@ class InboundVerdict(models.Model):
         return f"{self.blob_id[:12]}: dmarc={self.dmarc} spam={self.spam_action or '-'}"
 
 
+class LookalikeVerdict(models.Model):
+    """A received message whose From imitates someone this mailbox's user knows
+    (``mailcore.trust.lookalike``), judged by the MX at delivery against the user's known
+    correspondents of that moment and kept, like ``InboundVerdict``, with the stored bytes
+    (one row per recipient mailbox: what is "known" is each user's). Copies and moves within
+    the mailbox share the bytes, so the warning follows the message."""
+
+    NAME, DOMAIN = "name", "domain"
+    KINDS = [(NAME, "Display name of a known correspondent"),
+             (DOMAIN, "Domain like a known domain")]
+
+    mailbox = models.ForeignKey("mailcore.Mailbox", on_delete=models.CASCADE,
+                                related_name="lookalike_verdicts")
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="lookalikes")
+    kind = models.CharField(max_length=8, choices=KINDS)
+    # The From as received (display name, address) and what it imitates: the known address
+    # (kind "name") or the known domain (kind "domain").
+    from_name = models.CharField(max_length=200, blank=True)
+    from_addr = models.CharField(max_length=320)
+    imitated = models.CharField(max_length=320)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "blob"], name="lookalike_verdict_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_addr} imitates {self.imitated} ({self.kind})"
+
+
 class SenderRule(models.Model):
     """A user's allow or block entry for a sender address or a whole domain (issue 14).
     Blocked: the MX files the sender's mail into that user's Junk (refused when every

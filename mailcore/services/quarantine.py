@@ -1,6 +1,8 @@
 """Storing what the inbound policy concluded: delivery into Junk (DMARC ``p=quarantine``, RFC
 7489 §6.3; the spam engine's "add header") and the verdict kept with the stored message
-(``InboundVerdict``), so the webmail can say why a message is in Junk."""
+(``InboundVerdict``, and per recipient ``LookalikeVerdict``), in the delivery's transaction,
+so the webmail can say why a message is in Junk and warn about a lookalike sender without
+judging again."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -8,9 +10,18 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from mailcore import blobstore
-from mailcore.models import Folder, FolderRole, InboundVerdict
+from mailcore.models import Folder, FolderRole, InboundVerdict, LookalikeVerdict
 from mailcore.services.delivery import Delivered, append_message, deliver_to_inboxes
 from mailcore.services.outbound.queue import enqueue_outbound, forwarding_sender
+from mailcore.trust.lookalike import Lookalike
+
+
+@dataclass(frozen=True)
+class LookalikeRecord:
+    """For the recipient ``mailbox_id``: the From imitates someone that user knows."""
+
+    mailbox_id: int
+    lookalike: Lookalike
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,20 @@ class VerdictRecord:
     spam_required: float | None = None  # the engine's reject threshold (rspamd required_score)
     spam_symbols: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    lookalikes: tuple[LookalikeRecord, ...] = ()
+
+
+def deliver_recorded(items: Sequence[tuple[bytes, Sequence[int], "VerdictRecord | None"]]
+                     ) -> list[list[Delivered]]:
+    """The MX's group commit: each ``(raw, mailbox_ids, record)`` stored in the recipients'
+    INBOXes as ``deliver_to_inboxes`` does, and its verdict ``record`` (None: nothing to keep)
+    kept in the same transaction, so a message is never stored without it."""
+    with transaction.atomic():
+        delivered = deliver_to_inboxes([(raw, mailbox_ids) for raw, mailbox_ids, _ in items])
+        for (raw, _, record), stored in zip(items, delivered, strict=True):
+            if record is not None and stored:
+                record_verdict(raw, record)
+    return delivered
 
 
 def deliver_screened(raw: bytes, mailbox_ids: Sequence[int], junk_ids: Iterable[int],
@@ -84,6 +109,28 @@ def record_verdict(raw: bytes, record: VerdictRecord) -> None:
             )
     except IntegrityError:
         pass
+    if not record.lookalikes:
+        return
+    blob_id = blobstore.blob_id(raw)
+    try:
+        with transaction.atomic():
+            LookalikeVerdict.objects.bulk_create([
+                LookalikeVerdict(mailbox_id=item.mailbox_id, blob_id=blob_id,
+                                 kind=item.lookalike.kind,
+                                 from_name=item.lookalike.from_name[:200],
+                                 from_addr=item.lookalike.from_addr[:320],
+                                 imitated=item.lookalike.imitated[:320])
+                for item in record.lookalikes], ignore_conflicts=True)
+    except IntegrityError:
+        pass
+
+
+def lookalike_warning(mailbox_id: int, blob_id: str) -> str | None:
+    """The warning the MX stored for this recipient when the message was delivered, if any."""
+    found = LookalikeVerdict.objects.filter(mailbox_id=mailbox_id, blob_id=blob_id).first()
+    if found is None:
+        return None
+    return Lookalike(found.kind, found.from_name, found.from_addr, found.imitated).warning
 
 
 @dataclass(frozen=True)

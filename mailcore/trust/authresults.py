@@ -57,13 +57,20 @@ def authserv_id(value: bytes) -> str:
     for _ in range(4):  # nested comments are few; a hostile nest just stays unmatched
         head = _COMMENT.sub(b" ", head)
     words = head.split()
-    return words[0].decode("ascii", "replace").lower() if words else ""
+    if not words:
+        return ""
+    # The id is a token or a quoted-string (RFC 2045 ``value``): "mail.example.test" names us
+    # as much as the bare token, and so does the name with its root dot.
+    word = words[0].decode("ascii", "replace")
+    if word.startswith('"'):
+        word = word.strip('"').replace("\\", "")
+    return word.lower().rstrip(".")
 
 
 def strip_ours(raw: bytes, hostname: str) -> bytes:
     """``raw`` without Authentication-Results fields naming ``hostname``; otherwise byte for
     byte the same."""
-    hostname = hostname.lower()
+    hostname = hostname.lower().rstrip(".")
     out = []
     position = 0
     end = len(raw)

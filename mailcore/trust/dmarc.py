@@ -104,14 +104,34 @@ def aligned(identifier: str, author: str, mode: str) -> bool:
     return organizational_domain(identifier) == organizational_domain(author)
 
 
+@dataclass(frozen=True)
+class PolicyLookup:
+    """The DNS half of DMARC for one author domain, which needs neither SPF nor DKIM and so
+    runs while they do: its record (None: no record), whether found at the organizational
+    domain, and whether DNS failed to answer."""
+
+    record: DmarcRecord | None
+    at_org: bool = False
+    temperror: bool = False
+
+
+def lookup_policy(resolver: Resolver, author_domain: str) -> PolicyLookup:
+    try:
+        return PolicyLookup(*_find_record(resolver, author_domain))
+    except DnsTempError:
+        return PolicyLookup(None, temperror=True)
+
+
 def evaluate(resolver: Resolver, author_domain: str, spf: SpfResult,
-             dkim: list[DkimResult]) -> DmarcResult:
+             dkim: list[DkimResult], found: PolicyLookup | None = None) -> DmarcResult:
+    """The DMARC result of ``author_domain``; ``found``: its policy when already looked up."""
     if not author_domain:
         return DmarcResult("none")
-    try:
-        record, at_org = _find_record(resolver, author_domain)
-    except DnsTempError:
+    if found is None:
+        found = lookup_policy(resolver, author_domain)
+    if found.temperror:
         return DmarcResult("temperror", author_domain)
+    record, at_org = found.record, found.at_org
     if record is None:
         return DmarcResult("none", author_domain)
     policy = record.policy

@@ -61,21 +61,25 @@ _answers: dict[tuple, tuple[float, list]] = {}
 _answers_lock = threading.Lock()
 
 
-def _cached(key: tuple) -> list | None:
+def _cached(key: tuple) -> tuple[float, list] | None:
     hit = _answers.get(key)
     if hit is None or hit[0] <= time.monotonic():
         return None
-    return list(hit[1])
+    return hit[0], list(hit[1])
 
 
-def _remember(key: tuple, records: list, ttl: float) -> None:
+def _remember(key: tuple, records: list, ttl: float) -> float:
+    """Keep the answer for ``ttl`` seconds; returns until when (now: not kept)."""
+    now = time.monotonic()
     if ttl <= 0:
-        return
+        return now
+    expires = now + min(ttl, MAX_TTL)
     with _answers_lock:
         if len(_answers) >= MAX_CACHED:
             for old in list(_answers)[: MAX_CACHED // 2]:
                 del _answers[old]
-        _answers[key] = (time.monotonic() + min(ttl, MAX_TTL), records)
+        _answers[key] = (expires, records)
+    return expires
 
 
 def _negative_ttl(error: dns.resolver.NXDOMAIN) -> float:
@@ -92,11 +96,13 @@ def _negative_ttl(error: dns.resolver.NXDOMAIN) -> float:
 
 
 class Resolver:
-    """Look-ups for one message, all within ``budget`` seconds from creation."""
+    """Look-ups for one message, all within ``budget`` seconds from creation. Not shared
+    between threads: checks that run at once each take a ``branch()``."""
 
     def __init__(self, nameservers: tuple[str, ...] = (), budget: float = 5.0, *,
                  cache_only: bool = False):
-        self._resolver = _resolver(tuple(nameservers))
+        self.nameservers = tuple(nameservers)
+        self._resolver = _resolver(self.nameservers)
         self._deadline = time.monotonic() + budget
         self.queries = 0
         # cache_only: never wait on the network; a name not in the cache is a temporary error
@@ -104,6 +110,27 @@ class Resolver:
         # to wait, from a thread).
         self.cache_only = cache_only
         self.missed = False
+        # The earliest moment an answer given out since ``mark()`` stops being valid: a result
+        # computed from those answers (an SPF verdict) may be reused until then, not longer.
+        self.valid_until = float("inf")
+
+    def branch(self) -> "Resolver":
+        """A resolver for a check running at the same time, within the same deadline."""
+        other = Resolver(self.nameservers, 0, cache_only=self.cache_only)
+        other._deadline = self._deadline
+        return other
+
+    def absorb(self, *branches: "Resolver") -> None:
+        """Count the branches' queries and misses as this resolver's."""
+        for other in branches:
+            self.queries += other.queries
+            self.missed = self.missed or other.missed
+
+    def mark(self) -> None:
+        self.valid_until = float("inf")
+
+    def _used(self, until: float) -> None:
+        self.valid_until = min(self.valid_until, until)
 
     def remaining(self) -> float:
         return self._deadline - time.monotonic()
@@ -118,7 +145,8 @@ class Resolver:
         key = (self._resolver, name.lower(), rdtype)
         hit = _cached(key)
         if hit is not None:
-            return hit
+            self._used(hit[0])
+            return hit[1]
         if self.cache_only:
             self.missed = True
             raise DnsTempError(f"{name} {rdtype} not cached")
@@ -127,9 +155,10 @@ class Resolver:
                 name, rdtype, lifetime=left, raise_on_no_answer=False, search=False
             )
         except dns.resolver.NXDOMAIN as error:
-            _remember(key, [], _negative_ttl(error))
+            self._used(_remember(key, [], _negative_ttl(error)))
             return []
         except dns.resolver.NoAnswer:
+            self._used(time.monotonic())
             return []
         except dns.exception.Timeout as error:
             raise DnsTempError(f"DNS timeout for {name} {rdtype}") from error
@@ -137,15 +166,16 @@ class Resolver:
             raise DnsTempError(f"DNS failure for {name} {rdtype}") from error
         except (dns.resolver.YXDOMAIN, dns.name.NameTooLong, dns.name.EmptyLabel,
                 dns.name.LabelTooLong, UnicodeError, ValueError):
+            self._used(time.monotonic())
             return []
         except dns.exception.DNSException as error:
             raise DnsTempError(f"DNS error for {name} {rdtype}: {error}") from error
         ttl = answer.expiration - time.time()
         if answer.rrset is None:  # no data: negative caching (RFC 2308 §5)
-            _remember(key, [], ttl)
+            self._used(_remember(key, [], ttl))
             return []
         records = list(answer.rrset)[:MAX_RECORDS]
-        _remember(key, records, min(ttl, answer.rrset.ttl))
+        self._used(_remember(key, records, min(ttl, answer.rrset.ttl)))
         return list(records)
 
     def txt(self, name: str) -> list[bytes]:

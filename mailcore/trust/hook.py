@@ -13,8 +13,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from mailcore.mime.addresses import parse_address_list
+from mailcore.mime.headers import split_header_block
 from mailcore.protocols.common.services import call_service
-from mailcore.services.quarantine import VerdictRecord, record_verdict
+from mailcore.services.quarantine import LookalikeRecord, VerdictRecord, record_verdict
 from mailcore.trust import rspamd, spamheader
 from mailcore.trust.authresults import strip_ours
 from mailcore.trust.config import TrustConfig
@@ -22,8 +24,10 @@ from mailcore.trust.policy import (
     BLOCKED,
     DNS_TEMPFAIL,
     SPAM_REPLIES,
+    Lookup,
     Verdict,
     decide,
+    forget_known,
     junk_mailboxes,
     lookup,
 )
@@ -41,7 +45,7 @@ INLINE_MAX_BYTES = 128 * 1024
 # changed in the webmail takes effect at the MX within it.
 LOOKUP_TTL = 10.0
 MAX_LOOKUPS = 4096
-_lookups: dict[tuple, tuple[float, tuple]] = {}
+_lookups: dict[tuple, tuple[float, Lookup]] = {}
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="correio-trust")
 # Beyond the DNS and rspamd budgets: CPU time of RSA checks and parsing on a busy machine.
 MARGIN = 2.0
@@ -61,9 +65,9 @@ class Screened:
     record: VerdictRecord | None = None
 
 
-def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-           helo_result: SpfResult | None) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
-    auth = verify_inbound(facts, raw, config, helo_result)
+def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig, helo_result: SpfResult | None,
+           headers: list) -> tuple[AuthResults, bytes, rspamd.SpamResult | None]:
+    auth = verify_inbound(facts, raw, config, helo_result, headers=headers)
     screened = auth.header + spamheader.strip(strip_ours(raw, facts.hostname))
     spam = None
     if config.rspamd_url:
@@ -80,39 +84,50 @@ def _check(facts: SmtpFacts, raw: bytes, config: TrustConfig,
 def forget_cached() -> None:
     """Drop the cached database answers (tests that rebuild the database use this)."""
     _lookups.clear()
+    forget_known()
 
 
 def _checked_inline(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-                    helo_result: SpfResult | None):
+                    helo_result: SpfResult | None, headers: list):
     """The checks from cached DNS, on the loop; None when they need the pool (see
     ``INLINE_MAX_BYTES``)."""
     if config.rspamd_url or len(raw) > INLINE_MAX_BYTES:
         return None
-    auth = verify_inbound(facts, raw, config, helo_result, cache_only=True)
+    auth = verify_inbound(facts, raw, config, helo_result, cache_only=True, headers=headers)
     if auth.cache_missed:
         return None
     return auth, auth.header + strip_ours(raw, facts.hostname), None
 
 
 async def _checked(facts: SmtpFacts, raw: bytes, config: TrustConfig,
-                   helo_result: SpfResult | None):
+                   helo_result: SpfResult | None, headers: list):
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, _check, facts, raw, config, helo_result)
+    return await loop.run_in_executor(_executor, _check, facts, raw, config, helo_result,
+                                      headers)
 
 
-def _lookup_cached(key: tuple) -> tuple | None:
+def _lookup_cached(key: tuple) -> Lookup | None:
     hit = _lookups.get(key)
     return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
-async def _lookup(candidates: tuple[str, ...], mailbox_ids: tuple[int, ...],
-                  senders: tuple[str, ...]) -> tuple:
+async def _lookup(key: tuple) -> Lookup:
     now = time.monotonic()
-    found = await call_service(lookup, candidates, mailbox_ids, senders)
+    found = await call_service(lookup, *key)
     if len(_lookups) >= MAX_LOOKUPS:
         _lookups.clear()
-    _lookups[(candidates, mailbox_ids, senders)] = (now + LOOKUP_TTL, found)
+    _lookups[key] = (now + LOOKUP_TTL, found)
     return found
+
+
+def _author(headers: list) -> tuple[str, str] | None:
+    """(display name, address) of the first mailbox of the first From field: who the reader
+    is shown as the sender."""
+    for name, value in headers:
+        if name.lower() == "from":
+            pairs = parse_address_list(value)
+            return (pairs[0][0][:200], pairs[0][1].lower()[:320]) if pairs else None
+    return None
 
 
 async def _no_wait(value):
@@ -134,33 +149,37 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
         else None,
     )
     # The HELO identity is the session's: checked once for all its messages (RFC 7208 §2.3).
-    key = (facts.peer_ip, facts.helo)
+    helo_key = (facts.peer_ip, facts.helo)
     cached = getattr(session, "trust_helo", None)
-    helo_result = cached[1] if cached and cached[0] == key else None
+    helo_result = cached[1] if cached and cached[0] == helo_key else None
     budget = config.dns_timeout + (config.rspamd_timeout if config.rspamd_url else 0) + MARGIN
     # What the database knows (our domains, the recipients' sender lists) is asked while DNS
     # works, for every domain the decision might need (a header parse, cheap on the loop).
-    _, domains, authors = author_domains(raw)
+    headers, _ = split_header_block(raw)
+    _, domains, authors = author_domains(raw, headers)
     mailbox_ids = tuple(getattr(envelope, "mailbox_ids", ()))
     senders = tuple(dict.fromkeys(a for a in (facts.mail_from.lower(), *authors) if a))
     candidates = tuple(dict.fromkeys(
         d for d in (facts.mail_from.rpartition("@")[2].lower(), *domains) if d))
     # Both from caches when they can be: then the message is screened without yielding the
     # loop (every await there queues it behind all the other sessions' work).
-    checked = _checked_inline(facts, raw, config, helo_result)
-    known = _lookup_cached((candidates, mailbox_ids, senders))
+    checked = _checked_inline(facts, raw, config, helo_result, headers)
+    key = (candidates, mailbox_ids, senders, _author(headers))
+    known = _lookup_cached(key)
     try:
         if checked is None or known is None:
             checked, known = await asyncio.wait_for(asyncio.gather(
-                _no_wait(checked) if checked else _checked(facts, raw, config, helo_result),
-                _no_wait(known) if known else _lookup(candidates, mailbox_ids, senders)),
+                _no_wait(checked) if checked else _checked(facts, raw, config, helo_result,
+                                                           headers),
+                _no_wait(known) if known else _lookup(key)),
                 budget)
     except TimeoutError:
         logger.warning("%s: sender authentication timed out", facts.peer_ip)
         return Screened(DNS_TEMPFAIL, raw)
-    (auth, screened, spam), (ours, rules) = checked, known
+    (auth, screened, spam) = checked
+    ours, rules = known.ours, known.rules
     if auth.spf_helo.result != "temperror":
-        session.trust_helo = (key, auth.spf_helo)
+        session.trust_helo = (helo_key, auth.spf_helo)
     verdict = decide(facts, auth, config, spam, ours)
     junk_ids = None if verdict.reply else junk_mailboxes(verdict, auth, mailbox_ids, rules)
     if junk_ids is None and not verdict.reply:
@@ -177,7 +196,9 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
         verdict = Verdict(verdict.action, None, verdict.reasons + ("you blocked this sender",))
     junk = bool(junk_ids)
     record = None
-    if junk or spam is not None or verdict.reasons:
+    lookalikes = tuple(LookalikeRecord(m, found) for m, found in known.lookalikes.items()
+                       if m in mailbox_ids)
+    if junk or spam is not None or verdict.reasons or lookalikes:
         record = VerdictRecord(
             dmarc=auth.dmarc.result, junk=junk,
             spam_scanned=bool(spam and spam.scanned),
@@ -186,6 +207,7 @@ async def screen_inbound(server, session, envelope, raw: bytes) -> Screened:
             spam_required=spam.required if spam and spam.scanned else None,
             spam_symbols=spam.symbols if spam else (),
             reasons=verdict.reasons,
+            lookalikes=lookalikes,
         )
     return Screened(None, screened, junk_ids=junk_ids, verdict=verdict, record=record)
 

@@ -10,10 +10,15 @@ Three signs, the first found is reported:
 - the domain is within a small edit distance (Damerau: one edit, two for long domains) of a
   known domain, e.g. ``examp1e.com`` or ``exmaple.com`` for ``example.com``.
 Nothing is said when the address itself is known, or when the domain is one of the known ones
-(a correspondent at gmx.de and another at gmx.at are both real)."""
+(a correspondent at gmx.de and another at gmx.at are both real).
+
+The MX judges every received message this way at delivery, per recipient, and keeps the
+verdict with the message (``LookalikeVerdict``); a user's known correspondents are prepared
+once (``Known``: name keys, skeletons) and reused for many messages."""
 
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 MAX_KNOWN = 500
 MIN_NAME = 3  # shorter display names ("Jo") match too much to mean anything
@@ -90,35 +95,73 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def find_lookalike(from_name: str, from_addr: str, known: Iterable[tuple[str, str]],
-                   own_domains: Iterable[str] = ()) -> str | None:
-    """The warning to show for a message from ``from_name <from_addr>``, given ``known``
-    (address, name) pairs of the user's correspondents and the user's ``own_domains``
-    (imitated too: a message "from the boss"); None when nothing looks wrong."""
+NAME, DOMAIN = "name", "domain"
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """``kind`` NAME: the display name is that of the known address ``imitated``; DOMAIN: the
+    domain looks like the known domain ``imitated``."""
+
+    kind: str
+    from_name: str
+    from_addr: str
+    imitated: str
+
+    @property
+    def warning(self) -> str:
+        if self.kind == NAME:
+            return (f'The sender calls itself "{self.from_name.strip()}", like {self.imitated} '
+                    f"whom you know, but writes from a different address ({self.from_addr}). "
+                    "Check before you answer, open links or pay anything.")
+        domain = _unicode_domain(_domain(self.from_addr))
+        return (f"The sender's domain {domain} looks like {self.imitated}, which you know, but "
+                "it is a different domain. Check before you answer, open links or pay anything.")
+
+
+class Known:
+    """A user's known correspondents, (address, name) pairs (at most ``MAX_KNOWN``), and the
+    user's own domains (imitated too: a message "from the boss"), prepared for many checks."""
+
+    def __init__(self, people: Iterable[tuple[str, str]], own_domains: Iterable[str] = ()):
+        people = [(a.strip().lower(), n) for a, n in list(people)[:MAX_KNOWN] if "@" in a]
+        self.addresses = {a for a, _ in people}
+        # A display name (or a known address written as one) -> the address it belongs to.
+        self.names: dict[str, str] = {}
+        for address, name in people:
+            self.names.setdefault(_name_key(name), address)
+            self.names.setdefault(skeleton(address), address)
+        self.names.pop("", None)
+        self.domain_set = {_domain(a) for a in self.addresses} | {d.lower() for d in own_domains}
+        self.domains = sorted(self.domain_set)
+        self.shapes: dict[str, str] = {}
+        for domain in self.domains:
+            self.shapes.setdefault(domain_skeleton(domain), domain)
+
+
+def find_lookalike(from_name: str, from_addr: str, known: "Known | Iterable[tuple[str, str]]",
+                   own_domains: Iterable[str] = ()) -> Lookalike | None:
+    """What is wrong with a message from ``from_name <from_addr>`` given the user's ``known``
+    correspondents (a ``Known``, or (address, name) pairs with ``own_domains``); None when
+    nothing looks wrong."""
     from_addr = from_addr.strip().lower()
     if "@" not in from_addr:
         return None
-    known = [(a.strip().lower(), n) for a, n in list(known)[:MAX_KNOWN] if "@" in a]
-    addresses = {a for a, _ in known}
-    if from_addr in addresses:
+    if not isinstance(known, Known):
+        known = Known(known, own_domains)
+    if from_addr in known.addresses:
         return None
     name = _name_key(from_name)
-    if len(name) >= MIN_NAME:
-        for address, known_name in known:
-            if name == _name_key(known_name) or name == skeleton(address):
-                return (f'The sender calls itself "{from_name.strip()}", like {address} whom '
-                        f"you know, but writes from a different address ({from_addr}). Check "
-                        "before you answer, open links or pay anything.")
+    if len(name) >= MIN_NAME and name in known.names:
+        return Lookalike(NAME, from_name.strip(), from_addr, known.names[name])
     domain = _domain(from_addr)
-    domains = {_domain(a) for a in addresses} | {d.lower() for d in own_domains}
-    if domain in domains or len(domain) < MIN_DOMAIN:
+    if domain in known.domain_set or len(domain) < MIN_DOMAIN:
         return None
     shape = domain_skeleton(domain)
-    for other in sorted(domains):
+    if shape in known.shapes:
+        return Lookalike(DOMAIN, from_name.strip(), from_addr, known.shapes[shape])
+    for other in known.domains:
         limit = 1 if len(other) < 10 else 2
-        if shape == domain_skeleton(other) or (
-                len(other) >= MIN_DOMAIN and edit_distance(domain, other, limit) <= limit):
-            return (f"The sender's domain {_unicode_domain(domain)} looks like {other}, which "
-                    "you know, but it is a different domain. Check before you answer, open "
-                    "links or pay anything.")
+        if len(other) >= MIN_DOMAIN and edit_distance(domain, other, limit) <= limit:
+            return Lookalike(DOMAIN, from_name.strip(), from_addr, other)
     return None

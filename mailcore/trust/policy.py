@@ -14,12 +14,16 @@ subject -> Junk; not scanned (down, slow) -> accepted and marked. ``decide`` is 
 the sender's domains are ours, and the recipients' sender lists, are asked beforehand
 (``lookup``, through the service layer)."""
 
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from mailcore.models import Correspondent
 from mailcore.services.accounts import is_local_domain
+from mailcore.services.correspondents import KNOWN_SCORE, known_people
 from mailcore.services.sender_rules import rules_for
 from mailcore.trust.config import TrustConfig
+from mailcore.trust.lookalike import Known, Lookalike, find_lookalike
 from mailcore.trust.rspamd import SpamResult
 from mailcore.trust.verify import AuthResults, SmtpFacts
 
@@ -50,11 +54,56 @@ def local_domains(domains: Iterable[str]) -> frozenset[str]:
     return frozenset(d for d in domains if is_local_domain(d))
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What the database says about a message's senders: which of the candidate domains are
+    ours, the recipients' allow/block rules for the senders, and for each recipient whose
+    user knows someone the author imitates, how (``mailcore.trust.lookalike``)."""
+
+    ours: frozenset[str]
+    rules: dict[int, str]
+    lookalikes: dict[int, Lookalike] = field(default_factory=dict)
+
+
+# Each recipient's known correspondents, prepared (``Known``) and reused this long: a burst of
+# mail to one user prepares them once, and someone the user just wrote to counts within it.
+KNOWN_TTL = 10.0
+MAX_KNOWN_CACHED = 1024
+_known: dict[int, tuple[float, Known]] = {}
+
+
+def _known_sets(mailbox_ids: tuple[int, ...]) -> dict[int, Known]:
+    now = time.monotonic()
+    sets = {m: hit[1] for m in mailbox_ids if (hit := _known.get(m)) and hit[0] > now}
+    missing = tuple(m for m in mailbox_ids if m not in sets)
+    if missing:
+        if len(_known) >= MAX_KNOWN_CACHED:
+            _known.clear()
+        for mailbox_id, people in known_people(missing).items():
+            sets[mailbox_id] = Known(people.people, [people.own_domain])
+            _known[mailbox_id] = (now + KNOWN_TTL, sets[mailbox_id])
+    return sets
+
+
+def forget_known() -> None:
+    """Drop the prepared known correspondents (tests that rebuild the database use this)."""
+    _known.clear()
+
+
 def lookup(candidates: tuple[str, ...], mailbox_ids: tuple[int, ...],
-           senders: tuple[str, ...]) -> tuple[frozenset[str], dict[int, str]]:
-    """One service call for what the decision needs from the database: which candidate
-    domains are ours, and the recipients' allow/block rules for the senders."""
-    return local_domains(candidates), rules_for(mailbox_ids, senders)
+           senders: tuple[str, ...], author: tuple[str, str] | None = None) -> Lookup:
+    """One service call for what the decision needs from the database (see ``Lookup``);
+    ``author``: the (display name, address) of the message's From."""
+    lookalikes = {}
+    if author and author[1]:
+        for mailbox_id, known in _known_sets(mailbox_ids).items():
+            found = find_lookalike(author[0], author[1], known)
+            # Known after all, beyond the MAX_KNOWN prepared: no warning.
+            if found and not Correspondent.objects.filter(
+                    mailbox_id=mailbox_id, address=found.from_addr,
+                    score__gte=KNOWN_SCORE).exists():
+                lookalikes[mailbox_id] = found
+    return Lookup(local_domains(candidates), rules_for(mailbox_ids, senders), lookalikes)
 
 
 def junk_mailboxes(verdict: Verdict, auth: AuthResults, mailbox_ids: tuple[int, ...],

@@ -1,8 +1,14 @@
 """``verify_inbound``: every sender-authentication check of one received message, DNS only, no
 database: SPF for HELO and MAIL FROM (RFC 7208), each DKIM signature (RFC 6376), DMARC for the
 author domain(s) (RFC 7489), the ARC chain (RFC 8617). Blocking work: callers run it in a
-thread (``mailcore.trust.hook``), never on an event loop."""
+thread (``mailcore.trust.hook``), never on an event loop, except from cache alone.
 
+The four are independent chains of DNS round trips until DMARC's verdict, which needs SPF and
+DKIM's results but not to fetch its own record: when answers must be fetched, SPF runs in the
+caller's thread while DKIM keys, DMARC records and the ARC chain are looked up in threads of
+their own, so a message waits for the longest chain rather than the sum of them."""
+
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mailcore.mime.addresses import parse_address_list
@@ -19,6 +25,9 @@ from mailcore.trust.spf import SpfResult
 # Author domains evaluated for one message (a From field may list several mailboxes).
 MAX_AUTHOR_DOMAINS = 5
 _ORDER = {"reject": 2, "quarantine": 1, "none": 0}
+# Three side chains per message for each thread of the hook's pool (16): none waits for a
+# thread while the message it belongs to holds one.
+_chains = ThreadPoolExecutor(max_workers=48, thread_name_prefix="correio-dns")
 
 
 @dataclass(frozen=True)
@@ -48,9 +57,12 @@ class AuthResults:
     cache_missed: bool = False  # cache_only and some answer was not cached: do not use
 
 
-def author_domains(raw: bytes) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
-    """(number of From fields, the distinct domains of their addresses, the addresses)."""
-    headers, _ = split_header_block(raw)
+def author_domains(raw: bytes, headers: list | None = None
+                   ) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """(number of From fields, the distinct domains of their addresses, the addresses);
+    ``headers``: ``split_header_block(raw)``'s fields when the caller has them."""
+    if headers is None:
+        headers, _ = split_header_block(raw)
     values = [value for name, value in headers if name.lower() == "from"]
     domains: list[str] = []
     addresses: list[str] = []
@@ -66,19 +78,44 @@ def author_domains(raw: bytes) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
 
 def verify_inbound(facts: SmtpFacts, raw: bytes, config: TrustConfig,
                    helo_result: SpfResult | None = None, *,
-                   cache_only: bool = False) -> AuthResults:
+                   cache_only: bool = False, headers: list | None = None) -> AuthResults:
     """Run the checks; never raises for anything the message or DNS does (a defined result
     per method instead: temperror, permerror...). ``helo_result``: the HELO identity's result
     from an earlier message of the same session (same client address and HELO).
-    ``cache_only``: answer from cached DNS only, never waiting (see ``AuthResults.cache_missed``)."""
+    ``cache_only``: answer from cached DNS only, never waiting (see ``AuthResults.cache_missed``).
+    ``headers``: ``split_header_block(raw)``'s fields when the caller has them."""
     resolver = Resolver(config.nameservers, config.dns_timeout, cache_only=cache_only)
+    if headers is None:
+        headers, _ = split_header_block(raw)
+    count, domains, authors = author_domains(raw, headers)
+
+    def policies(branch: Resolver) -> list[dmarc_mod.PolicyLookup]:
+        return [dmarc_mod.lookup_policy(branch, d) for d in domains]
+
+    def arc_chain(branch: Resolver) -> ArcResult:
+        return verify_arc(branch, raw, headers) if config.arc_sealers else ArcResult("none")
+
+    def dkim_checks(branch: Resolver) -> list[DkimResult]:
+        return verify_dkim(branch, raw, headers)
+
+    side = (dkim_checks, policies, arc_chain)
+    if cache_only:  # nothing to wait for: one after the other, in this thread
+        branches = [resolver] * len(side)
+        futures = None
+    else:
+        branches = [resolver.branch() for _ in side]
+        futures = [_chains.submit(chain, branch) for chain, branch in zip(side, branches, strict=True)]
     helo = helo_result or spf.check_helo(resolver, facts.peer_ip, facts.helo)
     mailfrom = spf.check_mail_from(resolver, facts.peer_ip, facts.helo, facts.mail_from, helo)
-    dkim = verify_dkim(resolver, raw)
-    count, domains, authors = author_domains(raw)
-    results = [dmarc_mod.evaluate(resolver, d, mailfrom, dkim) for d in domains]
+    if futures is None:
+        dkim, found, arc = (chain(branch) for chain, branch in zip(side, branches, strict=True))
+    else:
+        # Each chain ends by the shared deadline (every query gets what is left of it).
+        dkim, found, arc = (future.result() for future in futures)
+        resolver.absorb(*branches)
+    results = [dmarc_mod.evaluate(resolver, d, mailfrom, dkim, f)
+               for d, f in zip(domains, found, strict=True)]
     dmarc = _worst(results) if results else DmarcResult("none")
-    arc = verify_arc(resolver, raw) if config.arc_sealers else ArcResult("none")
     header = build_header(facts.hostname, spf_helo=helo, spf_mailfrom=mailfrom,
                           mail_from=facts.mail_from, dkim=dkim, dmarc=dmarc, arc=arc)
     return AuthResults(helo, mailfrom, tuple(dkim), dmarc, arc, count, domains, header=header,

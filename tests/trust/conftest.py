@@ -87,6 +87,17 @@ def build_zone(keys: dict[str, str]) -> Zone:
     ]
     for i in range(11):
         zone.a.append((f"h{i}.many.test", ELSEWHERE))
+    # More of RFC 7208 §4.6.4: a redirect loop, an include chain 12 deep, 12 MX hosts.
+    zone.txt += [("redirloop.test", "v=spf1 redirect=redirloop2.test"),
+                 ("redirloop2.test", "v=spf1 redirect=redirloop.test"),
+                 ("deep.test", "v=spf1 include:d1.deep.test -all"),
+                 ("d12.deep.test", "v=spf1 -all"),
+                 ("mxmany.test", "v=spf1 mx -all")]
+    zone.txt += [(f"d{i}.deep.test", f"v=spf1 include:d{i + 1}.deep.test -all")
+                 for i in range(1, 12)]
+    for i in range(12):
+        zone.mx.append(("mxmany.test", f"m{i}.mxmany.test", i + 1))
+        zone.a.append((f"m{i}.mxmany.test", ELSEWHERE))
     # A huge answer: 200 TXT records of 250 octets each (needs TCP; cut to MAX_RECORDS).
     zone.txt += [("huge.test", f"r{i:03d} " + "x" * 245) for i in range(200)]
     zone.txt.append(("_dmarc.huge.test", "v=DMARC1; p=reject"))

@@ -3,12 +3,13 @@ and a defined result for every hostile input."""
 
 import time
 
+import dkim
 import pytest
 
 from mailcore.trust.authresults import strip_ours
 from mailcore.trust.config import TrustConfig
 from mailcore.trust.verify import SmtpFacts, verify_inbound
-from tests.trust.conftest import message
+from tests.trust.conftest import SELECTOR, message
 
 HOST = "mail.example.test"
 
@@ -128,3 +129,74 @@ def test_forged_results_of_ours_are_removed_and_others_kept():
         b"Authentication-Results: mx.other.test; spf=pass\r\n"
         b"Subject: Authentication-Results: mail.example.test\r\n\r\n"
         b"Authentication-Results: mail.example.test; body stays\r\n")
+
+
+def _sign_leaving_out_from(raw: bytes, domain: str, pem: bytes) -> bytes:
+    """A valid signature whose h= omits From: dkimpy refuses to make one (RFC 6376 §5.4), so
+    it is put together here from dkimpy's own parts, as a signer that ignores the rule would."""
+    import base64
+    import hashlib
+
+    from dkim.canonicalization import CanonicalizationPolicy
+    from dkim.crypto import parse_pem_private_key
+
+    signer = dkim.DKIM(raw)
+    policy = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(signer.body)).digest())
+    signer.signature_algorithm = b"rsa-sha256"
+    signer.hasher = hashlib.sha256
+    fields = [(b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"relaxed/relaxed"),
+              (b"d", domain.encode()), (b"s", SELECTOR.encode()), (b"h", b"to : subject"),
+              (b"bh", body_hash), (b"b", b"0" * 60)]
+    value = signer.gen_header(fields, (b"to", b"subject"), policy, b"DKIM-Signature",
+                              parse_pem_private_key(pem))
+    return b"DKIM-Signature: " + value + raw
+
+
+def test_a_valid_signature_that_leaves_from_out_does_not_vouch_for_from(trust_dns, config):
+    """RFC 6376 §6.1.1: PERMFAIL. Otherwise whoever holds one such message of pass.test could
+    write any pass.test address into From and pass DMARC; dkimpy alone says it is valid."""
+    raw = _sign_leaving_out_from(message("ceo@pass.test"), "pass.test", trust_dns.keys["pass.test"])
+    from mailcore.trust.dns import Resolver
+    from mailcore.trust.signatures import _dnsfunc
+
+    assert dkim.DKIM(raw).verify(dnsfunc=_dnsfunc(Resolver(config.nameservers, 2)))
+    forged = facts("ceo@elsewhere.test")
+    auth = verify_inbound(forged, raw, config)
+    assert [d.result for d in auth.dkim] == ["permerror"]
+    assert auth.dmarc.result == "fail" and auth.dmarc.policy == "reject"
+
+
+def test_a_signature_over_part_of_the_body_does_not_pass(trust_dns, config):
+    """RFC 6376 §8.2: l= lets anyone append to the body; what was appended must not be shown
+    as the signer's."""
+    raw = message("a@pass.test")
+    signed = dkim.sign(raw, SELECTOR.encode(), b"pass.test", trust_dns.keys["pass.test"],
+                       include_headers=[b"from", b"to", b"subject"], length=True) + raw
+    auth = verify_inbound(facts("a@elsewhere.test"), signed, config)
+    assert [d.result for d in auth.dkim] == ["pass"]  # covers the whole body: fine
+    appended = signed + b"\r\nPlease pay the new account: XX00 0000 0000.\r\n"
+    auth = verify_inbound(facts("a@elsewhere.test"), appended, config)
+    assert [d.result for d in auth.dkim] == ["policy"]
+    assert auth.dmarc.result == "fail"
+    assert b"dkim=policy header.d=pass.test" in auth.header
+
+
+@pytest.mark.parametrize("domain", ["redirloop.test", "deep.test", "mxmany.test"])
+def test_more_hostile_spf_records_give_permerror(trust_dns, config, domain):
+    """A redirect loop, an include chain deeper than the 10 look-ups, and an "mx" naming more
+    than 10 hosts (RFC 7208 §4.6.4)."""
+    auth = verify_inbound(facts(f"x@{domain}"), message(f"x@{domain}"), config)
+    assert auth.spf_mailfrom.result == "permerror"
+    assert auth.dns_queries <= 25
+
+
+def test_forged_results_in_quoted_or_rooted_form_are_removed_too():
+    raw = (b'Authentication-Results: "mail.example.test"; dmarc=pass\r\n'
+           b"Authentication-Results: mail.example.test.; dkim=pass\r\n"
+           b"Authentication-Results: mail.example.test 1; spf=pass\r\n"
+           b'Authentication-Results: "mail.example.test.other"; spf=pass\r\n'
+           b"Subject: hi\r\n\r\nbody\r\n")
+    assert strip_ours(raw, HOST) == (
+        b'Authentication-Results: "mail.example.test.other"; spf=pass\r\n'
+        b"Subject: hi\r\n\r\nbody\r\n")

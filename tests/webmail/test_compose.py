@@ -11,14 +11,14 @@ import pytest
 from django.utils import timezone
 
 from mailcore.blobstore import load_blob
-from mailcore.models import Message, OutboundMessage, OutboundRecipient
+from mailcore.models import Correspondent, Message, OutboundMessage, OutboundRecipient
 from mailcore.services.delivery import append_message
 from mailcore.services.outbound.admin import due_message_ids
 from mailcore.services.outbound.relay import deliver_outbound
 from tests.factories import make_message
 from tests.outbound.conftest import fresh_transport, remote_mx  # noqa: F401 (fixtures)
 from tests.webmail.conftest import HX
-from webmail.models import ComposeState, Composition, Correspondent, WebmailSettings
+from webmail.models import ComposeState, Composition, WebmailSettings
 
 pytestmark = pytest.mark.django_db
 

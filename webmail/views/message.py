@@ -18,10 +18,9 @@ from mailcore.blobstore import load_blob
 from mailcore.mime.headers import decode_header_value, split_header_block
 from mailcore.models import FolderRole, Message
 from mailcore.services.flags import set_flags
-from mailcore.services.quarantine import trust_notice
+from mailcore.services.quarantine import lookalike_warning, trust_notice
 from mailcore.services.sending import delivery_status
 from webmail import reading
-from webmail.contacts import lookalike_warning
 from webmail.models import TrustedSender
 from webmail.views.common import (
     LIST_COLUMNS,
@@ -86,8 +85,8 @@ def reader_context(request, message, *, show_headers=False) -> dict:
     trust = trust_notice(raw, message.blob_id, message.folder.role == FolderRole.JUNK,
                          settings.CORREIO_HOSTNAME)
     if message.folder.role not in (FolderRole.SENT, FolderRole.DRAFTS):
-        lookalike = lookalike_warning(request.mailbox, prefs, message.from_name,
-                                      message.from_addr)
+        # Judged by the MX at delivery against what the user knew then, and kept (issue 14).
+        lookalike = lookalike_warning(request.mailbox.pk, message.blob_id)
         if lookalike:
             trust = replace(trust, warning=" ".join(filter(None, (trust.warning, lookalike))))
     return {

@@ -18,7 +18,7 @@ from typing import Any
 from mailcore import metrics
 from mailcore.protocols.common.services import call_service
 from mailcore.services import submission
-from mailcore.services.delivery import deliver_to_inboxes
+from mailcore.services.quarantine import deliver_recorded
 
 
 @dataclass
@@ -111,9 +111,9 @@ def _settle(entry: _Pending, result) -> None:
 
 
 def intake_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchCommitter:
-    """The MX's: items are ``(raw, mailbox_ids)``, stored in each mailbox's INBOX; results are
-    lists of ``Delivered``."""
-    return BatchCommitter(deliver_to_inboxes, window=window, max_batch=max_batch)
+    """The MX's: items are ``(raw, mailbox_ids, record)``, stored in each mailbox's INBOX with
+    the inbound verdict ``record`` (None: none to keep); results are lists of ``Delivered``."""
+    return BatchCommitter(deliver_recorded, window=window, max_batch=max_batch)
 
 
 def submission_committer(*, window: float = 0.002, max_batch: int = 64) -> BatchCommitter:

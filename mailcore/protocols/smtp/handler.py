@@ -97,7 +97,8 @@ async def accept_data(
 
 class MXHandler:
     def __init__(self, committer: BatchCommitter):
-        # commit.intake_committer(): items (raw, mailbox_ids), shared by the MX listeners.
+        # commit.intake_committer(): items (raw, mailbox_ids, verdict record or None), shared
+        # by the MX listeners.
         self.committer = committer
 
     @metrics.smtp_hook("mx", "RCPT")
@@ -149,6 +150,7 @@ class MXHandler:
         if envelope.remote:
             await call_service(forward_message, message, envelope.mail_from or "",
                                envelope.rcpt_tos)
+            await record_screened(message, screened)  # for the local copies
             return
-        await self.committer.submit((message, tuple(envelope.mailbox_ids)))
-        await record_screened(message, screened)
+        # The verdict commits with the message (``quarantine.deliver_recorded``).
+        await self.committer.submit((message, tuple(envelope.mailbox_ids), record))
