@@ -1,7 +1,6 @@
 """parse_message: cached fields, the IMAP ENVELOPE, previews, attachments and body decoding."""
 
 import json
-import timeit
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -246,11 +245,3 @@ def test_part_bodies_decode_base64_and_quoted_printable_tolerantly():
     assert part_text(raw, third) == "été"
     assert part_text(raw, fourth) == "bad é utf-8"
 
-
-def test_parse_message_is_fast_enough_for_delivery():
-    raw = make_alternative(5_000)
-    assert 4_500 <= len(raw) <= 5_500
-    runs = 200
-    seconds = min(timeit.repeat(lambda: parse_message(raw), number=runs, repeat=3)) / runs
-    # The brief's budget is 0.5 ms; leave room for slow CI machines while catching regressions.
-    assert seconds < 0.002

@@ -132,11 +132,11 @@ def test_step_budget_stops_a_huge_script_and_keeps():
 
 
 def test_hostile_patterns_cost_linear_time():
-    import time
+    # A backtracking matcher would not finish within the test timeout (900 characters, eight
+    # stars); the linear one answers at once. No timing is asserted.
     raw = b"Subject: " + b"a" * 900 + b"\r\n\r\nx"
-    started = time.monotonic()
-    run('if header :matches "subject" "*a*a*a*a*a*a*a*a*b" { discard; }', raw=raw)
-    assert time.monotonic() - started < 0.5
+    out = run('if header :matches "subject" "*a*a*a*a*a*a*a*a*b" { discard; }', raw=raw)
+    assert out.actions == [Keep()] and not out.error
 
 
 @pytest.mark.parametrize("script, line, words", [

@@ -209,13 +209,14 @@ def test_the_delivery_budget_lets_one_message_through_and_queues_the_rest():
 
 
 def test_loop_detection_scans_a_huge_message_without_a_header_end_quickly():
-    from mailcore.protocols.smtp.trace import count_received
+    from mailcore.protocols.smtp.trace import MAX_HEAD, count_received
 
     raw = (b"x" * 76 + b"\r\n") * 70_000  # 5.4 MB, no empty line
-    started = time.perf_counter()
     assert count_received(raw) == 0
     assert count_received(b"Received: a\r\n" * 60 + raw) == 60
-    assert time.perf_counter() - started < 0.05
+    # The scan is bounded, not the whole message: a field past MAX_HEAD bytes is never read
+    # (no timing asserted: the bound is what keeps it quick).
+    assert count_received(raw[:MAX_HEAD] + b"Received: far\r\n" * 10) == 0
     assert count_received(b"Received: a\r\n\r\nReceived: body") == 1
     assert count_received(b"Received: a\n\nReceived: body") == 1
 
