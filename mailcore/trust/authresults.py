@@ -9,6 +9,7 @@ written only when they are plain tokens, so a hostile value cannot inject a fake
 import re
 
 from mailcore.trust.dmarc import DmarcResult
+from mailcore.trust.fields import drop_fields
 from mailcore.trust.signatures import ArcResult, DkimResult
 from mailcore.trust.spf import SpfResult
 
@@ -71,25 +72,9 @@ def strip_ours(raw: bytes, hostname: str) -> bytes:
     """``raw`` without Authentication-Results fields naming ``hostname``; otherwise byte for
     byte the same."""
     hostname = hostname.lower().rstrip(".")
-    out = []
-    position = 0
     end = len(raw)
-    keep = True
-    while position < end:
-        newline = raw.find(b"\n", position)
-        stop = end if newline < 0 else newline + 1
-        line = raw[position:stop]
-        if line in (b"\r\n", b"\n"):
-            out.append(raw[position:])
-            return b"".join(out)
-        if line[:1] not in (b" ", b"\t"):
-            name, colon, _ = line.partition(b":")
-            keep = not (colon and name.strip().lower() == NAME
-                        and authserv_id(_field_value(raw, position, end)) == hostname)
-        if keep:
-            out.append(line)
-        position = stop
-    return b"".join(out)
+    return drop_fields(raw, lambda name, start: name == NAME and authserv_id(
+        _field_value(raw, start, end)) == hostname)
 
 
 def _field_value(raw: bytes, start: int, end: int) -> bytes:

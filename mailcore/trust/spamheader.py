@@ -7,6 +7,8 @@ only mail that came through the MX has it trusted at all."""
 
 import re
 
+from mailcore.trust.fields import drop_fields
+
 NAME = "X-Spam-Score"
 _NAME = NAME.lower().encode()
 _VALUE = re.compile(r"\s*(-?\d{1,6}(?:\.\d{1,6})?)\s*(?:/\s*(\d{1,6}(?:\.\d{1,6})?))?\s*\Z")
@@ -15,22 +17,7 @@ _VALUE = re.compile(r"\s*(-?\d{1,6}(?:\.\d{1,6})?)\s*(?:/\s*(\d{1,6}(?:\.\d{1,6}
 def strip(raw: bytes) -> bytes:
     """``raw`` without any X-Spam-Score field (continuation lines too); otherwise byte for
     byte the same. Only the header block is looked at."""
-    out = []
-    position, end, keep = 0, len(raw), True
-    while position < end:
-        newline = raw.find(b"\n", position)
-        stop = end if newline < 0 else newline + 1
-        line = raw[position:stop]
-        if line in (b"\r\n", b"\n"):
-            out.append(raw[position:])
-            return b"".join(out)
-        if line[:1] not in (b" ", b"\t"):
-            name, colon, _ = line.partition(b":")
-            keep = not (colon and name.strip().lower() == _NAME)
-        if keep:
-            out.append(line)
-        position = stop
-    return b"".join(out)
+    return drop_fields(raw, lambda name, _start: name == _NAME)
 
 
 def field(score: float, required: float) -> bytes:
